@@ -1,0 +1,106 @@
+"""Every crimelens setting, declared once: name, type, default and help.
+
+Precedence: command-line flag > ``CRIMELENS_*`` environment variable > config file > default.
+The config file is TOML (``crimelens.toml`` in the working directory, or the path in ``CRIMELENS_CONFIG``)
+with the setting names as keys.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["SETTINGS", "Setting", "get_setting", "load_config_file"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name, Python type, default and a help text for analysts."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+    @property
+    def env_var(self) -> str:
+        return "CRIMELENS_" + self.name.upper()
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in [
+        Setting("db", str, "crimelens.duckdb", "Path of the DuckDB warehouse file."),
+        Setting(
+            "data",
+            str,
+            "../shared/data",
+            "Folder holding the shared real datasets used by tests and benchmarks.",
+        ),
+        Setting(
+            "max_errors",
+            int,
+            0,
+            "How many invalid rows a file may have and still load (the invalid rows are skipped and "
+            "reported). 0 means any error rejects the whole file.",
+        ),
+        Setting("top_k", int, 10, "How many jurisdictions rankings, hotspots and concentration consider."),
+        Setting(
+            "hotspot_share",
+            float,
+            0.5,
+            "Share of the years in a window (0-1) a jurisdiction must spend in the top k to count as a "
+            "persistent hotspot.",
+        ),
+        Setting("hotspot_window", int, 10, "Length in years of the window persistent hotspots look at."),
+        Setting("alpha", float, 0.05, "Significance level for trend and change tests."),
+    ]
+}
+
+
+def load_config_file(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read the TOML config file, if there is one; unknown keys are an error."""
+    env = os.environ if environ is None else environ
+    path = Path(env.get("CRIMELENS_CONFIG", "crimelens.toml"))
+    if not path.exists():
+        if "CRIMELENS_CONFIG" in env:
+            raise ConfigError(f"config file {path}: not found (named by CRIMELENS_CONFIG)")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path}: not valid TOML ({exc})") from exc
+    unknown = sorted(set(data) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown setting {unknown[0]!r}; allowed: {', '.join(sorted(SETTINGS))}"
+        )
+    return data
+
+
+def get_setting(name: str, cli_value: Any = None, environ: Mapping[str, str] | None = None) -> Any:
+    """Resolve one setting by precedence: CLI value, environment, config file, default."""
+    setting = SETTINGS[name]
+    env = os.environ if environ is None else environ
+    if cli_value is not None:
+        return cli_value
+    raw: Any = env.get(setting.env_var)
+    origin = f"environment variable {setting.env_var}"
+    if raw is None:
+        file_values = load_config_file(env)
+        if name not in file_values:
+            return setting.default
+        raw = file_values[name]
+        origin = f"config file setting {name!r}"
+    try:
+        return setting.type(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{origin}: expected {setting.type.__name__}, got {raw!r}"
+        ) from exc

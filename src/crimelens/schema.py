@@ -1,0 +1,127 @@
+"""Canonical tables, their column types, versioned migrations and the offence taxonomy.
+
+Every source adapter maps its input into these tables; nothing downstream reads raw files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "COUNT_COLUMNS",
+    "JURISDICTION_KINDS",
+    "MIGRATIONS",
+    "OFFENCES",
+    "OFFENCE_LABELS",
+    "PROPERTY_OFFENCES",
+    "RAPE_DEFINITIONS",
+    "VIOLENT_OFFENCES",
+    "Migration",
+]
+
+#: The four UCR Part I violent offences, in the FBI's order.
+VIOLENT_OFFENCES: tuple[str, ...] = ("homicide", "rape", "robbery", "aggravated_assault")
+#: UCR Part I property offences (arson is rarely estimated at jurisdiction-year level).
+PROPERTY_OFFENCES: tuple[str, ...] = ("burglary", "larceny", "motor_vehicle_theft", "arson")
+#: Canonical offences (incident grain): UCR Part I plus two catch-alls.
+OFFENCES: tuple[str, ...] = (*VIOLENT_OFFENCES, *PROPERTY_OFFENCES, "other_assault", "other")
+
+#: Count columns of ``jurisdiction_year`` (aggregates first, then their parts).
+COUNT_COLUMNS: tuple[str, ...] = (
+    "violent_crime",
+    "homicide",
+    "rape",
+    "robbery",
+    "aggravated_assault",
+    "property_crime",
+    "burglary",
+    "larceny",
+    "motor_vehicle_theft",
+)
+
+OFFENCE_LABELS: dict[str, str] = {
+    "violent_crime": "Violent crime",
+    "homicide": "Homicide",
+    "rape": "Rape",
+    "robbery": "Robbery",
+    "aggravated_assault": "Aggravated assault",
+    "property_crime": "Property crime",
+    "burglary": "Burglary",
+    "larceny": "Larceny-theft",
+    "motor_vehicle_theft": "Motor vehicle theft",
+    "arson": "Arson",
+    "other_assault": "Other assault",
+    "other": "Other",
+}
+
+JURISDICTION_KINDS: tuple[str, ...] = ("state", "city", "county", "agency", "nation")
+#: The FBI changed its rape definition in 2013: 'legacy' (forcible rape of a female) and 'revised'.
+RAPE_DEFINITIONS: tuple[str, ...] = ("legacy", "revised")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "jurisdiction-year warehouse",
+        """
+        CREATE SEQUENCE load_id_seq START 1;
+        CREATE TABLE loads (
+            load_id INTEGER PRIMARY KEY,
+            source VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            file_name VARCHAR NOT NULL,
+            sha256 VARCHAR NOT NULL,
+            rows_read BIGINT NOT NULL,
+            rows_loaded BIGINT NOT NULL,
+            rows_rejected BIGINT NOT NULL,
+            warnings BIGINT NOT NULL,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP NOT NULL,
+            status VARCHAR NOT NULL CHECK (status IN ('loaded', 'replaced')),
+            replaced_by INTEGER
+        );
+        CREATE TABLE load_issues (
+            load_id INTEGER NOT NULL,
+            line BIGINT,
+            column_name VARCHAR,
+            severity VARCHAR NOT NULL CHECK (severity IN ('error', 'warning')),
+            code VARCHAR NOT NULL,
+            message VARCHAR NOT NULL
+        );
+        CREATE TABLE jurisdictions (
+            jurisdiction_id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL CHECK (kind IN ('state', 'city', 'county', 'agency', 'nation')),
+            state VARCHAR,
+            ori VARCHAR
+        );
+        CREATE TABLE jurisdiction_year (
+            source VARCHAR NOT NULL,
+            jurisdiction_id VARCHAR NOT NULL,
+            year INTEGER NOT NULL CHECK (year BETWEEN 1900 AND 2100),
+            population BIGINT CHECK (population > 0),
+            months_reported INTEGER CHECK (months_reported BETWEEN 0 AND 12),
+            violent_crime BIGINT CHECK (violent_crime >= 0),
+            homicide BIGINT CHECK (homicide >= 0),
+            rape BIGINT CHECK (rape >= 0),
+            robbery BIGINT CHECK (robbery >= 0),
+            aggravated_assault BIGINT CHECK (aggravated_assault >= 0),
+            property_crime BIGINT CHECK (property_crime >= 0),
+            burglary BIGINT CHECK (burglary >= 0),
+            larceny BIGINT CHECK (larceny >= 0),
+            motor_vehicle_theft BIGINT CHECK (motor_vehicle_theft >= 0),
+            rape_definition VARCHAR CHECK (rape_definition IN ('legacy', 'revised')),
+            rape_legacy BIGINT CHECK (rape_legacy >= 0),
+            load_id INTEGER NOT NULL,
+            PRIMARY KEY (source, jurisdiction_id, year)
+        );
+        """,
+    ),
+)

@@ -1,0 +1,62 @@
+"""Source adapters: one per input format, each mapping a file into the canonical tables.
+
+``read(path, fmt)`` parses a file with the named adapter; with no format it is detected from the header.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError, SourceError
+from . import fbi_estimates, mapped_csv, marshall_states, ucr_marshall
+from .base import CsvRecords, Issue, ParsedFile
+
+__all__ = ["FORMATS", "Issue", "ParsedFile", "detect_format", "read"]
+
+#: Formats with a fixed header that can be detected, and their header signature.
+_DETECTABLE = {
+    ucr_marshall.FORMAT: ucr_marshall.HEADER_SIGNATURE,
+    fbi_estimates.FORMAT: fbi_estimates.HEADER_SIGNATURE,
+    marshall_states.FORMAT: marshall_states.HEADER_SIGNATURE,
+}
+FORMATS: dict[str, str] = {
+    ucr_marshall.FORMAT: "The Marshall Project's UCR file for 68 large agencies (ucr_crime_1975_2015.csv)",
+    fbi_estimates.FORMAT: "FBI Crime Data Explorer estimated crimes by state (estimated_crimes_1979_2019.csv)",
+    marshall_states.FORMAT: "The Marshall Project's state file (crime_rates_1985_2017_ucr_us_states.csv)",
+    mapped_csv.FORMAT: "any jurisdiction-year CSV described by a TOML mapping file (--mapping)",
+}
+
+
+def detect_format(path: Path, encoding: str = "utf-8") -> str:
+    """Name the format whose header signature the file's header matches."""
+    header = set(CsvRecords(path, encoding=encoding).header)
+    matches = [fmt for fmt, signature in _DETECTABLE.items() if signature <= header]
+    if len(matches) == 1:
+        return matches[0]
+    shown = ", ".join(sorted(header)[:8])
+    raise SourceError(
+        f"{path.name}, line 1, column 1: cannot tell the format from the header ({shown}, ...); "
+        f"pass --format, one of: {', '.join(FORMATS)}"
+    )
+
+
+def read(
+    path: Path, fmt: str | None = None, *, mapping: Path | None = None, encoding: str | None = None
+) -> ParsedFile:
+    """Parse ``path`` with the adapter for ``fmt`` (detected when None)."""
+    if fmt is None:
+        fmt = mapped_csv.FORMAT if mapping is not None else detect_format(path, encoding or "utf-8")
+    if fmt == mapped_csv.FORMAT:
+        if mapping is None:
+            raise ConfigError("format mapped-csv needs a mapping file: pass --mapping FILE.toml")
+        return mapped_csv.parse(path, mapping=mapped_csv.read_mapping(mapping), encoding=encoding)
+    if mapping is not None:
+        raise ConfigError(f"--mapping is only used with --format mapped-csv, not {fmt}")
+    adapters = {
+        ucr_marshall.FORMAT: ucr_marshall.parse,
+        fbi_estimates.FORMAT: fbi_estimates.parse,
+        marshall_states.FORMAT: marshall_states.parse,
+    }
+    if fmt not in adapters:
+        raise ConfigError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    return adapters[fmt](path, encoding=encoding or "utf-8")

@@ -1,0 +1,371 @@
+"""Shared machinery for source adapters: a strict, streaming CSV reader and per-row validation.
+
+An adapter reads one file into a :class:`ParsedFile`: canonical rows, the jurisdictions they refer to,
+and every :class:`Issue` found, each naming file, line and column. Nothing here touches the warehouse.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from ..errors import SchemaError, SourceError
+from ..schema import COUNT_COLUMNS
+
+__all__ = [
+    "JY_COLUMNS",
+    "CsvRecords",
+    "Issue",
+    "ParsedFile",
+    "RowBuilder",
+    "file_sha256",
+    "max_year",
+]
+
+Severity = Literal["error", "warning"]
+
+#: Columns an adapter fills for each jurisdiction-year row (``source`` and ``load_id`` are added at load).
+JY_COLUMNS: tuple[str, ...] = (
+    "jurisdiction_id",
+    "year",
+    "population",
+    "months_reported",
+    *COUNT_COLUMNS,
+    "rape_definition",
+    "rape_legacy",
+)
+JURISDICTION_COLUMNS: tuple[str, ...] = ("jurisdiction_id", "name", "kind", "state", "ori")
+MIN_YEAR = 1900
+
+
+def max_year() -> int:
+    """The latest year a record may have: the current year."""
+    return dt.date.today().year
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found in an input file, located by file, line and column."""
+
+    file: str
+    line: int
+    column: str | None
+    severity: Severity
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}, line {self.line}"
+        if self.column is not None:
+            where += f", column {self.column}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class ParsedFile:
+    """What an adapter read from one file, ready for an atomic load."""
+
+    path: Path
+    format: str
+    default_source: str
+    rows: pd.DataFrame
+    jurisdictions: pd.DataFrame
+    issues: list[Issue]
+    rows_read: int
+    rejected_lines: set[int] = field(default_factory=set)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_DELIMITER_HINTS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+
+
+class CsvRecords:
+    """Stream the records of a delimited file with exact line numbers and strict decoding.
+
+    Decoding happens line by line, so a bad byte is reported with its line and column; a UTF-8 byte
+    order mark is accepted. Records are yielded as ``(line, {column: value})``; a record with the wrong
+    number of fields (a truncated or shifted line) raises :class:`SchemaError` naming the line.
+    """
+
+    def __init__(self, path: Path, *, encoding: str = "utf-8", delimiter: str = ",") -> None:
+        self.path = path
+        self.name = path.name
+        self.encoding = encoding
+        self.delimiter = delimiter
+        if not path.exists():
+            raise SourceError(f"{path}: file not found")
+        if path.is_dir():
+            raise SourceError(f"{path}: is a folder; give the path of a CSV file")
+        self._line = 0
+        self.header: list[str] = self._read_header()
+
+    # -- decoding -------------------------------------------------------------------------------
+    def _lines(self) -> Iterator[str]:
+        enc = "utf-8-sig" if self.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else self.encoding
+        with self.path.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                self._line = number
+                if number == 1 and enc == "utf-8-sig":
+                    raw = raw.removeprefix(b"\xef\xbb\xbf")
+                    enc_line = "utf-8"
+                else:
+                    enc_line = "utf-8" if enc == "utf-8-sig" else enc
+                try:
+                    text = raw.decode(enc_line)
+                except UnicodeDecodeError as exc:
+                    col = len(raw[: exc.start].decode(enc_line, errors="replace")) + 1
+                    raise SourceError(
+                        f"{self.name}, line {number}, column {col}: byte 0x{raw[exc.start]:02x} is not valid "
+                        f"{self.encoding}; re-save the file as UTF-8 or pass --encoding (e.g. latin-1)"
+                    ) from None
+                if "\x00" in text:
+                    col = text.index("\x00") + 1
+                    raise SourceError(
+                        f"{self.name}, line {number}, column {col}: NUL byte found; this does not look like "
+                        "a text CSV file"
+                    )
+                yield text
+
+    def _reader(self) -> Iterator[tuple[int, list[str]]]:
+        lines = self._lines()
+        reader = csv.reader(lines, delimiter=self.delimiter, strict=True)
+        while True:
+            start = self._line + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                msg = str(exc)
+                if "unexpected end of data" in msg or "EOF" in msg:
+                    msg = "the file ends inside a quoted value (truncated file?)"
+                raise SchemaError(f"{self.name}, line {start}, column 1: malformed CSV: {msg}") from None
+            if not fields or all(f == "" for f in fields) and len(fields) <= 1:
+                continue  # blank line
+            yield start, fields
+
+    def _read_header(self) -> list[str]:
+        self._iter = self._reader()
+        try:
+            _, header = next(self._iter)
+        except StopIteration:
+            raise SchemaError(
+                f"{self.name}, line 1, column 1: the file is empty; expected a header row of column names"
+            ) from None
+        header = [h.strip() for h in header]
+        if len(header) == 1:
+            for delim, word in _DELIMITER_HINTS.items():
+                if delim in header[0] and delim != self.delimiter:
+                    raise SchemaError(
+                        f"{self.name}, line 1, column 1: the header is one single column; the file seems to "
+                        f"be separated by {word}, expected commas"
+                    )
+        seen: set[str] = set()
+        for i, name in enumerate(header, start=1):
+            if name in seen:
+                raise SchemaError(f"{self.name}, line 1, column {i}: column name {name!r} appears twice")
+            seen.add(name)
+        return header
+
+    def require(self, columns: Sequence[str], fmt: str) -> None:
+        """Raise a :class:`SchemaError` naming the first required column the header lacks."""
+        missing = [c for c in columns if c not in self.header]
+        if missing:
+            raise SchemaError(
+                f"{self.name}, line 1, column {missing[0]}: required column missing for format {fmt} "
+                f"(missing: {', '.join(missing)}; found: {', '.join(self.header[:20])})"
+            )
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
+        width = len(self.header)
+        saw_data = False
+        for line, fields in self._iter:
+            saw_data = True
+            if len(fields) != width:
+                hint = " (truncated or shifted line?)" if len(fields) < width else ""
+                raise SchemaError(
+                    f"{self.name}, line {line}, column {min(len(fields), width) + 1}: expected {width} "
+                    f"fields, found {len(fields)}{hint}"
+                )
+            yield line, dict(zip(self.header, fields, strict=True))
+        if not saw_data:
+            raise SchemaError(f"{self.name}, line 2, column 1: the file has a header but no data rows")
+
+
+class RowBuilder:
+    """Validate values of one file into canonical rows, collecting issues instead of stopping.
+
+    Values listed in ``na_values`` are missing (stored as NULL), never zero.
+    """
+
+    def __init__(self, file: str, fmt: str, na_values: Sequence[str] = ("", "NA", "N/A", "NULL")) -> None:
+        self.file = file
+        self.format = fmt
+        self.na_values = frozenset(na_values)
+        self.issues: list[Issue] = []
+        self.rows: list[dict[str, Any]] = []
+        self.jurisdictions: dict[str, dict[str, Any]] = {}
+        self.rejected_lines: set[int] = set()
+        self.rows_read = 0
+        self._keys: dict[tuple[str, int], int] = {}
+        self._row_errors = 0
+
+    # -- issue recording --------------------------------------------------------------------------
+    def error(self, line: int, column: str | None, code: str, message: str) -> None:
+        self.issues.append(Issue(self.file, line, column, "error", code, message))
+        self._row_errors += 1
+
+    def warn(self, line: int, column: str | None, code: str, message: str) -> None:
+        self.issues.append(Issue(self.file, line, column, "warning", code, message))
+
+    # -- value parsers ----------------------------------------------------------------------------
+    def integer(
+        self, line: int, column: str, raw: str, *, minimum: int | None = 0, what: str = "a whole number"
+    ) -> int | None:
+        text = raw.strip()
+        if text in self.na_values:
+            return None
+        cleaned = text.replace(",", "") if text.count(",") and text.replace(",", "").isdigit() else text
+        try:
+            value_f = float(cleaned)
+        except ValueError:
+            self.error(line, column, "not_a_number", f"expected {what}, got {raw!r}")
+            return None
+        if not math.isfinite(value_f) or value_f != int(value_f):
+            self.error(line, column, "not_a_number", f"expected {what}, got {raw!r}")
+            return None
+        value = int(value_f)
+        if minimum is not None and value < minimum:
+            kind = "negative" if value < 0 else "too_small"
+            self.error(line, column, kind, f"expected {what} of at least {minimum}, got {raw!r}")
+            return None
+        return value
+
+    def count(self, line: int, column: str, raw: str) -> int | None:
+        return self.integer(line, column, raw, minimum=0, what="a count (a whole number ≥ 0)")
+
+    def year(self, line: int, column: str, raw: str) -> int | None:
+        text = raw.strip()
+        hi = max_year()
+        what = f"a year {MIN_YEAR}–{hi}"
+        if text in self.na_values:
+            self.error(line, column, "missing_year", f"expected {what}, got an empty value")
+            return None
+        if not text.isdigit():
+            self.error(line, column, "bad_year", f"expected {what}, got {raw!r}")
+            return None
+        value = int(text)
+        if not MIN_YEAR <= value <= hi:
+            self.error(line, column, "impossible_year", f"expected {what}, got {raw!r}")
+            return None
+        return value
+
+    def population(self, line: int, column: str, raw: str) -> int | None:
+        value = self.integer(line, column, raw, minimum=None, what="a population (a whole number > 0)")
+        if value is not None and value <= 0:
+            self.error(line, column, "bad_population", f"expected a population > 0, got {raw!r}")
+            return None
+        return value
+
+    def months(self, line: int, column: str, raw: str) -> int | None:
+        value = self.integer(line, column, raw, minimum=0, what="months reported (0–12)")
+        if value is not None and value > 12:
+            self.error(line, column, "bad_months", f"expected months reported 0–12, got {raw!r}")
+            return None
+        return value
+
+    # -- rows -------------------------------------------------------------------------------------
+    def start_row(self) -> None:
+        self.rows_read += 1
+        self._row_errors = 0
+
+    def add_jurisdiction(
+        self, jurisdiction_id: str, name: str, kind: str, state: str | None, ori: str | None
+    ) -> None:
+        self.jurisdictions.setdefault(
+            jurisdiction_id,
+            {"jurisdiction_id": jurisdiction_id, "name": name, "kind": kind, "state": state, "ori": ori},
+        )
+
+    def finish_row(self, line: int, row: dict[str, Any], key_column: str, year_column: str) -> None:
+        """Check cross-field rules, then keep the row unless it had an error."""
+        if self._row_errors:
+            self.rejected_lines.add(line)
+            return
+        key = (row["jurisdiction_id"], row["year"])
+        if key in self._keys:
+            self.error(
+                line,
+                key_column,
+                "duplicate_key",
+                f"duplicate row for {row['jurisdiction_id']} in {row['year']} (first seen on line "
+                f"{self._keys[key]})",
+            )
+            self.rejected_lines.add(line)
+            return
+        self._keys[key] = line
+        parts = [row.get(c) for c in ("homicide", "rape", "robbery", "aggravated_assault")]
+        total = row.get("violent_crime")
+        if total is not None and all(p is not None for p in parts):
+            expected = sum(p for p in parts if p is not None)
+            if expected != total:
+                self.warn(
+                    line,
+                    "violent_crime",
+                    "violent_sum_mismatch",
+                    f"violent crime total {total} differs from the sum of its parts {expected} "
+                    f"(by {total - expected:+d}); the source total is kept",
+                )
+        months = row.get("months_reported")
+        if months is not None and months < 12:
+            self.warn(
+                line,
+                "months_reported",
+                "partial_year",
+                f"only {months} of 12 months reported for {row['jurisdiction_id']} in {row['year']}; "
+                "counts and rates for this year are understated",
+            )
+        row["line"] = line
+        self.rows.append(row)
+
+    def result(self, path: Path, default_source: str) -> ParsedFile:
+        rows = pd.DataFrame(self.rows, columns=[*JY_COLUMNS, "line"])
+        for col in ("year", "population", "months_reported", *COUNT_COLUMNS, "rape_legacy", "line"):
+            rows[col] = rows[col].astype("Int64")
+        for col in ("jurisdiction_id", "rape_definition"):
+            rows[col] = rows[col].astype("object")
+        jur = pd.DataFrame(list(self.jurisdictions.values()), columns=list(JURISDICTION_COLUMNS))
+        return ParsedFile(
+            path=path,
+            format=self.format,
+            default_source=default_source,
+            rows=rows,
+            jurisdictions=jur,
+            issues=self.issues,
+            rows_read=self.rows_read,
+            rejected_lines=self.rejected_lines,
+        )

@@ -1,0 +1,59 @@
+"""Adapter for the FBI Crime Data Explorer ``estimated_crimes_1979_2019.csv`` (states + national row).
+
+An empty ``state_abbr`` is the United States total. Where the revised rape count exists (2013 on) it
+becomes the canonical ``rape`` (definition 'revised') and the legacy count is kept in ``rape_legacy``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import CsvRecords, ParsedFile, RowBuilder
+from .states import NATION_ID, STATE_NAMES, state_id
+
+__all__ = ["FORMAT", "HEADER_SIGNATURE", "parse"]
+
+FORMAT = "fbi-estimates"
+REQUIRED = (
+    "year", "state_abbr", "state_name", "population", "violent_crime", "homicide", "rape_legacy",
+    "rape_revised", "robbery", "aggravated_assault", "property_crime", "burglary", "larceny",
+    "motor_vehicle_theft",
+)  # fmt: skip
+HEADER_SIGNATURE = frozenset({"state_abbr", "rape_legacy", "rape_revised"})
+_SAME = (
+    "violent_crime", "homicide", "robbery", "aggravated_assault", "property_crime", "burglary",
+    "larceny", "motor_vehicle_theft",
+)  # fmt: skip
+
+
+def parse(path: Path, *, encoding: str = "utf-8") -> ParsedFile:
+    records = CsvRecords(path, encoding=encoding)
+    records.require(REQUIRED, FORMAT)
+    b = RowBuilder(records.name, FORMAT)
+    for line, rec in records:
+        b.start_row()
+        abbr = rec["state_abbr"].strip().upper()
+        if abbr == "":
+            jid, name, kind, state = NATION_ID, "United States", "nation", None
+        elif abbr in STATE_NAMES:
+            jid, name, kind, state = state_id(abbr), STATE_NAMES[abbr], "state", abbr
+        else:
+            b.error(line, "state_abbr", "unknown_state", f"expected a US state abbreviation, got {abbr!r}")
+            continue
+        row: dict[str, object] = {
+            "jurisdiction_id": jid,
+            "year": b.year(line, "year", rec["year"]),
+            "population": b.population(line, "population", rec["population"]),
+            "months_reported": None,
+        }
+        for col in _SAME:
+            row[col] = b.count(line, col, rec[col])
+        legacy = b.count(line, "rape_legacy", rec["rape_legacy"])
+        revised = b.count(line, "rape_revised", rec["rape_revised"])
+        if revised is not None:
+            row["rape"], row["rape_definition"], row["rape_legacy"] = revised, "revised", legacy
+        else:
+            row["rape"], row["rape_definition"], row["rape_legacy"] = legacy, "legacy", legacy
+        b.add_jurisdiction(jid, name, kind, state, None)
+        b.finish_row(line, row, "state_abbr", "year")
+    return b.result(path, FORMAT)

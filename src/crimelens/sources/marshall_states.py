@@ -1,0 +1,62 @@
+"""Adapter for The Marshall Project's state file ``crime_rates_1985_2017_ucr_us_states.csv``.
+
+Also reads the companion ``..._us_whole.csv`` (state "All" = the United States). Only the ``.total``
+count columns are loaded; rates are recomputed from counts and population downstream.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import CsvRecords, ParsedFile, RowBuilder
+from .states import NATION_ID, STATE_ABBR, STATE_NAMES, state_id
+
+__all__ = ["FORMAT", "HEADER_SIGNATURE", "parse"]
+
+FORMAT = "marshall-states"
+_COUNTS = {
+    "violent.crime.total": "violent_crime",
+    "murder.and.nonnegligent.manslaughter.total": "homicide",
+    "robbery.total": "robbery",
+    "aggravated.assault.total": "aggravated_assault",
+    "property.crime.total": "property_crime",
+    "burglary.total": "burglary",
+    "larceny.theft.total": "larceny",
+    "motor.vehicle.theft.total": "motor_vehicle_theft",
+}
+REQUIRED = ("year", "state", "population", "legacy.rape.total", "revised.rape.total", *_COUNTS)
+HEADER_SIGNATURE = frozenset({"violent.crime.total", "legacy.rape.total", "state"})
+
+
+def parse(path: Path, *, encoding: str = "utf-8") -> ParsedFile:
+    records = CsvRecords(path, encoding=encoding)
+    records.require(REQUIRED, FORMAT)
+    b = RowBuilder(records.name, FORMAT)
+    for line, rec in records:
+        b.start_row()
+        state_name = rec["state"].strip()
+        if state_name.lower() in ("all", "united states", "us", "u.s."):
+            jid, name, kind, state = NATION_ID, "United States", "nation", None
+        elif state_name.lower() in STATE_ABBR:
+            abbr = STATE_ABBR[state_name.lower()]
+            jid, name, kind, state = state_id(abbr), STATE_NAMES[abbr], "state", abbr
+        else:
+            b.error(line, "state", "unknown_state", f"expected a US state name, got {state_name!r}")
+            continue
+        row: dict[str, object] = {
+            "jurisdiction_id": jid,
+            "year": b.year(line, "year", rec["year"]),
+            "population": b.population(line, "population", rec["population"]),
+            "months_reported": None,
+        }
+        for src, dst in _COUNTS.items():
+            row[dst] = b.count(line, src, rec[src])
+        legacy = b.count(line, "legacy.rape.total", rec["legacy.rape.total"])
+        revised = b.count(line, "revised.rape.total", rec["revised.rape.total"])
+        if revised is not None:
+            row["rape"], row["rape_definition"], row["rape_legacy"] = revised, "revised", legacy
+        else:
+            row["rape"], row["rape_definition"], row["rape_legacy"] = legacy, "legacy", legacy
+        b.add_jurisdiction(jid, name, kind, state, None)
+        b.finish_row(line, row, "state", "year")
+    return b.result(path, FORMAT)
