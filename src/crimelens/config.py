@@ -101,6 +101,4 @@ def get_setting(name: str, cli_value: Any = None, environ: Mapping[str, str] | N
     try:
         return setting.type(raw)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"{origin}: expected {setting.type.__name__}, got {raw!r}"
-        ) from exc
+        raise ConfigError(f"{origin}: expected {setting.type.__name__}, got {raw!r}") from exc

@@ -29,7 +29,9 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     """Open (creating if needed) the warehouse at ``path`` and bring its schema up to date."""
     p = Path(path)
     if read_only and not p.exists():
-        raise SourceError(f"warehouse {p}: not found; load data first with `crimelens ingest` or run `crimelens demo`")
+        raise SourceError(
+            f"warehouse {p}: not found; load data first with `crimelens ingest` or run `crimelens demo`"
+        )
     if not read_only and not p.parent.exists():
         raise SourceError(f"warehouse {p}: folder {p.parent} does not exist")
     try:
@@ -138,7 +140,9 @@ def load_parsed(
     digest = sha256 or file_sha256(parsed.path)
     errors = parsed.errors
     if len(errors) > max_errors:
-        more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        more = (
+            f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        )
         raise LoadRejected(f"{errors[0]}{more}; nothing was loaded", list(parsed.issues))
     existing = con.execute(
         "SELECT load_id FROM loads WHERE source = ? AND sha256 = ? AND status = 'loaded'", [src, digest]
@@ -199,7 +203,9 @@ def load_parsed(
         con.execute("COMMIT")
     except duckdb.ConstraintException as exc:
         con.execute("ROLLBACK")
-        raise DataError(f"{parsed.path.name}: rows break a warehouse rule ({exc}); nothing was loaded") from exc
+        raise DataError(
+            f"{parsed.path.name}: rows break a warehouse rule ({exc}); nothing was loaded"
+        ) from exc
     except BaseException:
         con.execute("ROLLBACK")
         raise

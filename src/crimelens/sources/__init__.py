@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, SourceError
 from . import fbi_estimates, mapped_csv, marshall_states, ucr_marshall
-from .base import CsvRecords, Issue, ParsedFile
+from .base import CsvRecords, Issue, ParsedFile, Progress
 
 __all__ = ["FORMATS", "Issue", "ParsedFile", "detect_format", "read"]
 
@@ -41,7 +41,12 @@ def detect_format(path: Path, encoding: str = "utf-8") -> str:
 
 
 def read(
-    path: Path, fmt: str | None = None, *, mapping: Path | None = None, encoding: str | None = None
+    path: Path,
+    fmt: str | None = None,
+    *,
+    mapping: Path | None = None,
+    encoding: str | None = None,
+    progress: Progress | None = None,
 ) -> ParsedFile:
     """Parse ``path`` with the adapter for ``fmt`` (detected when None)."""
     if fmt is None:
@@ -49,7 +54,9 @@ def read(
     if fmt == mapped_csv.FORMAT:
         if mapping is None:
             raise ConfigError("format mapped-csv needs a mapping file: pass --mapping FILE.toml")
-        return mapped_csv.parse(path, mapping=mapped_csv.read_mapping(mapping), encoding=encoding)
+        return mapped_csv.parse(
+            path, mapping=mapped_csv.read_mapping(mapping), encoding=encoding, progress=progress
+        )
     if mapping is not None:
         raise ConfigError(f"--mapping is only used with --format mapped-csv, not {fmt}")
     adapters = {
@@ -59,4 +66,4 @@ def read(
     }
     if fmt not in adapters:
         raise ConfigError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
-    return adapters[fmt](path, encoding=encoding or "utf-8")
+    return adapters[fmt](path, encoding=encoding or "utf-8", progress=progress)

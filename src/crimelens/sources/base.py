@@ -10,7 +10,7 @@ import csv
 import datetime as dt
 import hashlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,12 +25,15 @@ __all__ = [
     "CsvRecords",
     "Issue",
     "ParsedFile",
+    "Progress",
     "RowBuilder",
     "file_sha256",
     "max_year",
 ]
 
 Severity = Literal["error", "warning"]
+#: Called with (bytes read, total bytes) while a file is parsed.
+Progress = Callable[[int, int], None]
 
 #: Columns an adapter fills for each jurisdiction-year row (``source`` and ``load_id`` are added at load).
 JY_COLUMNS: tuple[str, ...] = (
@@ -111,8 +114,16 @@ class CsvRecords:
     number of fields (a truncated or shifted line) raises :class:`SchemaError` naming the line.
     """
 
-    def __init__(self, path: Path, *, encoding: str = "utf-8", delimiter: str = ",") -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        encoding: str = "utf-8",
+        delimiter: str = ",",
+        progress: Progress | None = None,
+    ) -> None:
         self.path = path
+        self.progress = progress
         self.name = path.name
         self.encoding = encoding
         self.delimiter = delimiter
@@ -126,9 +137,12 @@ class CsvRecords:
     # -- decoding -------------------------------------------------------------------------------
     def _lines(self) -> Iterator[str]:
         enc = "utf-8-sig" if self.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else self.encoding
+        total = self.path.stat().st_size
         with self.path.open("rb") as fh:
             for number, raw in enumerate(fh, start=1):
                 self._line = number
+                if self.progress is not None and number % 20000 == 0:
+                    self.progress(fh.tell(), total)
                 if number == 1 and enc == "utf-8-sig":
                     raw = raw.removeprefix(b"\xef\xbb\xbf")
                     enc_line = "utf-8"
@@ -212,6 +226,9 @@ class CsvRecords:
                     f"fields, found {len(fields)}{hint}"
                 )
             yield line, dict(zip(self.header, fields, strict=True))
+        if self.progress is not None:
+            size = self.path.stat().st_size
+            self.progress(size, size)
         if not saw_data:
             raise SchemaError(f"{self.name}, line 2, column 1: the file has a header but no data rows")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import CsvRecords, ParsedFile, RowBuilder
+from .base import CsvRecords, ParsedFile, Progress, RowBuilder
 from .states import NATION_ID, STATE_NAMES, state_id
 
 __all__ = ["FORMAT", "HEADER_SIGNATURE", "parse"]
@@ -26,8 +26,8 @@ _SAME = (
 )  # fmt: skip
 
 
-def parse(path: Path, *, encoding: str = "utf-8") -> ParsedFile:
-    records = CsvRecords(path, encoding=encoding)
+def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = None) -> ParsedFile:
+    records = CsvRecords(path, encoding=encoding, progress=progress)
     records.require(REQUIRED, FORMAT)
     b = RowBuilder(records.name, FORMAT)
     for line, rec in records:

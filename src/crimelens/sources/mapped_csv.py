@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..schema import COUNT_COLUMNS, JURISDICTION_KINDS, RAPE_DEFINITIONS
-from .base import CsvRecords, ParsedFile, RowBuilder
+from .base import CsvRecords, ParsedFile, Progress, RowBuilder
 
 __all__ = ["FORMAT", "Mapping", "parse", "read_mapping"]
 
@@ -39,7 +39,9 @@ class Mapping:
         self.source: str = str(data.get("source") or "")
         columns = data.get("columns")
         if not isinstance(columns, dict):
-            raise ConfigError(f"{where}: a [columns] table is required, naming at least jurisdiction and year")
+            raise ConfigError(
+                f"{where}: a [columns] table is required, naming at least jurisdiction and year"
+            )
         for key, value in columns.items():
             if key not in _ALLOWED_COLUMNS:
                 raise ConfigError(
@@ -76,7 +78,9 @@ class Mapping:
             )
         months = constants.get("months_reported")
         if months is not None and (not isinstance(months, int) or not 0 <= months <= 12):
-            raise ConfigError(f"{where}: [constants] months_reported must be a whole number 0-12, got {months!r}")
+            raise ConfigError(
+                f"{where}: [constants] months_reported must be a whole number 0-12, got {months!r}"
+            )
         self.kind: str = kind
         self.state: str | None = constants.get("state")
         self.months_reported: int | None = months
@@ -106,8 +110,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def parse(path: Path, *, mapping: Mapping, encoding: str | None = None) -> ParsedFile:
-    records = CsvRecords(path, encoding=encoding or mapping.encoding, delimiter=mapping.delimiter)
+def parse(
+    path: Path, *, mapping: Mapping, encoding: str | None = None, progress: Progress | None = None
+) -> ParsedFile:
+    records = CsvRecords(
+        path, encoding=encoding or mapping.encoding, delimiter=mapping.delimiter, progress=progress
+    )
     cols = mapping.columns
     records.require(list(cols.values()), f"{FORMAT} (as named in {mapping.path.name})")
     b = RowBuilder(records.name, FORMAT, na_values=mapping.na_values)
@@ -115,11 +123,15 @@ def parse(path: Path, *, mapping: Mapping, encoding: str | None = None) -> Parse
         b.start_row()
         name = rec[cols["jurisdiction"]].strip()
         if not name:
-            b.error(line, cols["jurisdiction"], "missing_key", "expected a jurisdiction name, got an empty value")
+            b.error(
+                line, cols["jurisdiction"], "missing_key", "expected a jurisdiction name, got an empty value"
+            )
             continue
         jid = rec[cols["jurisdiction_id"]].strip() if "jurisdiction_id" in cols else _slug(name)
         if not jid:
-            b.error(line, cols["jurisdiction_id"], "missing_key", "expected a jurisdiction id, got an empty value")
+            b.error(
+                line, cols["jurisdiction_id"], "missing_key", "expected a jurisdiction id, got an empty value"
+            )
             continue
         row: dict[str, Any] = {"jurisdiction_id": jid, "year": b.year(line, cols["year"], rec[cols["year"]])}
         row["population"] = (
@@ -130,7 +142,9 @@ def parse(path: Path, *, mapping: Mapping, encoding: str | None = None) -> Parse
         else:
             row["months_reported"] = mapping.months_reported
         for canonical in (*COUNT_COLUMNS, "rape_legacy"):
-            row[canonical] = b.count(line, cols[canonical], rec[cols[canonical]]) if canonical in cols else None
+            row[canonical] = (
+                b.count(line, cols[canonical], rec[cols[canonical]]) if canonical in cols else None
+            )
         row["rape_definition"] = mapping.rape_definition if row["rape"] is not None else None
         state = rec[cols["state"]].strip() if "state" in cols else mapping.state
         ori = rec[cols["ori"]].strip() if "ori" in cols else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import CsvRecords, ParsedFile, RowBuilder
+from .base import CsvRecords, ParsedFile, Progress, RowBuilder
 from .states import NATION_ID
 
 __all__ = ["FORMAT", "HEADER_SIGNATURE", "parse"]
@@ -29,8 +29,8 @@ _COUNTS = {
 REVISED_RAPE_FROM = 2013
 
 
-def parse(path: Path, *, encoding: str = "utf-8") -> ParsedFile:
-    records = CsvRecords(path, encoding=encoding)
+def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = None) -> ParsedFile:
+    records = CsvRecords(path, encoding=encoding, progress=progress)
     records.require(REQUIRED, FORMAT)
     b = RowBuilder(records.name, FORMAT)
     for line, rec in records:

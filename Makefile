@@ -1,0 +1,50 @@
+# crimelens: `make demo` runs the main job on built-in data; `make test` runs every check.
+# Both create .venv if missing and install pinned dependencies (constraints.txt).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP_VERSION := 26.3
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+TEST_STAMP := $(VENV)/.test-installed
+
+.PHONY: demo test lint typecheck pytest system-deps bench clean lock
+
+demo: $(RUNTIME_STAMP)
+	$(VENV)/bin/crimelens demo
+
+test: $(TEST_STAMP) system-deps lint typecheck pytest
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
+
+$(RUNTIME_STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml constraints.txt $(RUNTIME_STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $@
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: $(TEST_STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(TEST_STAMP) system-deps
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+bench: $(TEST_STAMP)
+	$(PY) bench/run.py
+
+# Re-pin: regenerate constraints.txt from the current environment.
+lock: $(TEST_STAMP)
+	$(PY) -m pip freeze --exclude-editable | grep -vi '^crimelens' > constraints.txt
+
+clean:
+	rm -rf $(VENV) demo crimelens.duckdb .mypy_cache .ruff_cache tests/artifacts

@@ -1,0 +1,90 @@
+"""Terminal rendering for the CLI: result tables, load reports and progress bars (rich).
+
+Results go to stdout; progress and notices go to stderr so ``--json`` output stays clean.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .analysis.result import Result
+
+__all__ = ["err", "out", "print_json", "progress_bar", "show_result", "show_table"]
+
+out = Console(soft_wrap=False)
+err = Console(stderr=True)
+if not out.is_terminal and "COLUMNS" not in os.environ:
+    out.width = 160  # pipes and files: wide tables rather than truncated cells
+
+
+def _fmt(value: Any, column: str) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, int) or (
+        hasattr(value, "dtype") and str(getattr(value, "dtype", "")).startswith("int")
+    ):
+        if column == "year" or column.endswith("_year") or column == "load_id":
+            return str(value)
+        return f"{int(value):,}"
+    if isinstance(value, float):
+        if "share" in column:
+            return f"{value:.1%}"
+        if "pct" in column:
+            return f"{value:+.1f}%"
+        if column in ("p_value", "q_value", "mk_p", "mk_tau"):
+            return f"{value:.3g}"
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.3g}"
+    return str(value)
+
+
+def show_table(frame: pd.DataFrame, title: str = "", limit: int | None = 25, console: Console = out) -> None:
+    """Print a data frame as a rich table, numbers formatted for reading."""
+    table = Table(title=title or None, title_justify="left", header_style="bold")
+    for col in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
+        table.add_column(str(col).replace("_", " "), justify="right" if numeric else "left")
+    shown = frame if limit is None else frame.head(limit)
+    for row in shown.itertuples(index=False):
+        table.add_row(*[_fmt(v, str(c)) for v, c in zip(row, frame.columns, strict=True)])
+    console.print(table)
+    if limit is not None and len(frame) > limit:
+        console.print(f"[dim]… {len(frame) - limit:,} more rows (use --limit 0 to show all, or --json)[/dim]")
+
+
+def show_result(result: Result, limit: int | None = 25) -> None:
+    show_table(result.table, result.title, limit)
+    for note in result.notes:
+        out.print(f"[dim]Note: {note}[/dim]")
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout (no colour, no wrapping)."""
+    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Progress]:
+    """A progress display on stderr; shown only on an interactive terminal (never in pipes, CI or JSON)."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not enabled or not err.is_terminal,
+    )
+    with bar:
+        yield bar
