@@ -1,0 +1,5 @@
+"""Run the CLI with ``python -m crimelens``."""
+
+from .cli import main
+
+main()

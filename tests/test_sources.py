@@ -1,0 +1,93 @@
+"""Adapters on the real shared files: row counts and totals match an independent read with csv."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from crimelens import sources
+from crimelens.errors import ConfigError, SourceError
+
+EXPECTED_ROWS = {"ucr-marshall": 2829, "fbi-estimates": 2116, "marshall-states": 1683}
+
+
+def _num(v: str) -> int | None:
+    return None if v in ("", "NA") else int(v)
+
+
+@pytest.mark.parametrize("fmt", sorted(EXPECTED_ROWS))
+def test_real_file_rows_and_detection(fmt: str, real_file: Callable[[str], Path]) -> None:
+    path = real_file(fmt)
+    with path.open(newline="") as fh:
+        n_csv = sum(1 for _ in csv.DictReader(fh))
+    assert n_csv == EXPECTED_ROWS[fmt]
+    assert sources.detect_format(path) == fmt
+    parsed = sources.read(path)
+    assert parsed.format == fmt
+    assert parsed.rows_read == n_csv
+    assert len(parsed.rows) == n_csv
+    assert not parsed.errors
+
+
+def test_marshall_totals_match_csv(real_file: Callable[[str], Path]) -> None:
+    path = real_file("ucr-marshall")
+    parsed = sources.read(path)
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for src, dst in [("homs_sum", "homicide"), ("rape_sum", "rape"), ("rob_sum", "robbery"),
+                     ("agg_ass_sum", "aggravated_assault"), ("violent_crime", "violent_crime")]:  # fmt: skip
+        expected = sum(v for r in rows if (v := _num(r[src])) is not None)
+        missing = sum(1 for r in rows if _num(r[src]) is None)
+        assert int(parsed.rows[dst].sum()) == expected
+        assert int(parsed.rows[dst].isna().sum()) == missing  # missing stays missing, never zero
+    partial = sum(1 for r in rows if r["months_reported"] not in ("NA",) and int(r["months_reported"]) < 12)
+    assert len([i for i in parsed.warnings if i.code == "partial_year"]) == partial
+    # the "National" rows become the nation; agencies keep their ORI
+    assert set(parsed.jurisdictions.query("kind == 'nation'").jurisdiction_id) == {"US"}
+    assert parsed.jurisdictions.set_index("jurisdiction_id").loc["ILCPD00", "name"] == "Chicago"
+    # rape definition: revised from 2013
+    defs = parsed.rows.groupby("rape_definition")["year"].agg(["min", "max"])
+    assert defs.loc["legacy", "max"] == 2012 and defs.loc["revised", "min"] == 2013
+
+
+def test_fbi_rape_definitions_and_mismatch_warnings(real_file: Callable[[str], Path]) -> None:
+    path = real_file("fbi-estimates")
+    parsed = sources.read(path)
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    mismatches = 0
+    for r in rows:
+        rape = _num(r["rape_revised"]) if _num(r["rape_revised"]) is not None else _num(r["rape_legacy"])
+        parts = [_num(r["homicide"]), rape, _num(r["robbery"]), _num(r["aggravated_assault"])]
+        if all(p is not None for p in parts) and sum(p for p in parts if p is not None) != _num(r["violent_crime"]):
+            mismatches += 1
+    found = [i for i in parsed.warnings if i.code == "violent_sum_mismatch"]
+    assert len(found) == mismatches > 0
+    # the source total is kept, not replaced by the sum
+    line = found[0].line
+    kept = parsed.rows.set_index("line").loc[line, "violent_crime"]
+    assert kept == _num(rows[line - 2]["violent_crime"])
+    revised = parsed.rows[parsed.rows.rape_definition == "revised"]
+    assert revised.year.min() == 2013
+    assert revised[revised.year == 2013].rape_legacy.notna().all()  # both definitions published in 2013
+
+
+def test_marshall_states_whole_us_file_maps_to_nation(real_data: Path) -> None:
+    path = real_data / "marshall_ucr_state_rates_1985_2017" / "crime_rates_1985_2017_ucr_us_whole.csv"
+    parsed = sources.read(path)
+    assert set(parsed.rows.jurisdiction_id) == {"US"}
+    assert len(parsed.rows) == 33
+
+
+def test_unknown_format_and_mapping_misuse(real_file: Callable[[str], Path], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown format 'nope'; allowed: ucr-marshall"):
+        sources.read(real_file("ucr-marshall"), "nope")
+    with pytest.raises(ConfigError, match="needs a mapping file"):
+        sources.read(real_file("ucr-marshall"), "mapped-csv")
+    with pytest.raises(SourceError, match="file not found"):
+        sources.read(tmp_path / "absent.csv", "ucr-marshall")
+    with pytest.raises(SourceError, match="is a folder"):
+        sources.read(tmp_path, "ucr-marshall")
