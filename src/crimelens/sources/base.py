@@ -239,8 +239,16 @@ class RowBuilder:
     Values listed in ``na_values`` are missing (stored as NULL), never zero.
     """
 
-    def __init__(self, file: str, fmt: str, na_values: Sequence[str] = ("", "NA", "N/A", "NULL")) -> None:
+    def __init__(
+        self,
+        file: str,
+        fmt: str,
+        na_values: Sequence[str] = ("", "NA", "N/A", "NULL"),
+        source_columns: dict[str, str] | None = None,
+    ) -> None:
         self.file = file
+        #: canonical field -> the file's column name, for cross-field issues
+        self.source_columns = source_columns or {}
         self.format = fmt
         self.na_values = frozenset(na_values)
         self.issues: list[Issue] = []
@@ -352,7 +360,7 @@ class RowBuilder:
             if expected != total:
                 self.warn(
                     line,
-                    "violent_crime",
+                    self.source_columns.get("violent_crime", "violent_crime"),
                     "violent_sum_mismatch",
                     f"violent crime total {total} differs from the sum of its parts {expected} "
                     f"(by {total - expected:+d}); the source total is kept",
@@ -361,7 +369,7 @@ class RowBuilder:
         if months is not None and months < 12:
             self.warn(
                 line,
-                "months_reported",
+                self.source_columns.get("months_reported", "months_reported"),
                 "partial_year",
                 f"only {months} of 12 months reported for {row['jurisdiction_id']} in {row['year']}; "
                 "counts and rates for this year are understated",

@@ -118,7 +118,7 @@ def parse(
     )
     cols = mapping.columns
     records.require(list(cols.values()), f"{FORMAT} (as named in {mapping.path.name})")
-    b = RowBuilder(records.name, FORMAT, na_values=mapping.na_values)
+    b = RowBuilder(records.name, FORMAT, na_values=mapping.na_values, source_columns=cols)
     for line, rec in records:
         b.start_row()
         name = rec[cols["jurisdiction"]].strip()

@@ -31,7 +31,7 @@ HEADER_SIGNATURE = frozenset({"violent.crime.total", "legacy.rape.total", "state
 def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = None) -> ParsedFile:
     records = CsvRecords(path, encoding=encoding, progress=progress)
     records.require(REQUIRED, FORMAT)
-    b = RowBuilder(records.name, FORMAT)
+    b = RowBuilder(records.name, FORMAT, source_columns={"violent_crime": "violent.crime.total"})
     for line, rec in records:
         b.start_row()
         state_name = rec["state"].strip()

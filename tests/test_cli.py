@@ -1,0 +1,73 @@
+"""The command line through its real entry point: help, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from crimelens.cli import app
+
+runner = CliRunner()
+COMMANDS = sorted(get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def test_console_script_help_and_version() -> None:
+    exe = Path(sys.executable).with_name("crimelens")
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "crimelens demo" in result.stdout
+    for name in COMMANDS:
+        assert name in result.stdout
+    version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("crimelens ")
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_clear_help(name: str) -> None:
+    result = runner.invoke(app, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    usage, _, rest = result.output.partition("\n\n")
+    assert usage.startswith(f"Usage: crimelens {name}")
+    summary = rest.strip().splitlines()[0]
+    assert len(summary) > 20, f"{name}: help summary too short: {summary!r}"
+    # every option explains itself
+    options = result.output.split("Options:", 1)[1]
+    for line in options.splitlines():
+        if line.strip().startswith("--"):
+            assert len(line.split(maxsplit=2)) >= 2, f"{name}: option without help: {line!r}"
+
+
+def test_usage_errors_exit_2() -> None:
+    assert runner.invoke(app, ["ingest"]).exit_code == 2
+    assert runner.invoke(app, ["rank", "--top", "many"]).exit_code == 2
+    assert runner.invoke(app, ["no-such-command"]).exit_code == 2
+
+
+def test_user_errors_exit_1_with_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["loads", "--db", str(tmp_path / "absent.duckdb")])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: warehouse ") and "not found" in lines[0]
+    result = runner.invoke(app, ["ingest", str(tmp_path / "none.csv"), "--db", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {tmp_path / 'none.csv'}: file not found"
+
+
+def test_ingest_json_and_env_db(tmp_path: Path, real_file, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    monkeypatch.setenv("CRIMELENS_DB", str(tmp_path / "env.duckdb"))
+    result = runner.invoke(app, ["ingest", str(real_file("marshall-states")), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["rows_loaded"] == 1683 and data["status"] == "loaded" and data["source"] == "marshall-states"
+    assert (tmp_path / "env.duckdb").exists()
+    again = runner.invoke(app, ["ingest", str(real_file("marshall-states")), "--json"])
+    assert json.loads(again.stdout)["status"] == "unchanged"
+    listing = runner.invoke(app, ["loads", "--json"])
+    assert [row["rows_loaded"] for row in json.loads(listing.stdout)] == [1683]
