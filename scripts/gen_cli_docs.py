@@ -15,7 +15,10 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
 def render() -> str:
     runner = CliRunner()
-    parts = ["# Command-line reference\n", "Generated from `--help` by `scripts/gen_cli_docs.py`; do not edit.\n"]
+    parts = [
+        "# Command-line reference\n",
+        "Generated from `--help` by `scripts/gen_cli_docs.py`; do not edit.\n",
+    ]
     commands = ["", *sorted(get_command(app).commands)]  # type: ignore[attr-defined]
     for name in commands:
         args = [name, "--help"] if name else ["--help"]

@@ -225,9 +225,7 @@ def test_bad_variant_without_format_also_fails_cleanly(
 
 
 @pytest.mark.parametrize("variant", ["bom", "crlf"])
-def test_harmless_variants_load_identically(
-    variant: str, tmp_path: Path, real_file: Callable[[str], Path]
-) -> None:
+def test_harmless_variants_load_identically(variant: str, tmp_path: Path, real_file: Callable[[str], Path]) -> None:
     """A UTF-8 byte-order mark or Windows line endings are not errors: the same rows load."""
     src = real_file("ucr-marshall")
     data = src.read_bytes()
@@ -248,7 +246,16 @@ def test_errors_over_threshold_load_nothing_and_under_threshold_skip_rows(
     src = real_file("ucr-marshall")
     lines = _lines(src)
     bad = tmp_path / "two_bad.csv"
-    _write(bad, [*lines[:10], _replace_field(lines[10], 4, "x"), *lines[11:20], _replace_field(lines[20], 5, "-1"), *lines[21:]])
+    _write(
+        bad,
+        [
+            *lines[:10],
+            _replace_field(lines[10], 4, "x"),
+            *lines[11:20],
+            _replace_field(lines[20], 5, "-1"),
+            *lines[21:],
+        ],
+    )
     before = snapshot(loaded_db)
     args = ["ingest", str(bad), "--db", str(loaded_db), "--errors-out", str(tmp_path / "issues.csv")]
     result = runner.invoke(app, [*args, "--max-errors", "1"])

@@ -26,7 +26,14 @@ def test_readme_starts_with_the_two_commands() -> None:
 def test_mapped_csv_worked_example_runs_as_documented(tmp_path: Path) -> None:
     doc = (ROOT / "docs" / "mapped-csv.md").read_text()
     db = tmp_path / "example.duckdb"
-    args = ["ingest", "docs/examples/city_panel.csv", "--mapping", "docs/examples/city_panel.toml", "--db", str(db)]
+    args = [
+        "ingest",
+        "docs/examples/city_panel.csv",
+        "--mapping",
+        "docs/examples/city_panel.toml",
+        "--db",
+        str(db),
+    ]
     assert "crimelens " + " ".join(args[:-1]) in doc
     import os
 
@@ -46,6 +53,8 @@ def test_mapped_csv_worked_example_runs_as_documented(tmp_path: Path) -> None:
 
 def test_cli_reference_is_current() -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "gen_cli_docs.py"), "--check"], capture_output=True, timeout=120
+        [sys.executable, str(ROOT / "scripts" / "gen_cli_docs.py"), "--check"],
+        capture_output=True,
+        timeout=120,
     )
     assert result.returncode == 0, "docs/cli.md is stale: run `python scripts/gen_cli_docs.py`"

@@ -29,10 +29,10 @@ def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
 
 
 def test_read_only_open_of_missing_warehouse_is_clear(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="not found; load data first"):
+    with pytest.raises(SourceError, match=r"not found; load data first"):
         warehouse.connect(tmp_path / "absent.duckdb", read_only=True)
     (tmp_path / "junk.duckdb").write_bytes(b"this is not a database" * 100)
-    with pytest.raises(SourceError, match="junk.duckdb"):
+    with pytest.raises(SourceError, match=r"junk\.duckdb"):
         warehouse.connect(tmp_path / "junk.duckdb")
 
 
@@ -46,9 +46,10 @@ def test_reingest_is_a_noop(tmp_path: Path, real_file: Callable[[str], Path]) ->
     assert con.execute("SELECT count(*) FROM loads").fetchone() == (1,)
     assert con.execute("SELECT count(*) FROM jurisdiction_year").fetchone() == (2829,)
     # warnings are recorded once, with line and column
-    n, example = con.execute(
-        "SELECT count(*), min(line) FROM load_issues WHERE code = 'partial_year'"
-    ).fetchone() or (0, 0)
+    n, example = con.execute("SELECT count(*), min(line) FROM load_issues WHERE code = 'partial_year'").fetchone() or (
+        0,
+        0,
+    )
     assert n == 53 and example > 1
     con.close()
 
@@ -74,7 +75,11 @@ def test_corrected_file_replaces_the_source_cleanly(tmp_path: Path, real_file: C
     ).fetchone()
     assert hom == (480,)
     statuses = con.execute("SELECT load_id, status, replaced_by FROM loads ORDER BY load_id").fetchall()
-    assert statuses == [(1, "loaded", None), (first.load_id, "replaced", second.load_id), (second.load_id, "loaded", None)]
+    assert statuses == [
+        (1, "loaded", None),
+        (first.load_id, "replaced", second.load_id),
+        (second.load_id, "loaded", None),
+    ]
     # the other dataset was not touched
     assert con.execute("SELECT count(*) FROM jurisdiction_year WHERE source='fbi-estimates'").fetchone() == (2116,)
     con.close()
@@ -99,7 +104,7 @@ def test_analyses_need_a_dataset_choice_when_several(tmp_path: Path, real_file: 
     warehouse.load_parsed(con, sources.read(real_file("fbi-estimates")))
     assert warehouse.resolve_source(con, None) == "fbi-estimates"
     warehouse.load_parsed(con, sources.read(real_file("marshall-states")))
-    with pytest.raises(DataError, match="several datasets .*choose one with --source"):
+    with pytest.raises(DataError, match=r"several datasets .*choose one with --source"):
         warehouse.resolve_source(con, None)
     with pytest.raises(DataError, match="'nope' is not in the warehouse; loaded datasets: fbi-estimates"):
         warehouse.resolve_source(con, "nope")

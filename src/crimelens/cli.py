@@ -64,9 +64,7 @@ def command(name: str | None = None) -> Callable[[F], F]:
 # -- shared options -----------------------------------------------------------------------------
 DbOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--db", help=f"{SETTINGS['db'].help} [env: CRIMELENS_DB; default: {SETTINGS['db'].default}]"
-    ),
+    typer.Option("--db", help=f"{SETTINGS['db'].help} [env: CRIMELENS_DB; default: {SETTINGS['db'].default}]"),
 ]
 SourceOpt = Annotated[
     str | None,
@@ -152,9 +150,7 @@ def ingest(
     max_errors: Annotated[int | None, typer.Option("--max-errors", help=SETTINGS["max_errors"].help)] = None,
     errors_out: Annotated[
         Path | None,
-        typer.Option(
-            "--errors-out", help="Write every problem found (errors and warnings) to this CSV file."
-        ),
+        typer.Option("--errors-out", help="Write every problem found (errors and warnings) to this CSV file."),
     ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -182,15 +178,9 @@ def ingest(
         print_json(report.to_dict())
         return
     if report.status == "unchanged":
-        out.print(
-            f"{path.name}: already loaded as load {report.load_id} (dataset {report.source}); nothing changed."
-        )
+        out.print(f"{path.name}: already loaded as load {report.load_id} (dataset {report.source}); nothing changed.")
         return
-    replaced = (
-        f", replacing load {', '.join(map(str, report.replaced_load_ids))}"
-        if report.replaced_load_ids
-        else ""
-    )
+    replaced = f", replacing load {', '.join(map(str, report.replaced_load_ids))}" if report.replaced_load_ids else ""
     out.print(
         f"Loaded {report.rows_loaded:,} of {report.rows_read:,} rows from {path.name} as dataset "
         f"[bold]{report.source}[/bold] (load {report.load_id}, format {report.format}){replaced}."
@@ -300,9 +290,7 @@ def rank_cmd(
     """Rank jurisdictions by rate or count, for one year or a span of years."""
     from .analysis import jurisdictions
 
-    result = jurisdictions.rank(
-        _open(db), source, offence=offence, by=by, year=year, start=start, end=end, top=top
-    )
+    result = jurisdictions.rank(_open(db), source, offence=offence, by=by, year=year, start=start, end=end, top=top)
     _emit(result, as_json, limit)
 
 
@@ -345,9 +333,7 @@ def concentration_cmd(
     from .analysis import jurisdictions
 
     kk = int(get_setting("top_k", k))
-    result = jurisdictions.concentration(
-        _open(db), source, offence=offence, year=year, start=start, end=end, k=kk
-    )
+    result = jurisdictions.concentration(_open(db), source, offence=offence, year=year, start=start, end=end, k=kk)
     _emit(result, as_json, limit)
 
 
@@ -368,9 +354,7 @@ def compare_cmd(
     if as_json:
         _emit(result, True, limit)
         return
-    wide = result.table.pivot_table(
-        index="year", columns="name", values="value", aggfunc="first"
-    ).reset_index()
+    wide = result.table.pivot_table(index="year", columns="name", values="value", aggfunc="first").reset_index()
     wide.columns = [str(c) for c in wide.columns]
     show_table(wide, result.title, None if limit == 0 else limit)
 
@@ -431,9 +415,7 @@ def turning_points_cmd(
     """Years where a long-run rise turned into a fall, or the other way round."""
     from .analysis import trends
 
-    _emit(
-        trends.turning_points(_open(db), source, jurisdiction=jurisdiction, offence=offence), as_json, limit
-    )
+    _emit(trends.turning_points(_open(db), source, jurisdiction=jurisdiction, offence=offence), as_json, limit)
 
 
 @command("hotspots")
@@ -507,9 +489,7 @@ def _short(value: Any) -> str:
 # -- report and demo ---------------------------------------------------------------------------------
 @command("report")
 def report_cmd(
-    out_path: Annotated[Path, typer.Option("--out", help="Where to write the HTML report.")] = Path(
-        "report.html"
-    ),
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the HTML report.")] = Path("report.html"),
     source: SourceOpt = None,
     year: YearOpt = None,
     k: Annotated[int | None, typer.Option("--k", help=SETTINGS["top_k"].help)] = None,
@@ -536,9 +516,9 @@ def _build_report(con: Any, out_path: Path, source: str | None, year: int | None
 
 @command("demo")
 def demo(
-    out_dir: Annotated[
-        Path, typer.Option("--out-dir", help="Folder for the demo warehouse and report.")
-    ] = Path("demo"),
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for the demo warehouse and report.")] = Path(
+        "demo"
+    ),
 ) -> None:
     """Run everything on built-in data (FBI state estimates 1979–2019; no network needed)."""
     from . import datasets, sources, warehouse

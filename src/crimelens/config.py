@@ -78,9 +78,7 @@ def load_config_file(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from exc
     unknown = sorted(set(data) - set(SETTINGS))
     if unknown:
-        raise ConfigError(
-            f"config file {path}: unknown setting {unknown[0]!r}; allowed: {', '.join(sorted(SETTINGS))}"
-        )
+        raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r}; allowed: {', '.join(sorted(SETTINGS))}")
     return data
 
 

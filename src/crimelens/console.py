@@ -32,9 +32,7 @@ def _fmt(value: Any, column: str) -> str:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else ""
-    if isinstance(value, int) or (
-        hasattr(value, "dtype") and str(getattr(value, "dtype", "")).startswith("int")
-    ):
+    if isinstance(value, int) or (hasattr(value, "dtype") and str(getattr(value, "dtype", "")).startswith("int")):
         if column == "year" or column.endswith("_year") or column == "load_id":
             return str(value)
         return f"{int(value):,}"

@@ -29,9 +29,7 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     """Open (creating if needed) the warehouse at ``path`` and bring its schema up to date."""
     p = Path(path)
     if read_only and not p.exists():
-        raise SourceError(
-            f"warehouse {p}: not found; load data first with `crimelens ingest` or run `crimelens demo`"
-        )
+        raise SourceError(f"warehouse {p}: not found; load data first with `crimelens ingest` or run `crimelens demo`")
     if not read_only and not p.parent.exists():
         raise SourceError(f"warehouse {p}: folder {p.parent} does not exist")
     try:
@@ -77,9 +75,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(m.sql)
-            con.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, ?)", [m.version, m.name, dt.datetime.now()]
-            )
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [m.version, m.name, dt.datetime.now()])
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -140,9 +136,7 @@ def load_parsed(
     digest = sha256 or file_sha256(parsed.path)
     errors = parsed.errors
     if len(errors) > max_errors:
-        more = (
-            f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        )
+        more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         raise LoadRejected(f"{errors[0]}{more}; nothing was loaded", list(parsed.issues))
     existing = con.execute(
         "SELECT load_id FROM loads WHERE source = ? AND sha256 = ? AND status = 'loaded'", [src, digest]
@@ -161,9 +155,7 @@ def load_parsed(
         load_id = int(fetched[0])
         previous = [
             int(r[0])
-            for r in con.execute(
-                "SELECT load_id FROM loads WHERE source = ? AND status = 'loaded'", [src]
-            ).fetchall()
+            for r in con.execute("SELECT load_id FROM loads WHERE source = ? AND status = 'loaded'", [src]).fetchall()
         ]
         con.execute("DELETE FROM jurisdiction_year WHERE source = ?", [src])
         if previous:
@@ -203,9 +195,7 @@ def load_parsed(
         con.execute("COMMIT")
     except duckdb.ConstraintException as exc:
         con.execute("ROLLBACK")
-        raise DataError(
-            f"{parsed.path.name}: rows break a warehouse rule ({exc}); nothing was loaded"
-        ) from exc
+        raise DataError(f"{parsed.path.name}: rows break a warehouse rule ({exc}); nothing was loaded") from exc
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -243,7 +233,5 @@ def resolve_source(con: duckdb.DuckDBPyConnection, source: str | None) -> str:
     if not sources:
         raise DataError("the warehouse holds no crime data yet; load a file with `crimelens ingest PATH`")
     if len(sources) > 1:
-        raise DataError(
-            f"the warehouse holds several datasets ({', '.join(sources)}); choose one with --source"
-        )
+        raise DataError(f"the warehouse holds several datasets ({', '.join(sources)}); choose one with --source")
     return sources[0]

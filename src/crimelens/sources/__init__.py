@@ -54,9 +54,7 @@ def read(
     if fmt == mapped_csv.FORMAT:
         if mapping is None:
             raise ConfigError("format mapped-csv needs a mapping file: pass --mapping FILE.toml")
-        return mapped_csv.parse(
-            path, mapping=mapped_csv.read_mapping(mapping), encoding=encoding, progress=progress
-        )
+        return mapped_csv.parse(path, mapping=mapped_csv.read_mapping(mapping), encoding=encoding, progress=progress)
     if mapping is not None:
         raise ConfigError(f"--mapping is only used with --format mapped-csv, not {fmt}")
     adapters = {

@@ -178,7 +178,7 @@ class CsvRecords:
                 if "unexpected end of data" in msg or "EOF" in msg:
                     msg = "the file ends inside a quoted value (truncated file?)"
                 raise SchemaError(f"{self.name}, line {start}, column 1: malformed CSV: {msg}") from None
-            if not fields or all(f == "" for f in fields) and len(fields) <= 1:
+            if not fields or (all(f == "" for f in fields) and len(fields) <= 1):
                 continue  # blank line
             yield start, fields
 
@@ -328,9 +328,7 @@ class RowBuilder:
         self.rows_read += 1
         self._row_errors = 0
 
-    def add_jurisdiction(
-        self, jurisdiction_id: str, name: str, kind: str, state: str | None, ori: str | None
-    ) -> None:
+    def add_jurisdiction(self, jurisdiction_id: str, name: str, kind: str, state: str | None, ori: str | None) -> None:
         self.jurisdictions.setdefault(
             jurisdiction_id,
             {"jurisdiction_id": jurisdiction_id, "name": name, "kind": kind, "state": state, "ori": ori},
@@ -347,8 +345,7 @@ class RowBuilder:
                 line,
                 key_column,
                 "duplicate_key",
-                f"duplicate row for {row['jurisdiction_id']} in {row['year']} (first seen on line "
-                f"{self._keys[key]})",
+                f"duplicate row for {row['jurisdiction_id']} in {row['year']} (first seen on line {self._keys[key]})",
             )
             self.rejected_lines.add(line)
             return

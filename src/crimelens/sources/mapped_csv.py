@@ -33,20 +33,15 @@ class Mapping:
         where = f"mapping file {path.name}"
         unknown = sorted(set(data) - {"source", "columns", "constants", "options"})
         if unknown:
-            raise ConfigError(
-                f"{where}: unknown section {unknown[0]!r}; allowed: source, columns, constants, options"
-            )
+            raise ConfigError(f"{where}: unknown section {unknown[0]!r}; allowed: source, columns, constants, options")
         self.source: str = str(data.get("source") or "")
         columns = data.get("columns")
         if not isinstance(columns, dict):
-            raise ConfigError(
-                f"{where}: a [columns] table is required, naming at least jurisdiction and year"
-            )
+            raise ConfigError(f"{where}: a [columns] table is required, naming at least jurisdiction and year")
         for key, value in columns.items():
             if key not in _ALLOWED_COLUMNS:
                 raise ConfigError(
-                    f"{where}: [columns] key {key!r} is not a canonical field; allowed: "
-                    f"{', '.join(_ALLOWED_COLUMNS)}"
+                    f"{where}: [columns] key {key!r} is not a canonical field; allowed: {', '.join(_ALLOWED_COLUMNS)}"
                 )
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{where}: [columns] {key} must be a column name (text), got {value!r}")
@@ -68,19 +63,13 @@ class Mapping:
                 )
         kind = constants.get("kind", "agency")
         if kind not in JURISDICTION_KINDS:
-            raise ConfigError(
-                f"{where}: [constants] kind must be one of {', '.join(JURISDICTION_KINDS)}, got {kind!r}"
-            )
+            raise ConfigError(f"{where}: [constants] kind must be one of {', '.join(JURISDICTION_KINDS)}, got {kind!r}")
         definition = constants.get("rape_definition")
         if definition is not None and definition not in RAPE_DEFINITIONS:
-            raise ConfigError(
-                f"{where}: [constants] rape_definition must be 'legacy' or 'revised', got {definition!r}"
-            )
+            raise ConfigError(f"{where}: [constants] rape_definition must be 'legacy' or 'revised', got {definition!r}")
         months = constants.get("months_reported")
         if months is not None and (not isinstance(months, int) or not 0 <= months <= 12):
-            raise ConfigError(
-                f"{where}: [constants] months_reported must be a whole number 0-12, got {months!r}"
-            )
+            raise ConfigError(f"{where}: [constants] months_reported must be a whole number 0-12, got {months!r}")
         self.kind: str = kind
         self.state: str | None = constants.get("state")
         self.months_reported: int | None = months
@@ -110,12 +99,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def parse(
-    path: Path, *, mapping: Mapping, encoding: str | None = None, progress: Progress | None = None
-) -> ParsedFile:
-    records = CsvRecords(
-        path, encoding=encoding or mapping.encoding, delimiter=mapping.delimiter, progress=progress
-    )
+def parse(path: Path, *, mapping: Mapping, encoding: str | None = None, progress: Progress | None = None) -> ParsedFile:
+    records = CsvRecords(path, encoding=encoding or mapping.encoding, delimiter=mapping.delimiter, progress=progress)
     cols = mapping.columns
     records.require(list(cols.values()), f"{FORMAT} (as named in {mapping.path.name})")
     b = RowBuilder(records.name, FORMAT, na_values=mapping.na_values, source_columns=cols)
@@ -123,15 +108,11 @@ def parse(
         b.start_row()
         name = rec[cols["jurisdiction"]].strip()
         if not name:
-            b.error(
-                line, cols["jurisdiction"], "missing_key", "expected a jurisdiction name, got an empty value"
-            )
+            b.error(line, cols["jurisdiction"], "missing_key", "expected a jurisdiction name, got an empty value")
             continue
         jid = rec[cols["jurisdiction_id"]].strip() if "jurisdiction_id" in cols else _slug(name)
         if not jid:
-            b.error(
-                line, cols["jurisdiction_id"], "missing_key", "expected a jurisdiction id, got an empty value"
-            )
+            b.error(line, cols["jurisdiction_id"], "missing_key", "expected a jurisdiction id, got an empty value")
             continue
         row: dict[str, Any] = {"jurisdiction_id": jid, "year": b.year(line, cols["year"], rec[cols["year"]])}
         row["population"] = (
@@ -142,9 +123,7 @@ def parse(
         else:
             row["months_reported"] = mapping.months_reported
         for canonical in (*COUNT_COLUMNS, "rape_legacy"):
-            row[canonical] = (
-                b.count(line, cols[canonical], rec[cols[canonical]]) if canonical in cols else None
-            )
+            row[canonical] = b.count(line, cols[canonical], rec[cols[canonical]]) if canonical in cols else None
         row["rape_definition"] = mapping.rape_definition if row["rape"] is not None else None
         state = rec[cols["state"]].strip() if "state" in cols else mapping.state
         ori = rec[cols["ori"]].strip() if "ori" in cols else None

@@ -57,9 +57,7 @@ def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = No
         }
         for src, dst in _COUNTS.items():
             row[dst] = b.count(line, src, rec[src])
-        row["rape_definition"] = (
-            None if year is None else ("revised" if year >= REVISED_RAPE_FROM else "legacy")
-        )
+        row["rape_definition"] = None if year is None else ("revised" if year >= REVISED_RAPE_FROM else "legacy")
         b.add_jurisdiction(jid, name, kind, state, ori_value)
         b.finish_row(line, row, "department_name", "year")
     return b.result(path, FORMAT)
