@@ -7,7 +7,6 @@ shows a traceback.
 from __future__ import annotations
 
 import functools
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,8 @@ import typer
 from . import __version__
 from .config import SETTINGS, get_setting
 from .console import err, out, print_json, progress_bar, show_result, show_table
-from .errors import CrimeLensError, LoadRejected
+from .errors import CrimeLensError
+from .formatting import evidence_text, humanize
 
 __all__ = ["app", "main"]
 
@@ -48,9 +48,6 @@ def command(name: str | None = None) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return func(*args, **kwargs)
-            except LoadRejected as exc:
-                err.print(f"[bold red]Error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
-                raise typer.Exit(1) from None
             except CrimeLensError as exc:
                 err.print(f"[bold red]Error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
                 raise typer.Exit(1) from None
@@ -99,11 +96,12 @@ def _open(db: Path | None, read_only: bool = True) -> Any:
     return connect(_db(db), read_only=read_only)
 
 
-def _emit(result: Any, as_json: bool, limit: int) -> None:
+def _emit(result: Any, as_json: bool, limit: int, columns: list[str] | None = None) -> None:
+    """JSON (every column) or a terminal table (``columns`` only, when given)."""
     if as_json:
         print_json(result.to_dict())
     else:
-        show_result(result, None if limit == 0 else limit)
+        show_result(result, None if limit == 0 else limit, columns)
 
 
 def _version(value: bool) -> None:
@@ -359,6 +357,12 @@ def compare_cmd(
     show_table(wide, result.title, None if limit == 0 else limit)
 
 
+TREND_COLUMNS = [
+    "name", "n_years", "first_year", "last_year", "first_rate", "last_rate", "slope_per_year", "slope_low",
+    "slope_high", "pct_per_year", "mk_p", "mk_q", "direction",
+]  # fmt: skip
+
+
 @command("trends")
 def trends_cmd(
     source: SourceOpt = None,
@@ -471,19 +475,9 @@ def _show_findings(result: Any, limit: int | None) -> None:
     table.add_column("Finding")
     table.add_column("Evidence", style="dim")
     for i, f in enumerate(result.findings[:limit] if limit else result.findings, start=1):
-        evidence = "; ".join(f"{k}: {_short(v)}" for k, v in f.evidence.items())
+        evidence = "\n".join(f"{humanize(str(k))}: {evidence_text(str(k), v)}" for k, v in f.evidence.items())
         table.add_row(str(i), f"[bold]{f.headline}[/bold]\n{f.detail}", evidence)
     out.print(table)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, list | tuple):
-        return ", ".join(_short(v) for v in value[:5]) + (" …" if len(value) > 5 else "")
-    return str(value)
 
 
 # -- report and demo ---------------------------------------------------------------------------------
@@ -541,15 +535,13 @@ def demo(
         f"Loaded {report.rows_loaded:,} jurisdiction-years from {path.name} into {db} "
         f"({len(report.warnings)} data-quality warnings recorded)."
     )
-    findings = key_findings(con, None)
-    _show_findings(findings, 8)
+    findings = key_findings(con, None, k=int(get_setting("top_k")))
+    _show_findings(findings, None)
     report_path = _build_report(con, out_dir / "report.html", None, None, int(get_setting("top_k")))
     con.close()
     out.print(f"\nReport: [bold]{report_path.resolve()}[/bold]  (open it in any browser; it works offline)")
     out.print(f"Explore further, e.g.: crimelens rank --db {db} --by count   ·   crimelens trends --db {db}")
     err.print(f"[dim]Done in {time.perf_counter() - started:.1f} s.[/dim]")
-    if shutil.which("xdg-open") is None:
-        return
 
 
 def main() -> None:

@@ -6,9 +6,8 @@ Results go to stdout; progress and notices go to stderr so ``--json`` output sta
 from __future__ import annotations
 
 import json
-import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,6 +17,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from .analysis.result import Result
+from .formatting import format_value, humanize
 
 __all__ = ["err", "out", "print_json", "progress_bar", "show_result", "show_table"]
 
@@ -27,42 +27,30 @@ if not out.is_terminal and "COLUMNS" not in os.environ:
     out.width = 160  # pipes and files: wide tables rather than truncated cells
 
 
-def _fmt(value: Any, column: str) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if isinstance(value, int) or (hasattr(value, "dtype") and str(getattr(value, "dtype", "")).startswith("int")):
-        if column == "year" or column.endswith("_year") or column == "load_id":
-            return str(value)
-        return f"{int(value):,}"
-    if isinstance(value, float):
-        if "share" in column:
-            return f"{value:.1%}"
-        if "pct" in column:
-            return f"{value:+.1f}%"
-        if column in ("p_value", "q_value", "mk_p", "mk_tau"):
-            return f"{value:.3g}"
-        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.3g}"
-    return str(value)
-
-
-def show_table(frame: pd.DataFrame, title: str = "", limit: int | None = 25, console: Console = out) -> None:
-    """Print a data frame as a rich table, numbers formatted for reading."""
+def show_table(
+    frame: pd.DataFrame,
+    title: str = "",
+    limit: int | None = 25,
+    console: Console = out,
+    columns: Sequence[str] | None = None,
+) -> None:
+    """Print a data frame as a rich table, numbers formatted for reading (optionally only ``columns``)."""
+    if columns is not None:
+        frame = frame[[c for c in columns if c in frame.columns]]
     table = Table(title=title or None, title_justify="left", header_style="bold")
     for col in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
-        table.add_column(str(col).replace("_", " "), justify="right" if numeric else "left")
+        table.add_column(humanize(str(col)), justify="right" if numeric else "left")
     shown = frame if limit is None else frame.head(limit)
     for row in shown.itertuples(index=False):
-        table.add_row(*[_fmt(v, str(c)) for v, c in zip(row, frame.columns, strict=True)])
+        table.add_row(*[format_value(v, str(c)) for v, c in zip(row, frame.columns, strict=True)])
     console.print(table)
     if limit is not None and len(frame) > limit:
         console.print(f"[dim]… {len(frame) - limit:,} more rows (use --limit 0 to show all, or --json)[/dim]")
 
 
-def show_result(result: Result, limit: int | None = 25) -> None:
-    show_table(result.table, result.title, limit)
+def show_result(result: Result, limit: int | None = 25, columns: Sequence[str] | None = None) -> None:
+    show_table(result.table, result.title, limit, columns=columns)
     for note in result.notes:
         out.print(f"[dim]Note: {note}[/dim]")
 

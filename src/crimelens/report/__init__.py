@@ -1,0 +1,11 @@
+"""The self-contained HTML report: findings, statistics, rankings, trends, hotspots, provenance, limits.
+
+``build_report`` writes one HTML file with every chart inline (SVG) and no outside requests;
+``charts.render_svg`` renders any analysis chart spec the same way for other front ends.
+"""
+
+from __future__ import annotations
+
+from .build import STEPS, Section, build_report
+
+__all__ = ["STEPS", "Section", "build_report"]

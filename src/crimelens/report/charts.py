@@ -16,15 +16,16 @@ import io
 import math
 import re
 import sys
-from collections.abc import Sequence
+import warnings
 from typing import Any
 
 import pandas as pd
 from markupsafe import Markup
 
 from ..analysis.result import ChartSpec
+from .formatting import render_table
 
-__all__ = ["PALETTE", "ensure_headless", "render_figure", "render_svg", "render_table"]
+__all__ = ["COMPACT_WIDTH_IN", "PALETTE", "ensure_headless", "render_figure", "render_svg", "slug"]
 
 #: Okabe–Ito colours (distinguishable with the common colour-vision deficiencies), blue first.
 PALETTE: tuple[str, ...] = (
@@ -42,6 +43,8 @@ _ACCENT = "#D55E00"
 _INK = "#1f2933"
 _GRID = "#e4e7eb"
 _WIDTH_IN = 7.2
+#: Width of a chart shown beside another one (two per row), in inches.
+COMPACT_WIDTH_IN = 4.8
 _MAX_SERIES_LEGEND_INSIDE = 5
 
 _RC: dict[str, Any] = {
@@ -119,37 +122,62 @@ def _is_year_like(values: pd.Series, name: str) -> bool:
 def _is_numeric(values: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(values):
         return False
-    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
-        return True
-    return False
+    return bool(pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values))
 
 
 def _fmt_number(value: float, _pos: object = None) -> str:
+    """Tick and bar labels: 12,345 · 123.4 · 1.25 (no trailing zeros)."""
     if not math.isfinite(value):
         return ""
     if abs(value) >= 1000:
         return f"{value:,.0f}"
-    if value == int(value):
+    if float(value).is_integer():
         return f"{int(value)}"
-    return f"{value:,.2f}".rstrip("0").rstrip(".")
+    if abs(value) >= 10:
+        return f"{value:,.1f}"
+    return f"{value:.3g}"
 
 
-def _style_value_axis(axis: Any) -> None:
+def _fmt_share(value: float, _pos: object = None) -> str:
+    if not math.isfinite(value):
+        return ""
+    return f"{value:.0%}" if abs(value) >= 0.1 or value == 0 else f"{value:.1%}"
+
+
+def _is_share(column: str) -> bool:
+    return "share" in column.lower()
+
+
+def _is_rank(column: str) -> bool:
+    return "rank" in column.lower()
+
+
+def _style_value_axis(axis: Any, column: str = "") -> None:
     from matplotlib.ticker import FuncFormatter
 
-    axis.set_major_formatter(FuncFormatter(_fmt_number))
+    axis.set_major_formatter(FuncFormatter(_fmt_share if _is_share(column) else _fmt_number))
 
 
-def _style_x_axis(ax: Any, values: pd.Series, name: str) -> None:
+def _style_rank_axis(ax: Any, values: pd.Series) -> None:
+    """Ranks read top-down: 1 (the highest) at the top, whole numbers only."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    num = _numeric(values).dropna()
+    worst = float(num.max()) if len(num) else 1.0
+    ax.set_ylim(max(worst, 5.0) + 0.5, 0.5)
+
+
+def _style_x_axis(ax: Any, values: pd.Series, name: str, *, nbins: int = 8) -> None:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     if pd.api.types.is_datetime64_any_dtype(values):
         return
     if _is_year_like(values, name):
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=nbins, integer=True))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0f}"))
     elif _is_numeric(values):
-        _style_value_axis(ax.xaxis)
+        _style_value_axis(ax.xaxis, name)
 
 
 def _ordered_unique(values: pd.Series) -> list[Any]:
@@ -184,7 +212,7 @@ def _legend(ax: Any, n_items: int) -> None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
-def _draw_lines(ax: Any, data: pd.DataFrame, spec: ChartSpec, *, legend: bool = True) -> int:
+def _draw_lines(ax: Any, data: pd.DataFrame, spec: ChartSpec, *, legend: bool = True, nbins: int = 8) -> int:
     """Draw one line per ``series`` value (or one line); emphasise highlighted points. Returns legend size."""
     mask = _highlight_mask(data, spec)
     x_is_num = _is_numeric(data[spec.x])
@@ -224,8 +252,10 @@ def _draw_lines(ax: Any, data: pd.DataFrame, spec: ChartSpec, *, legend: bool = 
         )
         n_items += 1
     _widen_if_flat(ax, data[spec.x])
-    _style_x_axis(ax, data[spec.x], spec.x)
-    _style_value_axis(ax.yaxis)
+    _style_x_axis(ax, data[spec.x], spec.x, nbins=nbins)
+    _style_value_axis(ax.yaxis, spec.y)
+    if _is_rank(spec.y):
+        _style_rank_axis(ax, data[spec.y])
     if legend:
         _legend(ax, n_items)
     return n_items
@@ -242,28 +272,37 @@ def _draw_bar(ax: Any, data: pd.DataFrame, spec: ChartSpec) -> None:
     values = _numeric(data[spec.y]).fillna(0.0)
     ax.bar(labels, values, color=_bar_colours(_highlight_mask(data, spec), len(data)))
     ax.grid(axis="x", visible=False)
-    _style_value_axis(ax.yaxis)
-    if len(labels) > 6 or max((len(v) for v in labels), default=0) > 10:
+    _style_value_axis(ax.yaxis, spec.y)
+    if len(labels) > 12 or sum(len(v) for v in labels) > 60:
         ax.tick_params(axis="x", labelrotation=45)
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
 
 
 def _draw_barh(ax: Any, data: pd.DataFrame, spec: ChartSpec) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     labels = [_t(v) for v in data[spec.x].tolist()]
-    values = _numeric(data[spec.y]).fillna(0.0)
+    raw = _numeric(data[spec.y])
+    values = raw.fillna(0.0)
     positions = list(range(len(labels)))
     ax.barh(positions, values, color=_bar_colours(_highlight_mask(data, spec), len(data)), height=0.7)
-    ax.set_yticks(positions, labels)
-    ax.invert_yaxis()  # the first row of the table on top
+    ax.set_yticks(positions, labels)  # as in matplotlib, the first row is drawn at the bottom
     ax.grid(axis="y", visible=False)
-    _style_value_axis(ax.xaxis)
-    for pos, value in zip(positions, values.tolist(), strict=True):
+    _style_value_axis(ax.xaxis, spec.y)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    label = _fmt_share if _is_share(spec.y) else _fmt_number
+    if (values < 0).any():
+        ax.axvline(0, color="#52606d", linewidth=0.8)
+    for pos, value in zip(positions, raw.tolist(), strict=True):
+        missing = math.isnan(value)
+        left = not missing and value < 0
         ax.annotate(
-            _fmt_number(value),
-            (value, pos),
-            xytext=(3, 0),
+            "no data" if missing else label(value),
+            (0.0 if missing else value, pos),
+            xytext=(-3 if left else 3, 0),
             textcoords="offset points",
+            ha="right" if left else "left",
             va="center",
             fontsize=7.5,
             color="#52606d",
@@ -288,10 +327,9 @@ def _draw_stacked_barh(ax: Any, data: pd.DataFrame, spec: ChartSpec) -> int:
         ax.barh(positions, widths, left=left, color=PALETTE[i % len(PALETTE)], label=_t(stack), height=0.7)
         left = [a + b for a, b in zip(left, widths, strict=True)]
     ax.set_yticks(positions, [_t(c) for c in categories])
-    ax.invert_yaxis()
     ax.grid(axis="y", visible=False)
-    _style_value_axis(ax.xaxis)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=min(len(stacks), 4))
+    _style_value_axis(ax.xaxis, spec.y)
+    ax.figure.legend(loc="outside lower center", ncols=min(len(stacks), 4))
     return len(stacks)
 
 
@@ -309,17 +347,17 @@ def _draw_scatter(ax: Any, data: pd.DataFrame, spec: ChartSpec) -> None:
         ax.scatter(x[~mask], y[~mask], s=18, alpha=0.75, color=PALETTE[0])
     if mask.any():
         assert spec.highlight is not None
-        ax.scatter(
-            x[mask], y[mask], s=40, color=_ACCENT, edgecolor="white", label=_t(_humanize(spec.highlight))
-        )
+        ax.scatter(x[mask], y[mask], s=40, color=_ACCENT, edgecolor="white", label=_t(_humanize(spec.highlight)))
         n_items += 1
     _widen_if_flat(ax, data[spec.x])
     _style_x_axis(ax, data[spec.x], spec.x)
-    _style_value_axis(ax.yaxis)
+    _style_value_axis(ax.yaxis, spec.y)
     _legend(ax, n_items)
 
 
 def _figure_height(spec: ChartSpec, data: pd.DataFrame) -> float:
+    if data.empty:
+        return 1.2
     if spec.kind in ("barh", "stacked_barh"):
         n = len(_ordered_unique(data[spec.x])) if spec.x in data.columns else 1
         return min(max(0.26 * n + 1.3, 2.4), 14.0)
@@ -388,7 +426,7 @@ def _draw_small_multiples(fig: Any, spec: ChartSpec, data: pd.DataFrame) -> None
     for i, facet in enumerate(facets):
         ax = axes[i // ncols][i % ncols]
         part = data if facet is None else data[data[spec.facet] == facet]
-        n_legend = _draw_lines(ax, part, spec, legend=False)
+        n_legend = _draw_lines(ax, part, spec, legend=False, nbins=4 if ncols > 1 else 8)
         if facet is not None:
             ax.set_title(_t(facet), fontsize=8.5)
     for j in range(len(facets), nrows * ncols):
@@ -418,17 +456,21 @@ def _clean_svg(svg: str, prefix: str, title: str, description: str) -> str:
     head_end = svg.index(">")
     head = _SIZE_ATTRS.sub("", svg[:head_end])
     label = html.escape(description or title, quote=True)
-    head += (
-        f' role="img" aria-label="{label}" class="chart"'
-        ' style="stroke-linejoin: round; stroke-linecap: butt"'
-    )
+    head += f' role="img" aria-label="{label}" class="chart" style="stroke-linejoin: round; stroke-linecap: butt"'
     return head + ">\n <title>" + html.escape(title, quote=False) + "</title>" + svg[head_end + 1 :]
 
 
-def render_svg(spec: ChartSpec, *, id_prefix: str | None = None, description: str | None = None) -> str:
+def render_svg(
+    spec: ChartSpec,
+    *,
+    id_prefix: str | None = None,
+    description: str | None = None,
+    width: float | None = None,
+) -> str:
     """The chart as an inline ``<svg>`` element (a string), with a ``<title>`` and an ``aria-label``.
 
-    ``id_prefix`` keeps ids unique when several charts share a page (default: a slug of the title).
+    ``id_prefix`` keeps ids unique when several charts share a page (default: a slug of the title);
+    ``width`` is the drawing width in inches (it scales to the page; smaller means larger text).
     Output is deterministic: the same spec gives the same bytes.
     """
     import matplotlib
@@ -437,9 +479,13 @@ def render_svg(spec: ChartSpec, *, id_prefix: str | None = None, description: st
     _check_columns(spec)
     prefix = slug(id_prefix or spec.title)
     data = spec.data.reset_index(drop=True)
-    rc = {**_RC, "svg.hashsalt": prefix}
-    with matplotlib.rc_context(rc):
-        fig = Figure(figsize=(_WIDTH_IN, _figure_height(spec, data)), layout="constrained")
+    rc: Any = {**_RC, "svg.hashsalt": prefix}  # matplotlib types keys as a Literal of rc names
+    with matplotlib.rc_context(rc), warnings.catch_warnings():
+        # Text stays text in the SVG (svg.fonttype 'none'): the reader's browser draws it with its own
+        # fonts, which cover scripts DejaVu Sans lacks. matplotlib only uses DejaVu Sans to measure the
+        # layout, so its "Glyph ... missing from font" notice does not apply here. Nothing else is hidden.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        fig = Figure(figsize=(width or _WIDTH_IN, _figure_height(spec, data)), layout="constrained")
         _draw(fig, spec, data)
         buf = io.StringIO()
         fig.savefig(
@@ -451,75 +497,16 @@ def render_svg(spec: ChartSpec, *, id_prefix: str | None = None, description: st
     return _clean_svg(buf.getvalue(), prefix, spec.title, desc)
 
 
-def _format_cell(value: Any) -> str:
-    if _missing(value):
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if hasattr(value, "item") and not isinstance(value, str | pd.Timestamp):
-        value = value.item()
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10000 else str(value)
-    if isinstance(value, float):
-        if value == int(value) and abs(value) < 1e15:
-            return f"{int(value):,}" if abs(value) >= 10000 else str(int(value))
-        return f"{value:,.3f}" if abs(value) < 1 else f"{value:,.1f}"
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return str(value)
-
-
-def _is_year_column(name: str) -> bool:
-    return name.lower() in {"year", "start", "end", "from_year", "to_year", "first_year", "last_year"}
-
-
-def render_table(
-    frame: pd.DataFrame,
-    *,
-    max_rows: int | None = 20,
-    columns: Sequence[str] | None = None,
-    caption: str | None = None,
-    labels: dict[str, str] | None = None,
-) -> Markup:
-    """An escaped HTML table of (the first ``max_rows`` rows of) ``frame``; numbers right-aligned."""
-    cols = [c for c in (columns or list(frame.columns)) if c in frame.columns]
-    rows = frame if max_rows is None else frame.head(max_rows)
-    names = labels or {}
-    out = ['<div class="table-wrap"><table>']
-    if caption:
-        out.append(f"<caption>{html.escape(caption)}</caption>")
-    out.append("<thead><tr>")
-    for c in cols:
-        cls = ' class="num"' if _is_numeric(frame[c]) else ""
-        out.append(f'<th scope="col"{cls}>{html.escape(names.get(c, _humanize(str(c))))}</th>')
-    out.append("</tr></thead><tbody>")
-    for rec in rows[cols].itertuples(index=False, name=None):
-        out.append("<tr>")
-        for c, v in zip(cols, rec, strict=True):
-            numeric = _is_numeric(frame[c])
-            text = str(v) if _is_year_column(str(c)) and not _missing(v) else _format_cell(v)
-            if _is_year_column(str(c)) and isinstance(v, float) and not _missing(v):
-                text = str(int(v))
-            cls = ' class="num"' if numeric else ""
-            out.append(f"<td{cls}>{html.escape(text)}</td>")
-        out.append("</tr>")
-    out.append("</tbody></table></div>")
-    if max_rows is not None and len(frame) > max_rows:
-        out.append(f'<p class="table-note">First {max_rows} of {len(frame):,} rows.</p>')
-    return Markup("".join(out))
-
-
 def render_figure(
     spec: ChartSpec,
     *,
     id_prefix: str | None = None,
     caption: str | None = None,
     max_rows: int = 20,
+    width: float | None = None,
 ) -> Markup:
     """``<figure>``: the SVG, a ``<figcaption>`` (title, note, caption) and the data in ``<details>``."""
-    svg = render_svg(spec, id_prefix=id_prefix)
+    svg = render_svg(spec, id_prefix=id_prefix, width=width)
     parts = [
         '<figure class="chart-figure">',
         svg,

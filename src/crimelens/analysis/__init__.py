@@ -1,0 +1,1 @@
+"""Analyses: pure functions from a warehouse connection and parameters to result objects."""

@@ -1,0 +1,459 @@
+"""Trends through time: tested year-over-year changes, long-run slopes and turning points.
+
+Every change is judged with a test rather than a bare percent: consecutive years with the exact
+conditional Poisson test, long runs with the Theil–Sen slope and the Mann–Kendall test.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ..config import SETTINGS
+from ..errors import DataError, PartialReportingWarning
+from ..schema import OFFENCE_LABELS
+from .jurisdictions import find_jurisdiction
+from .panel import panel
+from .result import ChartSpec, Result
+from .stats import check_whole, national_series, offence_frame, period_label, resolve_period, skipped_note
+
+__all__ = [
+    "LongRunTrends",
+    "TurningPoints",
+    "YearOverYear",
+    "find_turning_points",
+    "long_run_trends",
+    "turning_points",
+    "year_over_year",
+]
+
+_ALPHA: float = SETTINGS["alpha"].default
+
+
+def _check_alpha(alpha: object) -> float:
+    if not isinstance(alpha, float | int) or isinstance(alpha, bool) or not 0 < alpha < 1:
+        raise DataError(f"alpha: expected a significance level between 0 and 1 (e.g. 0.05), got {alpha!r}")
+    return float(alpha)
+
+
+def _series(
+    of: pd.DataFrame, frame: pd.DataFrame, jurisdiction: str | None, offence: str
+) -> tuple[pd.DataFrame, str, str, list[str]]:
+    """(yearly series, its name, its id or '', notes) for a jurisdiction or, when None, the nation."""
+    if jurisdiction is None:
+        series, what, note = national_series(of)
+        nation = of[of["kind"] == "nation"]
+        if what == "national" and not nation.empty:
+            return series, str(nation["name"].iloc[0]), str(nation["jurisdiction_id"].iloc[0]), []
+        return series, "All jurisdictions", "", [note] if note else []
+    jid, name, _ = find_jurisdiction(frame, jurisdiction)
+    own = of[of["jurisdiction_id"] == jid]
+    notes = [n for n in [skipped_note(int(own["count"].isna().sum()), offence)] if n]
+    own = own[own["count"].notna()]
+    cols = ["year", "count", "population", "rate_per_100k", "partial"]
+    return own[cols].sort_values("year").reset_index(drop=True), name, jid, notes
+
+
+_YOY_COLUMNS = [
+    "year", "count", "population", "rate_per_100k", "prev_count", "change_pct", "rate_ratio", "ci_low",
+    "ci_high", "p_value", "significant", "direction", "partial",
+]  # fmt: skip
+
+
+# -- year over year ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class YearOverYear(Result):
+    """Consecutive-year changes in one series, each with an exact test."""
+
+    def chart(self) -> ChartSpec:
+        data = self.table[["year", "rate_per_100k", "significant", "partial"]].copy()
+        data["significant"] = data["significant"].fillna(False).astype(bool)
+        return ChartSpec(
+            kind="line",
+            data=data[data["rate_per_100k"].notna()].reset_index(drop=True),
+            x="year",
+            y="rate_per_100k",
+            title=self.title,
+            x_label="year",
+            y_label="per 100,000 residents",
+            highlight="significant",
+            note=f"Highlighted: change from the year before significant at α = {self.params.get('alpha')}.",
+        )
+
+
+def _poisson_pair(c1: int, e1: float, c2: int, e2: float, alpha: float) -> tuple[float, float, float, float]:
+    """(rate ratio, CI low, CI high, p) of rate 2 against rate 1 by the exact conditional test."""
+    from scipy.stats import binomtest
+
+    n = c1 + c2
+    if n == 0 or e1 <= 0 or e2 <= 0:
+        return (float("nan"),) * 4
+    test = binomtest(c2, n, e2 / (e1 + e2))
+    ci = test.proportion_ci(confidence_level=1 - alpha, method="exact")
+
+    def to_ratio(p: float) -> float:
+        return float("inf") if p >= 1 else p / (1 - p) * e1 / e2
+
+    ratio = (c2 / e2) / (c1 / e1) if c1 > 0 else float("inf")
+    return ratio, to_ratio(ci.low), to_ratio(ci.high), float(test.pvalue)
+
+
+def year_over_year(
+    con: duckdb.DuckDBPyConnection,
+    source: str | None = None,
+    *,
+    jurisdiction: str | None = None,
+    offence: str = "violent_crime",
+    alpha: float = _ALPHA,
+) -> YearOverYear:
+    """Each year against the year before, tested with the exact conditional Poisson test.
+
+    Given the counts c1, c2 of two consecutive years with populations (exposures) e1, e2, under equal
+    rates c2 | c1 + c2 = n ~ Binomial(n, e2 / (e1 + e2)) (Przyborowski & Wilenski 1940, "Homogeneity of
+    results in testing samples from Poisson series", Biometrika 31; Ulm 1990, "A simple method to
+    calculate the confidence interval of a standardized mortality ratio", Am J Epidemiol 131). The p-value
+    is scipy's two-sided ``binomtest``; the rate ratio's interval is the Clopper–Pearson interval for the
+    binomial proportion p transformed by RR = p / (1 − p) × e1 / e2. Significance is judged by the
+    p-value (the central interval can disagree at the margin). The test assumes Poisson counts: with the
+    large counts of big jurisdictions even small changes are significant, so read ``change_pct`` too.
+
+    ``jurisdiction`` None is the nation (its rows where the dataset has them with populations, else the
+    sum over the fully reported jurisdiction-years; each pair is then tested on the jurisdictions fully
+    reported in both years). Columns
+    ``year, count, population, rate_per_100k, prev_count, change_pct, rate_ratio, ci_low, ci_high, p_value,
+    significant, direction, partial``; ``change_pct`` is the change of the rate, (RR − 1) × 100. Only
+    adjacent years are compared; the first year (and a year after a gap) has no test and no direction.
+    For a single series, warns (:class:`PartialReportingWarning`) when a significant change involves a
+    partially reported year.
+    """
+    alpha = _check_alpha(alpha)
+    src, frame = panel(con, source)
+    of = offence_frame(frame, offence)
+    resolve_period(of, offence, year=None, start=None, end=None, default="all")
+    series, name, jid, notes = _series(of, frame, jurisdiction, offence)
+    summed = jurisdiction is None and jid == ""
+    local = of[(of["kind"] != "nation") & of["count"].notna() & of["population"].notna() & ~of["partial"]]
+    rows: list[dict[str, Any]] = []
+    prev: pd.Series | None = None
+    for _, cur in series.iterrows():
+        row: dict[str, Any] = {
+            "year": int(cur["year"]),
+            "count": cur["count"],
+            "population": cur["population"],
+            "rate_per_100k": cur["rate_per_100k"],
+            "prev_count": np.nan,
+            "change_pct": np.nan,
+            "rate_ratio": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "p_value": np.nan,
+            "significant": pd.NA,
+            "direction": None,
+            "partial": bool(cur["partial"]),
+        }
+        if prev is not None and int(prev["year"]) == row["year"] - 1:
+            row["prev_count"] = prev["count"]
+            if summed:
+                a = local[local["year"] == row["year"] - 1].set_index("jurisdiction_id")
+                b = local[local["year"] == row["year"]].set_index("jurisdiction_id")
+                both = a.index.intersection(b.index)
+                c1, e1 = a.loc[both, "count"].sum(), a.loc[both, "population"].sum()
+                c2, e2 = b.loc[both, "count"].sum(), b.loc[both, "population"].sum()
+            else:
+                c1, e1, c2, e2 = prev["count"], prev["population"], cur["count"], cur["population"]
+            if not any(pd.isna(v) for v in (c1, e1, c2, e2)):
+                ratio, low, high, p = _poisson_pair(round(c1), float(e1), round(c2), float(e2), alpha)
+                if not np.isnan(p):
+                    significant = p < alpha
+                    row.update(
+                        change_pct=(ratio - 1) * 100,
+                        rate_ratio=ratio,
+                        ci_low=low,
+                        ci_high=high,
+                        p_value=p,
+                        significant=significant,
+                        direction=("up" if ratio > 1 else "down") if significant else "no significant change",
+                    )
+                    if not summed:
+                        row["partial"] = row["partial"] or bool(prev["partial"])
+        rows.append(row)
+        prev = cur
+    table = pd.DataFrame(rows, columns=_YOY_COLUMNS)
+    for col in ("count", "population", "prev_count"):
+        table[col] = table[col].astype("float64").round().astype("Int64")
+    table["significant"] = table["significant"].astype("boolean")
+    table["partial"] = table["partial"].astype(bool)
+    flagged = table[table["partial"] & table["significant"].fillna(False).astype(bool)]
+    if not summed and not flagged.empty:
+        years = ", ".join(str(y) for y in flagged["year"])
+        warnings.warn(
+            f"{name}: significant change(s) in {years} involve a year with fewer than 12 months reported; "
+            "part of the change may be missing months, not crime",
+            PartialReportingWarning,
+            stacklevel=2,
+        )
+    if summed:
+        notes.append(
+            "each pair of years is tested on the jurisdictions fully reported (12 months, count and "
+            "population) in both years"
+        )
+    defs = frame.loc[frame["rape_definition"].notna(), ["year", "rape_definition"]]
+    if offence in ("rape", "violent_crime") and defs["rape_definition"].nunique() > 1:
+        first_revised = int(defs.loc[defs["rape_definition"] == "revised", "year"].min())
+        notes.append(f"the change into {first_revised} partly reflects the FBI's revised rape definition")
+    return YearOverYear(
+        title=f"{name}: {OFFENCE_LABELS[offence].lower()} year over year",
+        table=table,
+        params={"source": src, "offence": offence, "jurisdiction_id": jid, "name": name, "alpha": alpha},
+        notes=tuple(notes),
+    )
+
+
+# -- long-run trends -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LongRunTrends(Result):
+    """One long-run trend per jurisdiction (and the nation), fastest rising first."""
+
+    def chart(self) -> ChartSpec:
+        t = self.table[(self.table["kind"] != "nation") & self.table["pct_per_year"].notna()]
+        n = min(5, len(t) // 2) if len(t) >= 2 else len(t)
+        data = pd.concat([t.head(n), t.tail(n)]) if n else t
+        data = data.drop_duplicates("jurisdiction_id").sort_values("pct_per_year")
+        data = data.assign(significant=data["direction"] != "no clear trend")
+        return ChartSpec(
+            kind="barh",
+            data=data[["name", "pct_per_year", "significant"]].reset_index(drop=True),
+            x="name",
+            y="pct_per_year",
+            title=f"Fastest rising and falling rates, {self.params.get('period', '')}",
+            x_label="jurisdiction",
+            y_label="% of the median rate per year (Theil–Sen)",
+            highlight="significant",
+            note=f"Highlighted: Mann–Kendall p < {self.params.get('alpha')}.",
+        )
+
+
+def long_run_trends(
+    con: duckdb.DuckDBPyConnection,
+    source: str | None = None,
+    *,
+    offence: str = "violent_crime",
+    start: int | None = None,
+    end: int | None = None,
+    alpha: float = _ALPHA,
+    min_years: int = 5,
+) -> LongRunTrends:
+    """Theil–Sen slope of each jurisdiction's rate per 100,000 on year, with a Mann–Kendall test.
+
+    Theil–Sen: the median of pairwise slopes (Theil 1950; Sen 1968, JASA 63), robust to outlying years,
+    with its 1 − alpha interval (``scipy.stats.theilslopes``). Mann–Kendall (Mann 1945; Kendall 1975) is
+    Kendall's tau between year and rate (``scipy.stats.kendalltau``); it assumes no serial correlation, so
+    p-values of autocorrelated series are optimistic. ``mk_q`` adds Benjamini–Hochberg adjusted p-values
+    over the jurisdictions (Benjamini & Hochberg 1995) for reading many tests at once.
+
+    Columns ``jurisdiction_id, name, kind, n_years, first_year, last_year, first_rate, last_rate,
+    slope_per_year, slope_low, slope_high, pct_per_year, mk_tau, mk_p, direction, mk_q,
+    partial_years_excluded``; ``pct_per_year`` = slope / median rate × 100; ``direction`` 'rising' or
+    'falling' when mk_p < alpha, else 'no clear trend'. Partially reported years (fewer than 12 months)
+    are left out of the fit. Series with fewer than ``min_years`` rates are left out and counted in notes.
+    Sorted by pct_per_year, fastest rising first.
+    """
+    from scipy.stats import false_discovery_control, kendalltau, theilslopes
+
+    alpha = _check_alpha(alpha)
+    min_years = check_whole("min_years", min_years, 3)
+    src, frame = panel(con, source)
+    of = offence_frame(frame, offence)
+    lo, hi = resolve_period(of, offence, year=None, start=start, end=end, default="all")
+    sel = of[(of["year"] >= lo) & (of["year"] <= hi) & of["rate_per_100k"].notna()]
+    rows = []
+    too_short: list[str] = []
+    for (jid, name, kind), g in sel.groupby(["jurisdiction_id", "name", "kind"], sort=True):
+        full = g[~g["partial"]].sort_values("year")
+        if len(full) < min_years:
+            too_short.append(str(name))
+            continue
+        years = full["year"].to_numpy(dtype=float)
+        values = full["rate_per_100k"].to_numpy(dtype=float)
+        slope, _, low, high = theilslopes(values, years, alpha=1 - alpha)
+        tau_raw, p_raw = kendalltau(years, values)
+        tau, p = float(tau_raw), float(p_raw)
+        median = float(np.median(values))
+        rising = tau > 0
+        direction = ("rising" if rising else "falling") if p < alpha else "no clear trend"
+        rows.append(
+            {
+                "jurisdiction_id": jid,
+                "name": name,
+                "kind": kind,
+                "n_years": len(full),
+                "first_year": int(years[0]),
+                "last_year": int(years[-1]),
+                "first_rate": float(values[0]),
+                "last_rate": float(values[-1]),
+                "slope_per_year": float(slope),
+                "slope_low": float(low),
+                "slope_high": float(high),
+                "pct_per_year": float(slope) / median * 100 if median > 0 else float("nan"),
+                "mk_tau": float(tau),
+                "mk_p": p,
+                "direction": direction,
+                "partial_years_excluded": int(g["partial"].sum()),
+            }
+        )
+    columns = [
+        "jurisdiction_id", "name", "kind", "n_years", "first_year", "last_year", "first_rate", "last_rate",
+        "slope_per_year", "slope_low", "slope_high", "pct_per_year", "mk_tau", "mk_p", "direction", "mk_q",
+        "partial_years_excluded",
+    ]  # fmt: skip
+    table = pd.DataFrame(rows, columns=[c for c in columns if c != "mk_q"])
+    table["mk_q"] = np.nan
+    local = (table["kind"] != "nation") & table["mk_p"].notna()
+    if local.any():
+        table.loc[local, "mk_q"] = false_discovery_control(table.loc[local, "mk_p"].to_numpy(dtype=float))
+    table = table[columns].sort_values("pct_per_year", ascending=False, na_position="last").reset_index(drop=True)
+    notes = []
+    if too_short:
+        notes.append(
+            f"{len(too_short)} series with fewer than {min_years} fully reported years with rates left out"
+            f" (e.g. {too_short[0]})"
+        )
+    tested = int(local.sum())
+    if tested:
+        significant = int((table.loc[table["kind"] != "nation", "mk_p"] < alpha).sum())
+        after = int((table.loc[table["kind"] != "nation", "mk_q"] < alpha).sum())
+        notes.append(
+            f"{significant} of {tested} jurisdictions have a trend at p < {alpha}; {after} remain after "
+            "Benjamini–Hochberg correction (mk_q)"
+        )
+    n_partial = int(table["partial_years_excluded"].sum())
+    if n_partial:
+        notes.append(f"{n_partial} partially reported jurisdiction-years left out of the fits")
+    label = period_label(lo, hi)
+    return LongRunTrends(
+        title=f"Long-run trends in {OFFENCE_LABELS[offence].lower()} rates, {label}",
+        table=table,
+        params={
+            "source": src,
+            "offence": offence,
+            "start": lo,
+            "end": hi,
+            "period": label,
+            "alpha": alpha,
+            "min_years": min_years,
+        },
+        notes=tuple(notes),
+    )
+
+
+# -- turning points ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TurningPoints(Result):
+    """Peaks and troughs of one rate series."""
+
+    series: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def chart(self) -> ChartSpec:
+        return ChartSpec(
+            kind="line",
+            data=self.series,
+            x="year",
+            y="rate_per_100k",
+            title=self.title,
+            x_label="year",
+            y_label="per 100,000 residents",
+            highlight="turning_point",
+            note="Highlighted: peaks and troughs of the 3-year moving average.",
+        )
+
+
+def _runs(d: np.ndarray, j: int) -> tuple[int, int]:
+    """Lengths of the same-sign runs of steps ``d`` ending just before ``j`` and starting at ``j``."""
+    before, i = 0, j - 1
+    while i >= 0 and d[i] == d[j - 1]:
+        before, i = before + 1, i - 1
+    after, i = 0, j
+    while i < len(d) and d[i] == d[j]:
+        after, i = after + 1, i + 1
+    return before, after
+
+
+def find_turning_points(years: np.ndarray, values: np.ndarray, min_run: int) -> pd.DataFrame:
+    """Peaks and troughs of ``values`` by the rule documented in :func:`turning_points`."""
+    cols = ["year", "kind", "rate_per_100k", "moving_average", "change_before_pct", "change_after_pct",
+            "years_before", "years_after"]  # fmt: skip
+    if len(values) < 3:
+        return pd.DataFrame(columns=cols)
+    ma = (values[:-2] + values[1:-1] + values[2:]) / 3  # ma[j] is centred on year index j + 1
+    d = np.sign(np.diff(ma))
+    rows = []
+    for j in range(1, len(ma) - 1):
+        if d[j - 1] == 0 or d[j] == 0 or d[j - 1] == d[j]:
+            continue
+        before, after = _runs(d, j)
+        if before < min_run or after < min_run:
+            continue
+        rows.append(
+            (
+                int(years[j + 1]),
+                "peak" if d[j - 1] > 0 else "trough",
+                float(values[j + 1]),
+                float(ma[j]),
+                (ma[j] / ma[j - before] - 1) * 100 if ma[j - before] > 0 else float("nan"),
+                (ma[j + after] / ma[j] - 1) * 100 if ma[j] > 0 else float("nan"),
+                before,
+                after,
+            )
+        )
+    return pd.DataFrame(rows, columns=cols)
+
+
+def turning_points(
+    con: duckdb.DuckDBPyConnection,
+    source: str | None = None,
+    *,
+    jurisdiction: str | None = None,
+    offence: str = "violent_crime",
+    min_run: int = 3,
+) -> TurningPoints:
+    """Years where a rate series turns from a sustained rise to a sustained fall (peak) or back (trough).
+
+    Rule: smooth the yearly rates with a centred 3-year moving average (MA); year t is a peak when the MA
+    rose for at least ``min_run`` consecutive steps up to t and falls for at least ``min_run`` consecutive
+    steps after it (a trough: falls, then rises). Short wiggles therefore do not count. Columns ``year,
+    kind ('peak'|'trough'), rate_per_100k`` (the recorded rate that year), ``moving_average,
+    change_before_pct, change_after_pct`` (MA change over the whole run before / after, in percent) and
+    ``years_before, years_after`` (the run lengths). Partially reported years are left out of the series;
+    the MA joins the neighbouring years that remain.
+
+    ``jurisdiction`` None is the nation (as in :func:`year_over_year`).
+    """
+    min_run = check_whole("min_run", min_run)
+    src, frame = panel(con, source)
+    of = offence_frame(frame, offence)
+    resolve_period(of, offence, year=None, start=None, end=None, default="all")
+    series, name, jid, notes = _series(of, frame, jurisdiction, offence)
+    series = series[series["rate_per_100k"].notna()]
+    n_partial = int(series["partial"].sum())
+    full = series[~series["partial"]].sort_values("year")
+    if n_partial:
+        notes.append(f"{n_partial} partially reported year(s) left out of the series")
+    years = full["year"].to_numpy(dtype=int)
+    if len(years) > 1 and (np.diff(years) > 1).any():
+        notes.append("the series has gaps: the moving average joins the years either side")
+    table = find_turning_points(years, full["rate_per_100k"].to_numpy(dtype=float), min_run)
+    chart_data = full[["year", "rate_per_100k"]].assign(turning_point=full["year"].isin(table["year"]))
+    if len(full) < 2 * min_run + 3:
+        notes.append(f"only {len(full)} years: too short to show turns with runs of {min_run} years")
+    return TurningPoints(
+        title=f"{name}: turning points in the {OFFENCE_LABELS[offence].lower()} rate",
+        table=table,
+        params={"source": src, "offence": offence, "jurisdiction_id": jid, "name": name, "min_run": min_run},
+        notes=tuple(notes),
+        series=chart_data.reset_index(drop=True),
+    )

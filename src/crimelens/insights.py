@@ -1,0 +1,447 @@
+"""Key findings in plain language, each derived from an analysis and citing the numbers behind it.
+
+Nothing here knows any place: every name and number comes from the analyses run on the data loaded.
+
+Findings are ordered by a simple score, ``weight(kind) × strength`` (both in [0, 1]):
+
+=================  ======  ==========================================================================
+kind               weight  strength
+=================  ======  ==========================================================================
+counts_vs_rates    1.0     1 − 0.5 × (overlap of the top-k lists by count and by rate) / k
+hotspots           0.9     mean share of years the hotspots spent in the top k (0.5 when none)
+national_change    0.8     1 when the latest change is significant, 0.5 when not
+trend_rising,      0.8     0.5 + |% change of the rate per year| / 10, at most 1
+trend_falling
+trend_none         0.8     0.5 (no significant long-run trend anywhere)
+concentration      0.6     0.5 + (share held by the top k − k's share of jurisdictions), at most 1
+offence_mix        0.6     0.5 + share of the most common violent offence / 2
+caveats            0.5     1
+=================  ======  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .analysis import jurisdictions, persistence, stats, trends
+from .analysis.panel import panel
+from .analysis.result import Result
+from .errors import DataError
+from .schema import COUNT_COLUMNS, OFFENCE_LABELS, VIOLENT_OFFENCES
+
+__all__ = ["Finding", "Findings", "key_findings"]
+
+#: Most names a headline lists before "and N more".
+_MAX_NAMES = 5
+
+_WEIGHTS = {
+    "counts_vs_rates": 1.0,
+    "hotspots": 0.9,
+    "national_change": 0.8,
+    "trend_rising": 0.8,
+    "trend_falling": 0.8,
+    "trend_none": 0.8,
+    "concentration": 0.6,
+    "offence_mix": 0.6,
+    "caveats": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding: a plain-language headline, a detail sentence, the numbers behind it and its score."""
+
+    kind: str
+    headline: str
+    detail: str
+    evidence: dict[str, Any]
+    score: float
+
+
+@dataclass(frozen=True)
+class Findings(Result):
+    """Key findings, highest score first (``table``: rank, kind, headline, detail, evidence, score)."""
+
+    findings: tuple[Finding, ...] = field(default=())
+
+
+# -- formatting ----------------------------------------------------------------------------------------
+def _n(value: float) -> str:
+    return f"{round(value):,}"
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.1f}"
+
+
+def _pct(value: float, signed: bool = False) -> str:
+    return f"{value:+.1f}%" if signed else f"{value:.1f}%"
+
+
+def _p(value: float) -> str:
+    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
+
+
+def _names(names: Sequence[str]) -> str:
+    """'A, B and C' (semicolons when a name has a comma, e.g. 'St. Louis, Mo.')."""
+    names = [str(n) for n in names]
+    if len(names) <= 1:
+        return "".join(names)
+    sep = "; " if any("," in n for n in names) else ", "
+    return sep.join(names[:-1]) + " and " + names[-1]
+
+
+def _among_highest(k: int) -> str:
+    return "with the highest" if k == 1 else f"among the {k} highest"
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with exactly one full stop."""
+    return text if text.endswith(".") else text + "."
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or value is pd.NA:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _finding(kind: str, headline: str, detail: str, evidence: dict[str, Any], strength: float) -> Finding:
+    score = round(_WEIGHTS[kind] * max(0.0, min(1.0, strength)), 4)
+    return Finding(kind, headline, detail, _jsonable(evidence), score)
+
+
+def _check_k_below(k: int, table: pd.DataFrame) -> None:
+    if k >= len(table):
+        raise DataError(
+            f"k: expected fewer than the {len(table)} jurisdictions (else every one is in the top k), got {k}"
+        )
+
+
+# -- one function per finding --------------------------------------------------------------------------
+def _counts_vs_rates(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
+    by_count = jurisdictions.rank(con, src, offence=offence, by="count", year=year).table.head(k)
+    by_rate = jurisdictions.rank(con, src, offence=offence, by="rate", year=year).table.head(k)
+    if by_count.empty or by_rate.empty:
+        return []
+    what = OFFENCE_LABELS[offence].lower()
+    top_c, top_r = by_count.iloc[0], by_rate.iloc[0]
+    overlap = sorted(set(by_count["name"]) & set(by_rate["name"]))
+    if top_c["jurisdiction_id"] == top_r["jurisdiction_id"]:
+        headline = (
+            f"{top_c['name']} records both the most {what} ({_n(top_c['count'])} in {year}) and the highest "
+            f"rate ({_rate(top_r['rate_per_100k'])} per 100,000 residents)"
+        )
+    else:
+        headline = (
+            f"{top_c['name']} records the most {what} ({_n(top_c['count'])} in {year}), but {top_r['name']} "
+            f"has the highest rate ({_rate(top_r['rate_per_100k'])} per 100,000 residents)"
+        )
+    n = min(len(by_count), len(by_rate))
+    same = set(by_count["name"]) == set(by_rate["name"])
+    if n == 1:
+        lists = ""
+    elif same:
+        lists = f"The top {n} by count and by rate are the same jurisdictions."
+    elif not overlap:
+        lists = f"The lists differ: none of the top {n} by count is among the top {n} by rate."
+    else:
+        lists = f"The lists differ: only {len(overlap)} of the top {n} by count are also in the top {n} by rate."
+    detail = (
+        f"Most {what} in {year}: {_sentence(_names(list(by_count['name'])))} Highest rates: "
+        f"{_sentence(_names(list(by_rate['name'])))} {lists} Counts mostly follow population; rates per "
+        "100,000 residents compare risk."
+    ).replace("  ", " ")
+    evidence = {
+        "year": year,
+        "offence": offence,
+        "top_by_count": by_count[["name", "count"]].to_dict("records"),
+        "top_by_rate": by_rate[["name", "rate_per_100k"]].to_dict("records"),
+        "overlap": overlap,
+    }
+    return [_finding("counts_vs_rates", headline, detail, evidence, 1 - 0.5 * len(overlap) / max(n, 1))]
+
+
+def _offence_mix(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
+    totals = stats.offence_totals(con, src, year=year).table
+    parts = totals[totals["offence"].isin(VIOLENT_OFFENCES) & totals["share_of_violent"].notna()]
+    if parts.empty:
+        return []
+    parts = parts.sort_values("share_of_violent", ascending=False)
+    first = parts.iloc[0]
+    rest = ", ".join(
+        f"{str(label).lower()} {_pct(float(share) * 100)}"
+        for label, share in zip(parts["label"].iloc[1:], parts["share_of_violent"].iloc[1:], strict=True)
+    )
+    headline = (
+        f"{first['label']} is the most common violent offence: {_pct(first['share_of_violent'] * 100)} of "
+        f"recorded violent crime in {year}"
+    )
+    detail = f"Then {rest}." if rest else ""
+    detail += " Shares are of the four violent offences, over jurisdictions reporting all four."
+    evidence = {
+        "year": year,
+        "shares": dict(zip(parts["offence"], parts["share_of_violent"], strict=True)),
+        "counts": dict(zip(parts["offence"], parts["count"], strict=True)),
+    }
+    return [_finding("offence_mix", headline, detail.strip(), evidence, 0.5 + float(first["share_of_violent"]) / 2)]
+
+
+def _hotspots(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
+    _check_k_below(k, jurisdictions.rank(con, src, offence=offence, year=year).table)
+    result = persistence.persistent_hotspots(con, src, offence=offence, k=k, end=year)
+    p = result.params
+    t = result.table
+    what = OFFENCE_LABELS[offence].lower()
+    share = float(p["share"])
+    if t.empty:
+        headline = (
+            f"No jurisdiction stayed {_among_highest(k)} {what} rates in at least {share:.0%} of the "
+            f"years {p['period']}"
+        )
+        return [_finding("hotspots", headline, "Rankings by rate change from year to year.", dict(p), 0.5)]
+    always = t[t["share_of_years"] >= 1]
+    shown = list(t["name"].head(_MAX_NAMES)) + ([f"{len(t) - _MAX_NAMES} more"] if len(t) > _MAX_NAMES else [])
+    headline = (
+        f"{len(t)} persistent hotspot{'s' if len(t) != 1 else ''}: {_names(shown)} ranked "
+        f"{_among_highest(k)} {what} rates in at least {share:.0%} of the years {p['period']}"
+    )
+    parts = [
+        f"{r.name}: {r.years_in_top_k} of {p['n_years']} years, on average {r.mean_ratio_to_median:.1f}× the "
+        "median rate"
+        for r in t.itertuples()
+    ]
+    detail = "; ".join(parts) + "."
+    if not always.empty:
+        detail += f" {_among_highest(k).capitalize()} every year: {_sentence(_names(list(always['name'])))}"
+    evidence = {**dict(p), "hotspots": t[["name", "years_in_top_k", "mean_ratio_to_median"]].to_dict("records")}
+    return [_finding("hotspots", headline, detail, evidence, float(t["share_of_years"].mean()))]
+
+
+def _trends(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
+    result = trends.long_run_trends(con, src, offence=offence, end=year)
+    t = result.table
+    local = t[t["kind"] != "nation"]
+    if local.empty:
+        raise DataError(
+            f"long-run trends: expected jurisdictions with at least {result.params['min_years']} fully "
+            "reported years, got none"
+        )
+    significant = local[local["direction"] != "no clear trend"]
+    what = OFFENCE_LABELS[offence].lower()
+    out: list[Finding] = []
+    nation = t[t["kind"] == "nation"]
+    national = ""
+    if not nation.empty:
+        r = nation.iloc[0]
+        national = f" Nationally: {_pct(r['pct_per_year'], signed=True)} a year ({r['direction']}, {_p(r['mk_p'])})."
+    for kind, sub, verb in (
+        ("trend_rising", significant[significant["direction"] == "rising"].head(k), "rose"),
+        ("trend_falling", significant[significant["direction"] == "falling"].iloc[::-1].head(k), "fell"),
+    ):
+        if sub.empty:
+            continue
+        r = sub.iloc[0]
+        headline = (
+            f"{r['name']}'s {what} rate {verb} fastest: {_pct(r['pct_per_year'], signed=True)} a year over "
+            f"{r['first_year']}–{r['last_year']} ({_rate(r['first_rate'])} → {_rate(r['last_rate'])} per 100,000)"
+        )
+        others = [
+            f"{name} ({_pct(float(pct), signed=True)})"
+            for name, pct in zip(sub["name"].iloc[1:], sub["pct_per_year"].iloc[1:], strict=True)
+        ]
+        detail = (
+            f"Theil–Sen slope {_rate(r['slope_per_year'])} per 100,000 a year; Mann–Kendall {_p(r['mk_p'])}."
+            + (f" Next: {', '.join(others)}." if others else "")
+            + national
+        )
+        evidence = {
+            "period": result.params["period"],
+            "jurisdiction": r["name"],
+            "pct_per_year": r["pct_per_year"],
+            "slope_per_year": r["slope_per_year"],
+            "mk_p": r["mk_p"],
+            "significant_trends": int((significant["direction"] == kind.removeprefix("trend_")).sum()),
+        }
+        out.append(_finding(kind, headline, detail, evidence, 0.5 + abs(float(r["pct_per_year"])) / 10))
+    if not out:
+        headline = (
+            f"No jurisdiction shows a significant long-run trend in its {what} rate over {result.params['period']}"
+        )
+        out.append(_finding("trend_none", headline, national.strip(), dict(result.params), 0.5))
+    return out
+
+
+def _national_change(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
+    result = trends.year_over_year(con, src, offence=offence)
+    t = result.table
+    row = t[t["year"] == year]
+    if row.empty or pd.isna(row.iloc[0]["p_value"]):
+        return []
+    r = row.iloc[0]
+    where = "Nationally" if result.params["jurisdiction_id"] else "Across all jurisdictions combined"
+    what = OFFENCE_LABELS[offence].lower()
+    prev = t[t["year"] == year - 1].iloc[0]
+    rates = f"{_rate(prev['rate_per_100k'])} → {_rate(r['rate_per_100k'])} per 100,000"
+    if bool(r["significant"]):
+        verb = "rose" if r["direction"] == "up" else "fell"
+        headline = f"{where}, the {what} rate {verb} {_pct(abs(r['change_pct']))} from {year - 1} to {year}"
+        strength = 1.0
+    else:
+        headline = (
+            f"{where}, the {what} rate did not change significantly from {year - 1} to {year} "
+            f"({_pct(r['change_pct'], signed=True)})"
+        )
+        strength = 0.5
+    detail = (
+        f"{rates}; rate ratio {r['rate_ratio']:.3f} ({(1 - result.params['alpha']):.0%} CI {r['ci_low']:.3f}–"
+        f"{r['ci_high']:.3f}), exact Poisson test {_p(r['p_value'])}."
+    )
+    evidence = {
+        "year": year,
+        "change_pct": r["change_pct"],
+        "rate_ratio": r["rate_ratio"],
+        "ci": [r["ci_low"], r["ci_high"]],
+        "p_value": r["p_value"],
+        "significant": bool(r["significant"]),
+        "series": result.params["name"],
+    }
+    return [_finding("national_change", headline, detail, evidence, strength)]
+
+
+def _concentration(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
+    result = jurisdictions.concentration(con, src, offence=offence, year=year, k=k)
+    _check_k_below(k, result.table)
+    if math.isnan(result.top_k_share):
+        return []
+    n = int(result.params["n_jurisdictions"])
+    what = OFFENCE_LABELS[offence].lower()
+    k_used = min(k, n)
+    headline = (
+        f"{'The jurisdiction' if k_used == 1 else f'The {k_used} jurisdictions'} with the most {what} "
+        f"({_pct(result.k_share_of_jurisdictions * 100)} of {n}) account{'s' if k_used == 1 else ''} for "
+        f"{_pct(result.top_k_share * 100)} of it in {year}"
+    )
+    top = result.table.head(k_used)
+    detail = f"{_sentence(_names(list(top['name'])))} Large counts largely reflect large populations."
+    evidence = {
+        "year": year,
+        "k": k_used,
+        "n_jurisdictions": n,
+        "top_k_share": result.top_k_share,
+        "k_share_of_jurisdictions": result.k_share_of_jurisdictions,
+    }
+    strength = 0.5 + result.top_k_share - result.k_share_of_jurisdictions
+    return [_finding("concentration", headline, detail, evidence, strength)]
+
+
+def _caveats(frame: pd.DataFrame, offence: str, year: int) -> list[Finding]:
+    local = frame[(frame["kind"] != "nation") & (frame["year"] <= year)]
+    items: list[str] = []
+    evidence: dict[str, Any] = {"year": year}
+    partial = local[(local["year"] == year) & local["partial"] & local[offence].notna()]
+    if not partial.empty:
+        names = sorted(partial["name"])
+        shown = _names(names[:5] + ([f"{len(names) - 5} more"] if len(names) > 5 else []))
+        items.append(f"{len(names)} jurisdiction(s) reported fewer than 12 months in {year} ({shown})")
+        evidence["partial_in_year"] = names
+    partial_all = int((local["partial"] & local[offence].notna()).sum())
+    if partial_all:
+        evidence["partial_jurisdiction_years"] = partial_all
+        items.append(f"{partial_all:,} jurisdiction-years in the data are partial and are flagged in every table")
+    defs = local.loc[local["rape_definition"].notna()]
+    if offence in ("rape", "violent_crime") and defs["rape_definition"].nunique() > 1:
+        first = int(defs.loc[defs["rape_definition"] == "revised", "year"].min())
+        items.append(
+            f"rape counts follow the FBI's revised (broader) definition from {first}: rape and violent-crime "
+            "series jump there for definitional reasons"
+        )
+        evidence["revised_rape_from"] = first
+    missing = int(local[offence].isna().sum())
+    if missing:
+        items.append(f"{missing:,} jurisdiction-years have no {offence} count; they are skipped, never read as zero")
+        evidence["missing_counts"] = missing
+    if not items:
+        return []
+    headline = f"Data caveats: {len(items)} to keep in mind when reading these figures"
+    detail = "; ".join(items) + "."
+    return [_finding("caveats", headline, detail[0].upper() + detail[1:], evidence, 1.0)]
+
+
+def _main_offence(frame: pd.DataFrame) -> str:
+    local = frame[frame["kind"] != "nation"]
+    for offence in COUNT_COLUMNS:
+        if local[offence].notna().any():
+            return offence
+    raise DataError("findings: expected a dataset with at least one offence count, got none")
+
+
+def key_findings(
+    con: duckdb.DuckDBPyConnection,
+    source: str | None = None,
+    *,
+    year: int | None = None,
+    k: int = 5,
+) -> Findings:
+    """The key findings for ``year`` (default: the latest) on the loaded data, highest score first.
+
+    Findings (each from an analysis, with its evidence): the jurisdictions with the most crimes against
+    those with the highest rates; the most common violent offences; persistent hotspots (top ``k`` by
+    rate); the fastest significant long-run rise and fall up to ``year``; the national (or combined) change
+    from the year before, significant or not; how much the top ``k`` hold; and data caveats (partial
+    years, the 2013 rape definition change, missing counts). Violent crime is used when the dataset has
+    it. The score is documented in the module docstring. A finding whose analysis cannot run on this
+    data is left out and said in ``notes``.
+    """
+    k = stats.check_whole("k", k)
+    src, frame = panel(con, source)
+    offence = _main_offence(frame)
+    of = stats.offence_frame(frame, offence)
+    the_year, _ = stats.resolve_period(of, offence, year=year, start=None, end=None, default="latest")
+    makers: list[tuple[str, Callable[[duckdb.DuckDBPyConnection, str, str, int, int], list[Finding]]]] = [
+        ("counts vs rates", _counts_vs_rates),
+        ("offence mix", _offence_mix),
+        ("persistent hotspots", _hotspots),
+        ("long-run trends", _trends),
+        ("national change", _national_change),
+        ("concentration", _concentration),
+    ]
+    found: list[Finding] = []
+    notes: list[str] = []
+    for label, make in makers:
+        try:
+            found.extend(make(con, src, offence, the_year, k))
+        except DataError as exc:
+            notes.append(f"{label}: not available on this data ({exc})")
+    found.extend(_caveats(frame, offence, the_year))
+    found.sort(key=lambda f: f.score, reverse=True)
+    notes.append("recorded crime reflects what is reported to and recorded by the police, not all crime")
+    table = pd.DataFrame(
+        [
+            (i, f.kind, f.headline, f.detail, json.dumps(f.evidence, ensure_ascii=False, sort_keys=True), f.score)
+            for i, f in enumerate(found, start=1)
+        ],
+        columns=["rank", "kind", "headline", "detail", "evidence", "score"],
+    )
+    return Findings(
+        title=f"Key findings, {OFFENCE_LABELS[offence].lower()}, {the_year}",
+        table=table,
+        params={"source": src, "year": the_year, "k": k, "offence": offence},
+        notes=tuple(notes),
+        findings=tuple(found),
+    )

@@ -1,0 +1,243 @@
+"""Build the self-contained HTML report: one file, every chart inline, nothing fetched from outside.
+
+The report runs each analysis on one dataset of the warehouse and renders the results the CLI and the
+dashboard also show, in this order: header and parameters, key findings, crime statistics,
+jurisdictions, trends, persistent hotspots, any extra sections, data provenance and limitations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from markupsafe import Markup
+
+from .. import __version__
+from ..config import SETTINGS
+from ..errors import DataError, SourceError
+from ..formatting import evidence_text, format_value, humanize
+from ..insights import Finding, key_findings
+from ..schema import OFFENCE_LABELS
+from ..warehouse import resolve_source
+from .blocks import PageSection, Runner
+from .charts import ensure_headless, slug
+from .formatting import records
+from .provenance import provenance
+from .quality import limitations, provenance_section
+from .sections import (
+    OFFENCE,
+    ReportParams,
+    hotspots_section,
+    jurisdictions_section,
+    statistics_section,
+    trends_section,
+)
+
+__all__ = ["STEPS", "Section", "build_report"]
+
+log = logging.getLogger(__name__)
+
+#: The steps ``progress`` is told about, in order (one call before each).
+STEPS: tuple[str, ...] = (
+    "provenance",
+    "key findings",
+    "crime statistics",
+    "jurisdictions",
+    "trends",
+    "persistent hotspots",
+    "writing HTML",
+)
+
+
+@dataclass(frozen=True)
+class Section:
+    """An extra report section: a title and an HTML fragment, placed before Data provenance.
+
+    ``html`` is inserted as is (it is trusted markup made by crimelens code): escape any data in it
+    (``markupsafe.escape``) before building it. ``anchor`` is the id used by the table of contents
+    (default: made from the title).
+    """
+
+    title: str
+    html: str
+    anchor: str | None = None
+
+
+def _as_section(extra: object) -> Section:
+    if isinstance(extra, Section):
+        return extra
+    if isinstance(extra, tuple) and len(extra) == 2 and all(isinstance(x, str) for x in extra):
+        return Section(extra[0], extra[1])
+    raise DataError(f"extra_sections: expected report.Section or (title, html) pairs of strings, got {extra!r:.80}")
+
+
+def _latest_year(con: duckdb.DuckDBPyConnection, source: str, year: int | None) -> int:
+    rows = con.execute(
+        "SELECT DISTINCT year FROM jurisdiction_year WHERE source = ? AND violent_crime IS NOT NULL ORDER BY year",
+        [source],
+    ).fetchall()
+    years = [int(r[0]) for r in rows]
+    if not years:
+        raise DataError(
+            f"report: expected dataset {source!r} to have violent-crime counts, got none; "
+            "the report ranks and trends violent crime"
+        )
+    if year is None:
+        return years[-1]
+    if isinstance(year, bool) or not isinstance(year, int) or year not in years:
+        raise DataError(
+            f"year: expected a year with violent-crime counts in {source!r} ({years[0]}–{years[-1]}), got {year!r}"
+        )
+    return year
+
+
+def _finding_view(f: Finding) -> dict[str, Any]:
+    evidence = [(humanize(str(k)), evidence_text(str(k), v)) for k, v in f.evidence.items()]
+    return {"kind": f.kind, "headline": f.headline, "detail": f.detail, "evidence": evidence}
+
+
+def _environment() -> Any:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    return Environment(
+        loader=PackageLoader("crimelens.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def build_report(
+    con: duckdb.DuckDBPyConnection,
+    out: Path,
+    source: str | None = None,
+    *,
+    year: int | None = None,
+    k: int = SETTINGS["top_k"].default,
+    title: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    extra_sections: Sequence[Section | tuple[str, str]] = (),
+    alpha: float = SETTINGS["alpha"].default,
+    hotspot_share: float = SETTINGS["hotspot_share"].default,
+    hotspot_window: int = SETTINGS["hotspot_window"].default,
+) -> Path:
+    """Write the HTML report on ``source`` (default: the only dataset loaded) to ``out``; return its path.
+
+    ``year`` is the year rankings and findings look at (default: the latest with violent-crime counts);
+    ``k`` how many jurisdictions rankings, concentration and hotspots consider; ``alpha`` the significance
+    level of trend tests; ``hotspot_share``/``hotspot_window`` the persistent-hotspot rule. ``progress``
+    is called with each step's name (:data:`STEPS`) before the step runs. ``extra_sections``
+    (:class:`Section` objects or ``(title, html)`` pairs; the HTML is trusted) are added before Data
+    provenance. Every parameter is recorded in the report's metadata block (none of the
+    analyses draws random numbers, so there is no seed to record).
+
+    The file is self-contained: CSS and charts (SVG made with matplotlib) are inline; it makes no
+    network request and opens offline.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise DataError(f"k: expected a whole number ≥ 1, got {k!r}")
+    out = Path(out)
+    if out.is_dir():
+        raise SourceError(f"report {out}: is a folder; expected a file name such as {out / 'report.html'}")
+    if not out.parent.is_dir():
+        raise SourceError(f"report {out}: folder {out.parent} does not exist")
+    extras = [_as_section(extra) for extra in extra_sections]
+    step = progress or (lambda _name: None)
+    ensure_headless()
+
+    step(STEPS[0])
+    src = resolve_source(con, source)
+    the_year = _latest_year(con, src, year)
+    prov = provenance(con, src, year=the_year)
+    params = ReportParams(year=the_year, k=k, alpha=alpha, hotspot_share=hotspot_share, hotspot_window=hotspot_window)
+    run = Runner(con, src)
+
+    step(STEPS[1])
+    found = run.run("insights.key_findings", key_findings, con, src, year=the_year, k=k)
+
+    sections: list[PageSection] = []
+    for name, make in zip(
+        STEPS[2:6], (statistics_section, jurisdictions_section, trends_section, hotspots_section), strict=True
+    ):
+        step(name)
+        sections.append(make(run, params))
+    for extra in extras:
+        anchor = slug(extra.anchor or extra.title)
+        sections.append(PageSection(anchor, extra.title, html=Markup(extra.html)))
+    sections.append(provenance_section(prov))
+
+    step(STEPS[6])
+    generated = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    report_title = title or f"Crime report: {src}"
+    param_values: dict[str, Any] = {
+        "source": src,
+        "offence": OFFENCE,
+        "year": the_year,
+        "year_requested": year,
+        "k": k,
+        "alpha": alpha,
+        "hotspot_share": hotspot_share,
+        "hotspot_window": hotspot_window,
+    }
+    param_rows = [
+        ("Offence analysed", OFFENCE_LABELS[OFFENCE]),
+        ("Top k (rankings, concentration, hotspots)", str(k)),
+        ("Significance level (α)", str(alpha)),
+        ("Persistent-hotspot rule", f"top {k} in ≥ {hotspot_share:.0%} of {hotspot_window} years"),
+        ("Random seed", "none: no analysis in this report draws random numbers"),
+    ]
+    metadata = {
+        "crimelens_version": __version__,
+        "generated_at": generated.isoformat(),
+        "title": report_title,
+        "params": param_values,
+        "seeds": {},
+        "analyses": run.analyses,
+        "analyses_failed": run.failed,
+        "charts": run.n_charts,
+        "loads": [
+            {"load_id": int(r["load_id"]), "file": r["file_name"], "sha256": r["sha256"], "status": r["status"]}
+            for r in records(prov.loads)
+        ],
+        "sections": [s.anchor for s in sections],
+    }
+    meta = {
+        "title": report_title,
+        "source": src,
+        "first_year": prov.first_year,
+        "last_year": prov.last_year,
+        "n_years": prov.n_years,
+        "n_jurisdictions": format_value(prov.n_jurisdictions, "count") if prov.n_jurisdictions else "",
+        "year": the_year,
+        "generated_at": generated.strftime("%Y-%m-%d %H:%M UTC"),
+        "version": __version__,
+        "param_rows": param_rows,
+    }
+    findings = found.value
+    toc = [("findings", "Key findings"), *((s.anchor, s.title) for s in sections), ("limitations", "Limitations")]
+    html = (
+        _environment()
+        .get_template("report.html")
+        .render(
+            meta=meta,
+            toc=toc,
+            findings=[_finding_view(f) for f in findings.findings] if findings else [],
+            findings_error=found.unavailable("Key findings"),
+            findings_caveats=list(found.caveats),
+            sections=sections,
+            limitations=limitations(prov, the_year),
+            metadata=metadata,
+        )
+    )
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(html, encoding="utf-8")
+    partial.replace(out)  # readers never see a half-written report
+    log.info("report written to %s (%d charts, %d analyses)", out, run.n_charts, len(run.analyses))
+    return out

@@ -1,0 +1,111 @@
+"""The report in a real headless Chromium: served over HTTP, it renders, logs no error, fetches nothing else.
+
+Opt-in with the ``browser`` marker (``pytest -m browser``); skipped when /usr/bin/chromium is absent
+(``make test`` installs it). Playwright drives the system Chromium; it never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import duckdb
+import pytest
+
+from crimelens.report import build_report
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep the test output clean (requests are checked through the browser instead)."""
+
+
+@pytest.fixture
+def served_report(fbi_con: duckdb.DuckDBPyConnection, tmp_path: Path) -> Iterator[str]:
+    """The report on the FBI estimates, served from its folder on 127.0.0.1 (random port); yields its URL."""
+    site = tmp_path / "site"
+    site.mkdir()
+    build_report(fbi_con, site / "report.html")
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="report-http", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/report.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_report_renders_offline_in_chromium(served_report: str) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Chromium (make test installs it) to run browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+    outside: list[str] = []
+    console_errors: list[str] = []
+    page_errors: list[str] = []
+    failed: list[str] = []
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        host = urlsplit(url).hostname
+        if host in LOCAL_HOSTS:
+            r.continue_()
+        else:
+            outside.append(url)
+            r.abort()
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.route("**/*", route)
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: page_errors.append(str(e)))
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            response = page.goto(served_report, wait_until="load")
+            assert response is not None and response.status == 200
+            heading = page.locator("#findings-heading")
+            assert heading.is_visible() and heading.inner_text() == "Key findings"
+            assert page.locator("#findings-list > li").count() >= 5
+            n_svg = page.locator("svg.chart").count()
+            assert n_svg > 0
+            # the charts really draw: the first one has a laid-out, non-empty box
+            box = page.locator("svg.chart").first.bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 100
+            # table-of-contents anchors lead to their sections
+            page.locator("nav.toc a[href='#limitations']").click()
+            assert page.locator("#limitations-heading").is_visible()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        finally:
+            browser.close()
+
+    assert outside == [], f"the report asked for outside resources: {outside}"
+    assert console_errors == [], f"console errors: {console_errors}"
+    assert page_errors == [], f"page errors: {page_errors}"
+    assert failed == [], f"failed requests: {failed}"
+    assert (ARTIFACTS / "report.png").stat().st_size > 50_000
