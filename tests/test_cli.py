@@ -71,3 +71,64 @@ def test_ingest_json_and_env_db(tmp_path: Path, real_file, monkeypatch: pytest.M
     assert json.loads(again.stdout)["status"] == "unchanged"
     listing = runner.invoke(app, ["loads", "--json"])
     assert [row["rows_loaded"] for row in json.loads(listing.stdout)] == [1683]
+
+
+ANALYSIS_COMMANDS = [
+    ["stats", "--year", "2015"],
+    ["rates", "--offence", "homicide", "--year", "2015"],
+    ["rank", "--by", "count", "--year", "2015", "--top", "3"],
+    ["profile", "Chicago"],
+    ["concentration", "--k", "5"],
+    ["compare", "New York City", "Chicago"],
+    ["trends", "--start", "1990"],
+    ["yoy", "--offence", "homicide"],
+    ["turning-points", "--jurisdiction", "New York City"],
+    ["hotspots", "--k", "5"],
+    ["findings"],
+]
+
+
+@pytest.fixture
+def marshall_db(_real_warehouses: dict[str, Path], tmp_path: Path) -> Path:
+    import shutil
+
+    db = tmp_path / "m.duckdb"
+    shutil.copy(_real_warehouses["ucr-marshall"], db)
+    return db
+
+
+@pytest.mark.parametrize("args", ANALYSIS_COMMANDS, ids=[a[0] for a in ANALYSIS_COMMANDS])
+def test_analysis_commands_table_and_json(args: list[str], marshall_db: Path) -> None:
+    import json
+
+    table = runner.invoke(app, [*args, "--db", str(marshall_db)])
+    assert table.exit_code == 0, table.output
+    assert table.stdout.strip(), "no output"
+    data = json.loads(runner.invoke(app, [*args, "--db", str(marshall_db), "--json"]).stdout)
+    assert data["rows"], data
+
+
+def test_rank_json_matches_the_table(marshall_db: Path) -> None:
+    import json
+
+    data = json.loads(
+        runner.invoke(app, ["rank", "--year", "2015", "--by", "count", "--json", "--db", str(marshall_db)]).stdout
+    )
+    top = data["rows"][0]
+    assert (top["rank"], top["name"], top["count"]) == (1, "New York City", 50088)
+    text = runner.invoke(app, ["rank", "--year", "2015", "--by", "count", "--db", str(marshall_db)]).stdout
+    assert "New York City" in text and "50,088" in text
+
+
+def test_statistical_caveats_are_shown_as_one_line_notes(marshall_db: Path) -> None:
+    result = runner.invoke(app, ["yoy", "--jurisdiction", "Chicago", "--db", str(marshall_db)])
+    assert result.exit_code == 0, result.output
+    caveats = [ln for ln in result.stderr.splitlines() if ln.startswith("Caveat: ")]
+    assert caveats and "1984" in caveats[0] and "fewer than 12 months" in caveats[0]
+
+
+def test_unknown_jurisdiction_and_bad_offence_are_user_errors(marshall_db: Path) -> None:
+    result = runner.invoke(app, ["profile", "Chicagoo", "--db", str(marshall_db)])
+    assert result.exit_code == 1 and "Chicago" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    result = runner.invoke(app, ["rank", "--offence", "arsonn", "--db", str(marshall_db)])
+    assert result.exit_code == 1 and "allowed: violent_crime" in result.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -17,7 +18,7 @@ import typer
 from . import __version__
 from .config import SETTINGS, get_setting
 from .console import err, out, print_json, progress_bar, show_result, show_table
-from .errors import CrimeLensError
+from .errors import CrimeLensError, CrimeLensWarning
 from .formatting import evidence_text, humanize
 
 __all__ = ["app", "main"]
@@ -47,7 +48,12 @@ def command(name: str | None = None) -> Callable[[F], F]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                return func(*args, **kwargs)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", CrimeLensWarning)
+                    try:
+                        return func(*args, **kwargs)
+                    finally:
+                        _show_warnings(caught)
             except CrimeLensError as exc:
                 err.print(f"[bold red]Error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
                 raise typer.Exit(1) from None
@@ -56,6 +62,15 @@ def command(name: str | None = None) -> Callable[[F], F]:
         return func
 
     return decorate
+
+
+def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Statistical caveats become readable notes on stderr; other warnings are passed on unchanged."""
+    for w in caught:
+        if issubclass(w.category, CrimeLensWarning):
+            err.print(f"[yellow]Caveat:[/yellow] {w.message}", highlight=False, soft_wrap=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 # -- shared options -----------------------------------------------------------------------------
@@ -453,6 +468,7 @@ def hotspots_cmd(
 def findings_cmd(
     source: SourceOpt = None,
     year: YearOpt = None,
+    k: Annotated[int | None, typer.Option("--k", help=SETTINGS["top_k"].help)] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
     limit: LimitOpt = 0,
@@ -460,7 +476,7 @@ def findings_cmd(
     """Key findings in plain language, each with the numbers behind it."""
     from .insights import key_findings
 
-    result = key_findings(_open(db), source, year=year)
+    result = key_findings(_open(db), source, year=year, k=int(get_setting("top_k", k)))
     if as_json:
         _emit(result, True, limit)
         return
