@@ -133,7 +133,7 @@ def load_parsed(
 ) -> LoadReport:
     """Load a parsed file atomically. Raises :class:`LoadRejected` (nothing loaded) over ``max_errors``."""
     src = source or parsed.default_source
-    digest = sha256 or file_sha256(parsed.path)
+    digest = sha256 or parsed.sha256 or file_sha256(parsed.path)
     errors = parsed.errors
     if len(errors) > max_errors:
         more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
@@ -170,12 +170,12 @@ def load_parsed(
             "FROM incoming_jurisdictions WHERE jurisdiction_id NOT IN (SELECT jurisdiction_id FROM jurisdictions)"
         )
         con.unregister("incoming_jurisdictions")
-        frame = rows[list(JY_COLUMNS)].copy()
-        frame.insert(0, "source", src)
-        frame["load_id"] = load_id
-        con.register("incoming_rows", frame)
-        cols = ", ".join(["source", *JY_COLUMNS, "load_id"])
-        con.execute(f"INSERT INTO jurisdiction_year ({cols}) SELECT {cols} FROM incoming_rows")
+        con.register("incoming_rows", rows)
+        cols = ", ".join(JY_COLUMNS)
+        con.execute(
+            f"INSERT INTO jurisdiction_year (source, {cols}, load_id) SELECT ?, {cols}, ? FROM incoming_rows",
+            [src, load_id],
+        )
         con.unregister("incoming_rows")
         if parsed.issues:
             issues = pd.DataFrame(

@@ -29,7 +29,8 @@ FORMATS: dict[str, str] = {
 
 def detect_format(path: Path, encoding: str = "utf-8") -> str:
     """Name the format whose header signature the file's header matches."""
-    header = set(CsvRecords(path, encoding=encoding).header)
+    with CsvRecords(path, encoding=encoding) as records:
+        header = set(records.header)
     matches = [fmt for fmt, signature in _DETECTABLE.items() if signature <= header]
     if len(matches) == 1:
         return matches[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import io
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,8 @@ class ParsedFile:
     issues: list[Issue]
     rows_read: int
     rejected_lines: set[int] = field(default_factory=set)
+    #: sha256 of the file as read (computed while reading; None: compute at load)
+    sha256: str | None = None
 
     @property
     def errors(self) -> list[Issue]:
@@ -96,22 +99,36 @@ class ParsedFile:
 
 def file_sha256(path: Path) -> str:
     """sha256 of a file, read in 1 MiB chunks."""
+    return _scan_bytes(path)[0]
+
+
+def _scan_bytes(path: Path) -> tuple[str, bool]:
+    """One binary pass over the file: (sha256, whether it holds a NUL byte)."""
     digest = hashlib.sha256()
+    has_nul = False
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+            has_nul = has_nul or b"\x00" in chunk
+    return digest.hexdigest(), has_nul
 
 
 _DELIMITER_HINTS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 
 
+def _is_utf8(encoding: str) -> bool:
+    return encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
+
+
 class CsvRecords:
     """Stream the records of a delimited file with exact line numbers and strict decoding.
 
-    Decoding happens line by line, so a bad byte is reported with its line and column; a UTF-8 byte
-    order mark is accepted. Records are yielded as ``(line, {column: value})``; a record with the wrong
-    number of fields (a truncated or shifted line) raises :class:`SchemaError` naming the line.
+    The fast path reads the file as text with the ``csv`` module and takes line numbers from the reader
+    (correct across quoted newlines). When a byte cannot be decoded, or the file holds NUL bytes, the
+    file is scanned line by line to name the first bad line and column. A UTF-8 byte-order mark is
+    accepted. Records are yielded as ``(line, fields)``, fields in header order (see :meth:`index`); a
+    record with the wrong number of fields (a truncated or shifted line) raises :class:`SchemaError`.
+    Use as a context manager (or iterate to the end) so the file is closed.
     """
 
     def __init__(
@@ -131,59 +148,74 @@ class CsvRecords:
             raise SourceError(f"{path}: file not found")
         if path.is_dir():
             raise SourceError(f"{path}: is a folder; give the path of a CSV file")
-        self._line = 0
-        self.header: list[str] = self._read_header()
+        self.size = path.stat().st_size
+        self.sha256, has_nul = _scan_bytes(path)
+        if has_nul:
+            self._locate_bad_bytes()  # raises, naming the first bad line
+        self._raw = path.open("rb")  # kept for its byte position (progress)
+        self._fh = io.TextIOWrapper(self._raw, encoding="utf-8-sig" if _is_utf8(encoding) else encoding, newline="")
+        self._csv = csv.reader(self._fh, delimiter=delimiter, strict=True)
+        try:
+            self.header: list[str] = self._read_header()
+        except BaseException:
+            self.close()
+            raise
 
-    # -- decoding -------------------------------------------------------------------------------
-    def _lines(self) -> Iterator[str]:
-        enc = "utf-8-sig" if self.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else self.encoding
-        total = self.path.stat().st_size
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> CsvRecords:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- errors located line by line ------------------------------------------------------------
+    def _locate_bad_bytes(self) -> None:
+        """Find the first line that does not decode or holds a NUL byte, and raise naming it."""
+        enc = "utf-8" if _is_utf8(self.encoding) else self.encoding
         with self.path.open("rb") as fh:
             for number, raw in enumerate(fh, start=1):
-                self._line = number
-                if self.progress is not None and number % 20000 == 0:
-                    self.progress(fh.tell(), total)
-                if number == 1 and enc == "utf-8-sig":
+                if number == 1:
                     raw = raw.removeprefix(b"\xef\xbb\xbf")
-                    enc_line = "utf-8"
-                else:
-                    enc_line = "utf-8" if enc == "utf-8-sig" else enc
                 try:
-                    text = raw.decode(enc_line)
+                    text = raw.decode(enc)
                 except UnicodeDecodeError as exc:
-                    col = len(raw[: exc.start].decode(enc_line, errors="replace")) + 1
+                    col = len(raw[: exc.start].decode(enc, errors="replace")) + 1
                     raise SourceError(
                         f"{self.name}, line {number}, column {col}: byte 0x{raw[exc.start]:02x} is not valid "
                         f"{self.encoding}; re-save the file as UTF-8 or pass --encoding (e.g. latin-1)"
                     ) from None
                 if "\x00" in text:
-                    col = text.index("\x00") + 1
                     raise SourceError(
-                        f"{self.name}, line {number}, column {col}: NUL byte found; this does not look like "
-                        "a text CSV file"
+                        f"{self.name}, line {number}, column {text.index(chr(0)) + 1}: NUL byte found; this "
+                        "does not look like a text CSV file"
                     )
-                yield text
+        raise SourceError(f"{self.name}: cannot be decoded as {self.encoding}")  # pragma: no cover
 
-    def _reader(self) -> Iterator[tuple[int, list[str]]]:
-        lines = self._lines()
-        reader = csv.reader(lines, delimiter=self.delimiter, strict=True)
+    # -- records --------------------------------------------------------------------------------
+    def _records(self) -> Iterator[tuple[int, list[str]]]:
+        reader = self._csv
         while True:
-            start = self._line + 1
+            start = reader.line_num + 1
             try:
                 fields = next(reader)
             except StopIteration:
                 return
+            except UnicodeDecodeError:
+                self._locate_bad_bytes()
+                raise  # pragma: no cover - _locate_bad_bytes always raises
             except csv.Error as exc:
                 msg = str(exc)
                 if "unexpected end of data" in msg or "EOF" in msg:
                     msg = "the file ends inside a quoted value (truncated file?)"
                 raise SchemaError(f"{self.name}, line {start}, column 1: malformed CSV: {msg}") from None
-            if not fields or (all(f == "" for f in fields) and len(fields) <= 1):
+            if not fields or (len(fields) == 1 and fields[0] == ""):
                 continue  # blank line
             yield start, fields
 
     def _read_header(self) -> list[str]:
-        self._iter = self._reader()
+        self._iter = self._records()
         try:
             _, header = next(self._iter)
         except StopIteration:
@@ -214,21 +246,30 @@ class CsvRecords:
                 f"(missing: {', '.join(missing)}; found: {', '.join(self.header[:20])})"
             )
 
-    def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
+    def index(self, column: str) -> int:
+        """Position of ``column`` in each record's fields."""
+        return self.header.index(column)
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         width = len(self.header)
         saw_data = False
-        for line, fields in self._iter:
-            saw_data = True
-            if len(fields) != width:
-                hint = " (truncated or shifted line?)" if len(fields) < width else ""
-                raise SchemaError(
-                    f"{self.name}, line {line}, column {min(len(fields), width) + 1}: expected {width} "
-                    f"fields, found {len(fields)}{hint}"
-                )
-            yield line, dict(zip(self.header, fields, strict=True))
-        if self.progress is not None:
-            size = self.path.stat().st_size
-            self.progress(size, size)
+        progress, raw = self.progress, self._raw
+        try:
+            for n, (line, fields) in enumerate(self._iter):
+                saw_data = True
+                if len(fields) != width:
+                    hint = " (truncated or shifted line?)" if len(fields) < width else ""
+                    raise SchemaError(
+                        f"{self.name}, line {line}, column {min(len(fields), width) + 1}: expected {width} "
+                        f"fields, found {len(fields)}{hint}"
+                    )
+                if progress is not None and n % 20000 == 0:
+                    progress(raw.tell(), self.size)
+                yield line, fields
+        finally:
+            self.close()
+        if progress is not None:
+            progress(self.size, self.size)
         if not saw_data:
             raise SchemaError(f"{self.name}, line 2, column 1: the file has a header but no data rows")
 
@@ -252,12 +293,15 @@ class RowBuilder:
         self.format = fmt
         self.na_values = frozenset(na_values)
         self.issues: list[Issue] = []
-        self.rows: list[dict[str, Any]] = []
+        #: accepted rows, stored by column (lighter than one dict per row)
+        self.columns: dict[str, list[Any]] = {c: [] for c in (*JY_COLUMNS, "line")}
+        self._appenders = [(col, values.append) for col, values in self.columns.items()]
         self.jurisdictions: dict[str, dict[str, Any]] = {}
         self.rejected_lines: set[int] = set()
         self.rows_read = 0
         self._keys: dict[tuple[str, int], int] = {}
         self._row_errors = 0
+        self._max_year = max_year()
 
     # -- issue recording --------------------------------------------------------------------------
     def error(self, line: int, column: str | None, code: str, message: str) -> None:
@@ -271,6 +315,12 @@ class RowBuilder:
     def integer(
         self, line: int, column: str, raw: str, *, minimum: int | None = 0, what: str = "a whole number"
     ) -> int | None:
+        if raw.isascii() and raw.isdigit():  # fast path: a plain non-negative integer
+            value = int(raw)
+            if minimum is not None and value < minimum:
+                self.error(line, column, "too_small", f"expected {what} of at least {minimum}, got {raw!r}")
+                return None
+            return value
         text = raw.strip()
         if text in self.na_values:
             return None
@@ -295,7 +345,7 @@ class RowBuilder:
 
     def year(self, line: int, column: str, raw: str) -> int | None:
         text = raw.strip()
-        hi = max_year()
+        hi = self._max_year
         what = f"a year {MIN_YEAR}–{hi}"
         if text in self.na_values:
             self.error(line, column, "missing_year", f"expected {what}, got an empty value")
@@ -350,10 +400,10 @@ class RowBuilder:
             self.rejected_lines.add(line)
             return
         self._keys[key] = line
-        parts = [row.get(c) for c in ("homicide", "rape", "robbery", "aggravated_assault")]
         total = row.get("violent_crime")
-        if total is not None and all(p is not None for p in parts):
-            expected = sum(p for p in parts if p is not None)
+        h, r, b, a = row.get("homicide"), row.get("rape"), row.get("robbery"), row.get("aggravated_assault")
+        if total is not None and h is not None and r is not None and b is not None and a is not None:
+            expected = h + r + b + a
             if expected != total:
                 self.warn(
                     line,
@@ -372,14 +422,18 @@ class RowBuilder:
                 "counts and rates for this year are understated",
             )
         row["line"] = line
-        self.rows.append(row)
+        get = row.get
+        for col, append in self._appenders:
+            append(get(col))
 
-    def result(self, path: Path, default_source: str) -> ParsedFile:
-        rows = pd.DataFrame(self.rows, columns=[*JY_COLUMNS, "line"])
-        for col in ("year", "population", "months_reported", *COUNT_COLUMNS, "rape_legacy", "line"):
-            rows[col] = rows[col].astype("Int64")
-        for col in ("jurisdiction_id", "rape_definition"):
-            rows[col] = rows[col].astype("object")
+    def result(self, path: Path, default_source: str, sha256: str | None = None) -> ParsedFile:
+        text = ("jurisdiction_id", "rape_definition")
+        rows = pd.DataFrame(
+            {
+                col: pd.array(values, dtype=object) if col in text else pd.array(values, dtype="Int64")
+                for col, values in self.columns.items()
+            }
+        )
         jur = pd.DataFrame(list(self.jurisdictions.values()), columns=list(JURISDICTION_COLUMNS))
         return ParsedFile(
             path=path,
@@ -390,4 +444,5 @@ class RowBuilder:
             issues=self.issues,
             rows_read=self.rows_read,
             rejected_lines=self.rejected_lines,
+            sha256=sha256,
         )

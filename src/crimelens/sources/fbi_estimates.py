@@ -27,33 +27,36 @@ _SAME = (
 
 
 def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = None) -> ParsedFile:
-    records = CsvRecords(path, encoding=encoding, progress=progress)
-    records.require(REQUIRED, FORMAT)
-    b = RowBuilder(records.name, FORMAT)
-    for line, rec in records:
-        b.start_row()
-        abbr = rec["state_abbr"].strip().upper()
-        if abbr == "":
-            jid, name, kind, state = NATION_ID, "United States", "nation", None
-        elif abbr in STATE_NAMES:
-            jid, name, kind, state = state_id(abbr), STATE_NAMES[abbr], "state", abbr
-        else:
-            b.error(line, "state_abbr", "unknown_state", f"expected a US state abbreviation, got {abbr!r}")
-            continue
-        row: dict[str, object] = {
-            "jurisdiction_id": jid,
-            "year": b.year(line, "year", rec["year"]),
-            "population": b.population(line, "population", rec["population"]),
-            "months_reported": None,
-        }
-        for col in _SAME:
-            row[col] = b.count(line, col, rec[col])
-        legacy = b.count(line, "rape_legacy", rec["rape_legacy"])
-        revised = b.count(line, "rape_revised", rec["rape_revised"])
-        if revised is not None:
-            row["rape"], row["rape_definition"], row["rape_legacy"] = revised, "revised", legacy
-        else:
-            row["rape"], row["rape_definition"], row["rape_legacy"] = legacy, "legacy", legacy
-        b.add_jurisdiction(jid, name, kind, state, None)
-        b.finish_row(line, row, "state_abbr", "year")
-    return b.result(path, FORMAT)
+    with CsvRecords(path, encoding=encoding, progress=progress) as records:
+        records.require(REQUIRED, FORMAT)
+        b = RowBuilder(records.name, FORMAT)
+        i_abbr, i_year, i_pop = records.index("state_abbr"), records.index("year"), records.index("population")
+        i_legacy, i_revised = records.index("rape_legacy"), records.index("rape_revised")
+        same = [(records.index(col), col) for col in _SAME]
+        for line, rec in records:
+            b.start_row()
+            abbr = rec[i_abbr].strip().upper()
+            if abbr == "":
+                jid, name, kind, state = NATION_ID, "United States", "nation", None
+            elif abbr in STATE_NAMES:
+                jid, name, kind, state = state_id(abbr), STATE_NAMES[abbr], "state", abbr
+            else:
+                b.error(line, "state_abbr", "unknown_state", f"expected a US state abbreviation, got {abbr!r}")
+                continue
+            row: dict[str, object] = {
+                "jurisdiction_id": jid,
+                "year": b.year(line, "year", rec[i_year]),
+                "population": b.population(line, "population", rec[i_pop]),
+                "months_reported": None,
+            }
+            for i, col in same:
+                row[col] = b.count(line, col, rec[i])
+            legacy = b.count(line, "rape_legacy", rec[i_legacy])
+            revised = b.count(line, "rape_revised", rec[i_revised])
+            if revised is not None:
+                row["rape"], row["rape_definition"], row["rape_legacy"] = revised, "revised", legacy
+            else:
+                row["rape"], row["rape_definition"], row["rape_legacy"] = legacy, "legacy", legacy
+            b.add_jurisdiction(jid, name, kind, state, None)
+            b.finish_row(line, row, "state_abbr", "year")
+    return b.result(path, FORMAT, records.sha256)

@@ -100,33 +100,36 @@ def _slug(text: str) -> str:
 
 
 def parse(path: Path, *, mapping: Mapping, encoding: str | None = None, progress: Progress | None = None) -> ParsedFile:
-    records = CsvRecords(path, encoding=encoding or mapping.encoding, delimiter=mapping.delimiter, progress=progress)
     cols = mapping.columns
-    records.require(list(cols.values()), f"{FORMAT} (as named in {mapping.path.name})")
-    b = RowBuilder(records.name, FORMAT, na_values=mapping.na_values, source_columns=cols)
-    for line, rec in records:
-        b.start_row()
-        name = rec[cols["jurisdiction"]].strip()
-        if not name:
-            b.error(line, cols["jurisdiction"], "missing_key", "expected a jurisdiction name, got an empty value")
-            continue
-        jid = rec[cols["jurisdiction_id"]].strip() if "jurisdiction_id" in cols else _slug(name)
-        if not jid:
-            b.error(line, cols["jurisdiction_id"], "missing_key", "expected a jurisdiction id, got an empty value")
-            continue
-        row: dict[str, Any] = {"jurisdiction_id": jid, "year": b.year(line, cols["year"], rec[cols["year"]])}
-        row["population"] = (
-            b.population(line, cols["population"], rec[cols["population"]]) if "population" in cols else None
-        )
-        if "months_reported" in cols:
-            row["months_reported"] = b.months(line, cols["months_reported"], rec[cols["months_reported"]])
-        else:
-            row["months_reported"] = mapping.months_reported
-        for canonical in (*COUNT_COLUMNS, "rape_legacy"):
-            row[canonical] = b.count(line, cols[canonical], rec[cols[canonical]]) if canonical in cols else None
-        row["rape_definition"] = mapping.rape_definition if row["rape"] is not None else None
-        state = rec[cols["state"]].strip() if "state" in cols else mapping.state
-        ori = rec[cols["ori"]].strip() if "ori" in cols else None
-        b.add_jurisdiction(jid, name, mapping.kind, state or None, ori or None)
-        b.finish_row(line, row, cols["jurisdiction"], cols["year"])
-    return b.result(path, mapping.source or _slug(path.stem))
+    delimiter = mapping.delimiter
+    with CsvRecords(path, encoding=encoding or mapping.encoding, delimiter=delimiter, progress=progress) as records:
+        records.require(list(cols.values()), f"{FORMAT} (as named in {mapping.path.name})")
+        b = RowBuilder(records.name, FORMAT, na_values=mapping.na_values, source_columns=cols)
+        at = {key: records.index(column) for key, column in cols.items()}
+        counts = [(at[c], cols[c], c) for c in (*COUNT_COLUMNS, "rape_legacy") if c in cols]
+        for line, rec in records:
+            b.start_row()
+            name = rec[at["jurisdiction"]].strip()
+            if not name:
+                b.error(line, cols["jurisdiction"], "missing_key", "expected a jurisdiction name, got an empty value")
+                continue
+            jid = rec[at["jurisdiction_id"]].strip() if "jurisdiction_id" in at else _slug(name)
+            if not jid:
+                b.error(line, cols["jurisdiction_id"], "missing_key", "expected a jurisdiction id, got an empty value")
+                continue
+            row: dict[str, Any] = {"jurisdiction_id": jid, "year": b.year(line, cols["year"], rec[at["year"]])}
+            row["population"] = (
+                b.population(line, cols["population"], rec[at["population"]]) if "population" in at else None
+            )
+            if "months_reported" in at:
+                row["months_reported"] = b.months(line, cols["months_reported"], rec[at["months_reported"]])
+            else:
+                row["months_reported"] = mapping.months_reported
+            for i, column, canonical in counts:
+                row[canonical] = b.count(line, column, rec[i])
+            row["rape_definition"] = mapping.rape_definition if row.get("rape") is not None else None
+            state = rec[at["state"]].strip() if "state" in at else mapping.state
+            ori = rec[at["ori"]].strip() if "ori" in at else None
+            b.add_jurisdiction(jid, name, mapping.kind, state or None, ori or None)
+            b.finish_row(line, row, cols["jurisdiction"], cols["year"])
+    return b.result(path, mapping.source or _slug(path.stem), records.sha256)

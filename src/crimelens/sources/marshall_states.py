@@ -29,34 +29,37 @@ HEADER_SIGNATURE = frozenset({"violent.crime.total", "legacy.rape.total", "state
 
 
 def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = None) -> ParsedFile:
-    records = CsvRecords(path, encoding=encoding, progress=progress)
-    records.require(REQUIRED, FORMAT)
-    b = RowBuilder(records.name, FORMAT, source_columns={"violent_crime": "violent.crime.total"})
-    for line, rec in records:
-        b.start_row()
-        state_name = rec["state"].strip()
-        if state_name.lower() in ("all", "united states", "us", "u.s."):
-            jid, name, kind, state = NATION_ID, "United States", "nation", None
-        elif state_name.lower() in STATE_ABBR:
-            abbr = STATE_ABBR[state_name.lower()]
-            jid, name, kind, state = state_id(abbr), STATE_NAMES[abbr], "state", abbr
-        else:
-            b.error(line, "state", "unknown_state", f"expected a US state name, got {state_name!r}")
-            continue
-        row: dict[str, object] = {
-            "jurisdiction_id": jid,
-            "year": b.year(line, "year", rec["year"]),
-            "population": b.population(line, "population", rec["population"]),
-            "months_reported": None,
-        }
-        for src, dst in _COUNTS.items():
-            row[dst] = b.count(line, src, rec[src])
-        legacy = b.count(line, "legacy.rape.total", rec["legacy.rape.total"])
-        revised = b.count(line, "revised.rape.total", rec["revised.rape.total"])
-        if revised is not None:
-            row["rape"], row["rape_definition"], row["rape_legacy"] = revised, "revised", legacy
-        else:
-            row["rape"], row["rape_definition"], row["rape_legacy"] = legacy, "legacy", legacy
-        b.add_jurisdiction(jid, name, kind, state, None)
-        b.finish_row(line, row, "state", "year")
-    return b.result(path, FORMAT)
+    with CsvRecords(path, encoding=encoding, progress=progress) as records:
+        records.require(REQUIRED, FORMAT)
+        b = RowBuilder(records.name, FORMAT, source_columns={"violent_crime": "violent.crime.total"})
+        i_state, i_year, i_pop = records.index("state"), records.index("year"), records.index("population")
+        i_legacy, i_revised = records.index("legacy.rape.total"), records.index("revised.rape.total")
+        counts = [(records.index(src), src, dst) for src, dst in _COUNTS.items()]
+        for line, rec in records:
+            b.start_row()
+            state_name = rec[i_state].strip()
+            if state_name.lower() in ("all", "united states", "us", "u.s."):
+                jid, name, kind, state = NATION_ID, "United States", "nation", None
+            elif state_name.lower() in STATE_ABBR:
+                abbr = STATE_ABBR[state_name.lower()]
+                jid, name, kind, state = state_id(abbr), STATE_NAMES[abbr], "state", abbr
+            else:
+                b.error(line, "state", "unknown_state", f"expected a US state name, got {state_name!r}")
+                continue
+            row: dict[str, object] = {
+                "jurisdiction_id": jid,
+                "year": b.year(line, "year", rec[i_year]),
+                "population": b.population(line, "population", rec[i_pop]),
+                "months_reported": None,
+            }
+            for i, src, dst in counts:
+                row[dst] = b.count(line, src, rec[i])
+            legacy = b.count(line, "legacy.rape.total", rec[i_legacy])
+            revised = b.count(line, "revised.rape.total", rec[i_revised])
+            if revised is not None:
+                row["rape"], row["rape_definition"], row["rape_legacy"] = revised, "revised", legacy
+            else:
+                row["rape"], row["rape_definition"], row["rape_legacy"] = legacy, "legacy", legacy
+            b.add_jurisdiction(jid, name, kind, state, None)
+            b.finish_row(line, row, "state", "year")
+    return b.result(path, FORMAT, records.sha256)

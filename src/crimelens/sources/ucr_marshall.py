@@ -30,34 +30,37 @@ REVISED_RAPE_FROM = 2013
 
 
 def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = None) -> ParsedFile:
-    records = CsvRecords(path, encoding=encoding, progress=progress)
-    records.require(REQUIRED, FORMAT)
-    b = RowBuilder(records.name, FORMAT)
-    for line, rec in records:
-        b.start_row()
-        name = rec["department_name"].strip()
-        ori = rec["ORI"].strip()
-        if name.lower() == "national":
-            jid, kind, state, ori_value = NATION_ID, "nation", None, None
-            name = "United States"
-        elif ori in b.na_values:
-            b.error(line, "ORI", "missing_key", f"expected an agency ORI for {name!r}, got an empty value")
-            continue
-        else:
-            jid, state, ori_value = ori, ori[:2], ori
-            kind = "county" if "county" in name.lower() else "city"
-        if not name:
-            b.error(line, "department_name", "missing_key", "expected a department name, got an empty value")
-        year = b.year(line, "year", rec["year"])
-        row: dict[str, object] = {
-            "jurisdiction_id": jid,
-            "year": year,
-            "population": b.population(line, "total_pop", rec["total_pop"]),
-            "months_reported": b.months(line, "months_reported", rec["months_reported"]),
-        }
-        for src, dst in _COUNTS.items():
-            row[dst] = b.count(line, src, rec[src])
-        row["rape_definition"] = None if year is None else ("revised" if year >= REVISED_RAPE_FROM else "legacy")
-        b.add_jurisdiction(jid, name, kind, state, ori_value)
-        b.finish_row(line, row, "department_name", "year")
-    return b.result(path, FORMAT)
+    with CsvRecords(path, encoding=encoding, progress=progress) as records:
+        records.require(REQUIRED, FORMAT)
+        b = RowBuilder(records.name, FORMAT)
+        i_ori, i_year, i_name = records.index("ORI"), records.index("year"), records.index("department_name")
+        i_pop, i_months = records.index("total_pop"), records.index("months_reported")
+        counts = [(records.index(src), src, dst) for src, dst in _COUNTS.items()]
+        for line, rec in records:
+            b.start_row()
+            name = rec[i_name].strip()
+            ori = rec[i_ori].strip()
+            if name.lower() == "national":
+                jid, kind, state, ori_value = NATION_ID, "nation", None, None
+                name = "United States"
+            elif ori in b.na_values:
+                b.error(line, "ORI", "missing_key", f"expected an agency ORI for {name!r}, got an empty value")
+                continue
+            else:
+                jid, state, ori_value = ori, ori[:2], ori
+                kind = "county" if "county" in name.lower() else "city"
+            if not name:
+                b.error(line, "department_name", "missing_key", "expected a department name, got an empty value")
+            year = b.year(line, "year", rec[i_year])
+            row: dict[str, object] = {
+                "jurisdiction_id": jid,
+                "year": year,
+                "population": b.population(line, "total_pop", rec[i_pop]),
+                "months_reported": b.months(line, "months_reported", rec[i_months]),
+            }
+            for i, src, dst in counts:
+                row[dst] = b.count(line, src, rec[i])
+            row["rape_definition"] = None if year is None else ("revised" if year >= REVISED_RAPE_FROM else "legacy")
+            b.add_jurisdiction(jid, name, kind, state, ori_value)
+            b.finish_row(line, row, "department_name", "year")
+    return b.result(path, FORMAT, records.sha256)
