@@ -202,9 +202,9 @@ def _interpretation(
         parse = phases.get("parse + validate", 0.0)
         load = phases.get("load", 0.0)
         out.append(
-            f"- **Parsing dominates**: `read()` (CSV reading, per-field checks, one dict per row, then the row "
-            f"frame) is {parse / c.seconds:.0%} of the ingest, the atomic `load_parsed()` (sha256 of the file, "
-            f"frame → DuckDB insert in one transaction, issues, provenance) {load / c.seconds:.0%}. `read()` is "
+            f"- **Parsing dominates**: `read()` (sha256 and CSV reading, per-field checks, rows kept by column, "
+            f"then the row frame) is {parse / c.seconds:.0%} of the ingest, the atomic `load_parsed()` "
+            f"(frame → DuckDB insert in one transaction, issues, provenance) {load / c.seconds:.0%}. `read()` is "
             "single-threaded Python, so the second core sits idle; the baselines parse in C/C++ and (b) uses "
             f"{info.duckdb_threads or 'all'} threads."
         )
