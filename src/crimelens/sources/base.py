@@ -30,6 +30,7 @@ __all__ = [
     "RowBuilder",
     "file_sha256",
     "max_year",
+    "set_rape",
 ]
 
 Severity = Literal["error", "warning"]
@@ -95,6 +96,18 @@ class ParsedFile:
     @property
     def warnings(self) -> list[Issue]:
         return [i for i in self.issues if i.severity == "warning"]
+
+
+def set_rape(row: dict[str, Any], legacy: int | None, revised: int | None) -> None:
+    """Canonical rape count of a row from a source that publishes both FBI definitions.
+
+    The revised count (published from 2013) wins where present, with the legacy count kept beside it in
+    ``rape_legacy``; before 2013 the legacy count is the only one.
+    """
+    if revised is not None:
+        row["rape"], row["rape_definition"], row["rape_legacy"] = revised, "revised", legacy
+    else:
+        row["rape"], row["rape_definition"], row["rape_legacy"] = legacy, "legacy", legacy
 
 
 def file_sha256(path: Path) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import CsvRecords, ParsedFile, Progress, RowBuilder
+from .base import CsvRecords, ParsedFile, Progress, RowBuilder, set_rape
 from .states import NATION_ID, STATE_ABBR, STATE_NAMES, state_id
 
 __all__ = ["FORMAT", "HEADER_SIGNATURE", "parse"]
@@ -56,10 +56,7 @@ def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = No
                 row[dst] = b.count(line, src, rec[i])
             legacy = b.count(line, "legacy.rape.total", rec[i_legacy])
             revised = b.count(line, "revised.rape.total", rec[i_revised])
-            if revised is not None:
-                row["rape"], row["rape_definition"], row["rape_legacy"] = revised, "revised", legacy
-            else:
-                row["rape"], row["rape_definition"], row["rape_legacy"] = legacy, "legacy", legacy
+            set_rape(row, legacy, revised)
             b.add_jurisdiction(jid, name, kind, state, None)
             b.finish_row(line, row, "state", "year")
     return b.result(path, FORMAT, records.sha256)
