@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crimelens import sources, warehouse
 from crimelens.errors import DataError, LoadRejected, SourceError
@@ -133,9 +134,18 @@ def _sizes(db: Path) -> tuple[int, int]:
     return (db.stat().st_size, wal.stat().st_size if wal.exists() else -1)
 
 
+def _wal(db: Path) -> bool:
+    return db.with_name(db.name + ".wal").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["first-write", "commit"])
 def test_kill_9_during_a_large_load_leaves_earlier_data_intact(
-    tmp_path: Path, real_file: Callable[[str], Path]
+    moment: str, tmp_path: Path, real_file: Callable[[str], Path]
 ) -> None:
+    """kill -9 while the load's transaction writes ('first-write': DuckDB spills the new rows to the file
+    before commit; 'commit': the write-ahead log appears). Earlier data must survive, and the new load
+    must be all there or not at all."""
     db = tmp_path / "w.duckdb"
     con = warehouse.connect(db)
     warehouse.load_parsed(con, sources.read(real_file("ucr-marshall")))
@@ -144,30 +154,67 @@ def test_kill_9_during_a_large_load_leaves_earlier_data_intact(
     big = tmp_path / "big.csv"
     n_rows = _big_ucr_file(big, agencies=3000, years=100)
     cmd = [sys.executable, "-m", "crimelens", "ingest", str(big), "--db", str(db), "--source", "big"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     idle = _sizes(db)
     deadline = time.monotonic() + 120
-    killed_during_write = False
+    killed = False
     while time.monotonic() < deadline and proc.poll() is None:
-        if _sizes(db) != idle:  # the load's transaction has started writing
-            time.sleep(0.05)
+        if (moment == "first-write" and _sizes(db) != idle) or (moment == "commit" and _wal(db)):
             proc.send_signal(signal.SIGKILL)
-            killed_during_write = True
+            killed = True
             break
-        time.sleep(0.002)
+        time.sleep(0.001)
     proc.wait(timeout=30)
-    assert killed_during_write, f"the load finished before it could be killed: {proc.returncode}"
+    assert killed, f"the load finished before it could be killed: {proc.returncode}"
     assert proc.returncode == -signal.SIGKILL
     con = warehouse.connect(db)
-    assert con.execute("SELECT * FROM jurisdiction_year ORDER BY ALL").fetchall() == before
-    assert con.execute("SELECT count(*) FROM loads WHERE source = 'big'").fetchone() == (0,)
-    assert con.execute("SELECT count(*) FROM jurisdictions WHERE jurisdiction_id LIKE 'ZZ%'").fetchone() == (0,)
+    assert con.execute("SELECT * FROM jurisdiction_year WHERE source <> 'big' ORDER BY ALL").fetchall() == before
+    loaded = con.execute("SELECT count(*) FROM loads WHERE source = 'big'").fetchone()
+    rows = con.execute("SELECT count(*) FROM jurisdiction_year WHERE source = 'big'").fetchone()
+    agencies = con.execute("SELECT count(*) FROM jurisdictions WHERE jurisdiction_id LIKE 'ZZ%'").fetchone()
     con.close()
-    # the warehouse still works: the same load now runs to completion
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert (loaded, rows, agencies) in [((0,), (0,), (0,)), ((1,), (n_rows,), (3000,))]  # all or nothing
+    if moment == "first-write":
+        assert rows == (0,)  # killed well before commit: nothing of the new load
+    # the warehouse still works: the same load now runs to completion (or is recognised as done)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM jurisdiction_year WHERE source = 'big'").fetchone() == (n_rows,)
     assert con.execute("SELECT count(*) FROM jurisdiction_year WHERE source = 'ucr-marshall'").fetchone() == (2829,)
     con.close()
+
+
+_ROW = st.tuples(
+    st.sampled_from(["Alpha", "Beta", "Gamma", "Delta"]),
+    st.integers(1960, 2020),
+    st.integers(1, 10_000_000),
+    st.integers(0, 2_000),
+    st.one_of(st.none(), st.integers(0, 50_000)),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(_ROW, min_size=1, max_size=40, unique_by=lambda r: (r[0], r[1])))
+def test_ingest_preserves_totals_and_reingest_is_idempotent(
+    rows: list[tuple[str, int, int, int, int | None]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    d = tmp_path_factory.mktemp("prop")
+    lines = ["place,yr,pop,hom,rob"] + [f"{p},{y},{pop},{h},{'' if r is None else r}" for p, y, pop, h, r in rows]
+    (d / "p.csv").write_text("\n".join(lines) + "\n")
+    (d / "p.toml").write_text(
+        '[columns]\njurisdiction = "place"\nyear = "yr"\npopulation = "pop"\nhomicide = "hom"\nrobbery = "rob"\n'
+    )
+    con = warehouse.connect(d / "w.duckdb")
+    first = warehouse.load_parsed(con, sources.read(d / "p.csv", mapping=d / "p.toml"))
+    second = warehouse.load_parsed(con, sources.read(d / "p.csv", mapping=d / "p.toml"))
+    n, hom, rob, missing = con.execute(
+        "SELECT count(*), sum(homicide), sum(robbery), count(*) FILTER (robbery IS NULL) FROM jurisdiction_year"
+    ).fetchone() or (0, 0, 0, 0)
+    loads = con.execute("SELECT count(*) FROM loads").fetchone()
+    con.close()
+    assert first.status == "loaded" and second.status == "unchanged" and loads == (1,)
+    assert n == len(rows)
+    assert hom == sum(r[3] for r in rows)
+    assert (rob or 0) == sum(r[4] for r in rows if r[4] is not None)
+    assert missing == sum(1 for r in rows if r[4] is None)  # missing stays missing, never zero
