@@ -285,3 +285,18 @@ def test_encoding_option_reads_latin1(tmp_path: Path, real_file: Callable[[str],
     names = {r[0] for r in con.execute("SELECT name FROM jurisdictions").fetchall()}
     con.close()
     assert "Baltimöre" in names
+
+
+def test_wrong_delimiter_and_negative_count_messages_say_what_to_do(
+    tmp_path: Path, real_file: Callable[[str], Path]
+) -> None:
+    src = real_file("ucr-marshall")
+    for build, expected in [
+        (semicolons, "the header has no commas; the file seems to be separated by semicolons"),
+        (negative_count, "column homs_sum: expected a count (a whole number ≥ 0), got '-3'"),
+    ]:
+        bad = tmp_path / f"{build.__name__}.csv"
+        build(_lines(src), src, bad)
+        result = runner.invoke(app, ["ingest", str(bad), "--db", str(tmp_path / "w.duckdb")])
+        assert result.exit_code == 1
+        assert expected in result.stderr, result.stderr

@@ -165,6 +165,7 @@ class CsvRecords:
         self.sha256, has_nul = _scan_bytes(path)
         if has_nul:
             self._locate_bad_bytes()  # raises, naming the first bad line
+        self._check_delimiter()
         self._raw = path.open("rb")  # kept for its byte position (progress)
         self._fh = io.TextIOWrapper(self._raw, encoding="utf-8-sig" if _is_utf8(encoding) else encoding, newline="")
         self._csv = csv.reader(self._fh, delimiter=delimiter, strict=True)
@@ -182,6 +183,20 @@ class CsvRecords:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _check_delimiter(self) -> None:
+        """A header without the expected delimiter but with another common one is a wrong-delimiter file."""
+        with self.path.open("rb") as fh:
+            first = fh.readline(1 << 16).decode("utf-8", errors="replace")
+        if self.delimiter in first:
+            return
+        for delim, word in _DELIMITER_HINTS.items():
+            if delim != self.delimiter and delim in first:
+                expected = {",": "commas", **_DELIMITER_HINTS}.get(self.delimiter, repr(self.delimiter))
+                raise SchemaError(
+                    f"{self.name}, line 1, column 1: the header has no {expected}; the file seems to be "
+                    f"separated by {word} (for such a file use --format mapped-csv with options.delimiter)"
+                )
 
     # -- errors located line by line ------------------------------------------------------------
     def _locate_bad_bytes(self) -> None:
@@ -236,13 +251,6 @@ class CsvRecords:
                 f"{self.name}, line 1, column 1: the file is empty; expected a header row of column names"
             ) from None
         header = [h.strip() for h in header]
-        if len(header) == 1:
-            for delim, word in _DELIMITER_HINTS.items():
-                if delim in header[0] and delim != self.delimiter:
-                    raise SchemaError(
-                        f"{self.name}, line 1, column 1: the header is one single column; the file seems to "
-                        f"be separated by {word}, expected commas"
-                    )
         seen: set[str] = set()
         for i, name in enumerate(header, start=1):
             if name in seen:
@@ -326,12 +334,13 @@ class RowBuilder:
 
     # -- value parsers ----------------------------------------------------------------------------
     def integer(
-        self, line: int, column: str, raw: str, *, minimum: int | None = 0, what: str = "a whole number"
+        self, line: int, column: str, raw: str, *, minimum: int | None = 0, what: str = "a whole number ≥ 0"
     ) -> int | None:
+        """A whole number (or None when missing); ``what`` names it, bound included, for messages."""
         if raw.isascii() and raw.isdigit():  # fast path: a plain non-negative integer
             value = int(raw)
             if minimum is not None and value < minimum:
-                self.error(line, column, "too_small", f"expected {what} of at least {minimum}, got {raw!r}")
+                self.error(line, column, "too_small", f"expected {what}, got {raw!r}")
                 return None
             return value
         text = raw.strip()
@@ -349,7 +358,7 @@ class RowBuilder:
         value = int(value_f)
         if minimum is not None and value < minimum:
             kind = "negative" if value < 0 else "too_small"
-            self.error(line, column, kind, f"expected {what} of at least {minimum}, got {raw!r}")
+            self.error(line, column, kind, f"expected {what}, got {raw!r}")
             return None
         return value
 
