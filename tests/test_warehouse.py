@@ -65,6 +65,7 @@ def test_corrected_file_replaces_the_source_cleanly(tmp_path: Path, real_file: C
     kept = [lines[0]] + [ln for ln in lines[1:] if ",1975," not in ln]
     corrected = "".join(kept).replace('"ILCPD00",2015,"Chicago",2728695,478,', '"ILCPD00",2015,"Chicago",2728695,480,')
     assert corrected != "".join(kept)
+    corrected = corrected.replace('"Albuquerque, N.M."', '"Albuquerque, New Mexico"')  # a corrected name too
     fixed = tmp_path / "ucr_crime_1975_2015.csv"
     fixed.write_text(corrected)
     second = warehouse.load_parsed(con, sources.read(fixed))
@@ -81,6 +82,8 @@ def test_corrected_file_replaces_the_source_cleanly(tmp_path: Path, real_file: C
         (first.load_id, "replaced", second.load_id),
         (second.load_id, "loaded", None),
     ]
+    name = con.execute("SELECT name FROM jurisdictions WHERE jurisdiction_id = 'NM00101'").fetchone()
+    assert name == ("Albuquerque, New Mexico",)
     # the other dataset was not touched
     assert con.execute("SELECT count(*) FROM jurisdiction_year WHERE source='fbi-estimates'").fetchone() == (2116,)
     con.close()

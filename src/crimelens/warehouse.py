@@ -165,9 +165,11 @@ def load_parsed(
             )
         jur = parsed.jurisdictions
         con.register("incoming_jurisdictions", jur)
+        # the newest load's names win (a corrected file may fix a name); ids are stable across sources
         con.execute(
-            "INSERT INTO jurisdictions SELECT jurisdiction_id, name, kind, state, ori "
-            "FROM incoming_jurisdictions WHERE jurisdiction_id NOT IN (SELECT jurisdiction_id FROM jurisdictions)"
+            "INSERT INTO jurisdictions SELECT jurisdiction_id, name, kind, state, ori FROM incoming_jurisdictions "
+            "ON CONFLICT (jurisdiction_id) DO UPDATE SET name = excluded.name, kind = excluded.kind, "
+            "state = excluded.state, ori = excluded.ori"
         )
         con.unregister("incoming_jurisdictions")
         con.register("incoming_rows", rows)
