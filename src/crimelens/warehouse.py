@@ -165,11 +165,12 @@ def load_parsed(
             )
         jur = parsed.jurisdictions
         con.register("incoming_jurisdictions", jur)
-        # the newest load's names win (a corrected file may fix a name); ids are stable across sources
+        # ids are shared across sources; the newest load's name wins (a corrected file may fix a name), while
+        # the kind stays as first loaded so that one file cannot turn, say, the nation into an agency
         con.execute(
             "INSERT INTO jurisdictions SELECT jurisdiction_id, name, kind, state, ori FROM incoming_jurisdictions "
-            "ON CONFLICT (jurisdiction_id) DO UPDATE SET name = excluded.name, kind = excluded.kind, "
-            "state = excluded.state, ori = excluded.ori"
+            "ON CONFLICT (jurisdiction_id) DO UPDATE SET name = excluded.name, "
+            "state = coalesce(excluded.state, jurisdictions.state), ori = coalesce(excluded.ori, jurisdictions.ori)"
         )
         con.unregister("incoming_jurisdictions")
         con.register("incoming_rows", rows)
