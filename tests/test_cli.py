@@ -132,3 +132,26 @@ def test_unknown_jurisdiction_and_bad_offence_are_user_errors(marshall_db: Path)
     assert result.exit_code == 1 and "Chicago" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     result = runner.invoke(app, ["rank", "--offence", "arsonn", "--db", str(marshall_db)])
     assert result.exit_code == 1 and "allowed: violent_crime" in result.stderr
+
+
+def test_issues_lists_what_was_recorded_at_load(marshall_db: Path) -> None:
+    import json
+
+    rows = json.loads(
+        runner.invoke(app, ["issues", "--code", "partial_year", "--json", "--db", str(marshall_db)]).stdout
+    )
+    assert len(rows) == 53 and all(r["column_name"] == "months_reported" and r["line"] > 1 for r in rows)
+    table = runner.invoke(app, ["issues", "--db", str(marshall_db)])
+    assert table.exit_code == 0 and "partial_year" in table.stdout
+    none = runner.invoke(app, ["issues", "--code", "no_such_code", "--db", str(marshall_db)])
+    assert none.exit_code == 0 and "No issues recorded" in none.stdout
+
+
+def test_rows_rejected_under_max_errors_are_listed(tmp_path: Path, real_file) -> None:  # type: ignore[no-untyped-def]
+    lines = real_file("ucr-marshall").read_text().splitlines(keepends=True)
+    bad = tmp_path / "one_bad.csv"
+    bad.write_text("".join([*lines[:9], lines[9].replace(",12,", ",14,", 1), *lines[10:]]))
+    result = runner.invoke(app, ["ingest", str(bad), "--max-errors", "1", "--db", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 0, result.output
+    assert "1 row was rejected" in result.stdout
+    assert "one_bad.csv, line 10, column months_reported: expected months reported 0–12, got '14'" in result.stdout

@@ -199,13 +199,19 @@ def ingest(
         f"[bold]{report.source}[/bold] (load {report.load_id}, format {report.format}){replaced}."
     )
     if report.rows_rejected:
-        out.print(f"[yellow]{report.rows_rejected:,} rows were rejected[/yellow] (allowed by --max-errors).")
+        were = "row was" if report.rows_rejected == 1 else "rows were"
+        out.print(f"[yellow]{report.rows_rejected:,} {were} rejected[/yellow] (allowed by --max-errors):")
+        rejected = [i for i in report.issues if i.severity == "error"]
+        for issue in rejected[:5]:
+            out.print(f"  {issue}", highlight=False, soft_wrap=True)
+        if len(rejected) > 5:
+            out.print(f"  … and {len(rejected) - 5:,} more: see `crimelens issues --load {report.load_id}`")
     counts: dict[str, int] = {}
     for issue in report.warnings:
         counts[issue.code] = counts.get(issue.code, 0) + 1
     for code, n in sorted(counts.items()):
         example = next(i for i in report.warnings if i.code == code)
-        out.print(f"[yellow]{n:,} warning(s) {code}[/yellow], e.g. {example}")
+        out.print(f"[yellow]{n:,} warning(s) {code}[/yellow], e.g. {example}", highlight=False, soft_wrap=True)
 
 
 def _write_issues(path: Path, issues: list[Any]) -> None:
@@ -242,6 +248,33 @@ def loads(db: DbOpt = None, as_json: JsonOpt = False, limit: LimitOpt = 25) -> N
     )
     cols = ["load_id", "source", "file", "sha256", "read", "loaded", "rejected", "warnings", "when", "status"]
     show_table(frame[cols], "Loads (provenance)", None if limit == 0 else limit)
+
+
+@command("issues")
+def issues_cmd(
+    load: Annotated[int | None, typer.Option("--load", help="Only this load (see `crimelens loads`).")] = None,
+    code: Annotated[
+        str | None,
+        typer.Option("--code", help="Only this kind of issue, e.g. partial_year or violent_sum_mismatch."),
+    ] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+    limit: LimitOpt = 25,
+) -> None:
+    """List the problems recorded when files were loaded (rejected rows and warnings), with file, line, column."""
+    from .analysis.result import frame_records
+    from .warehouse import list_issues
+
+    frame = list_issues(_open(db), load, code)
+    if as_json:
+        print_json(frame_records(frame))
+        return
+    if frame.empty:
+        out.print("No issues recorded" + (f" for load {load}" if load is not None else "") + ".")
+        return
+    counts = frame.groupby(["load_id", "severity", "code"]).size().reset_index(name="count")
+    show_table(counts, "Issues recorded at load, by kind", None)
+    show_table(frame, "Issues", None if limit == 0 else limit)
 
 
 @command("formats")

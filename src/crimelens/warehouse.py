@@ -20,7 +20,7 @@ from .errors import DataError, LoadRejected, SourceError
 from .schema import MIGRATIONS
 from .sources.base import JY_COLUMNS, Issue, ParsedFile, file_sha256
 
-__all__ = ["LoadReport", "connect", "list_loads", "list_sources", "load_parsed", "resolve_source"]
+__all__ = ["LoadReport", "connect", "list_issues", "list_loads", "list_sources", "load_parsed", "resolve_source"]
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,16 @@ def list_loads(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute(
         "SELECT load_id, source, format, file_name, sha256, rows_read, rows_loaded, rows_rejected, warnings, "
         "started_at, finished_at, status, replaced_by FROM loads ORDER BY load_id DESC"
+    ).df()
+
+
+def list_issues(con: duckdb.DuckDBPyConnection, load_id: int | None = None, code: str | None = None) -> pd.DataFrame:
+    """Problems recorded at load time (rejected rows, warnings such as partial years), oldest load first."""
+    return con.execute(
+        "SELECT i.load_id, l.file_name, i.line, i.column_name, i.severity, i.code, i.message "
+        "FROM load_issues i JOIN loads l USING (load_id) "
+        "WHERE (? IS NULL OR i.load_id = ?) AND (? IS NULL OR i.code = ?) ORDER BY i.load_id, i.line",
+        [load_id, load_id, code, code],
     ).df()
 
 

@@ -426,6 +426,17 @@ class RowBuilder:
         h, r, b, a = row.get("homicide"), row.get("rape"), row.get("robbery"), row.get("aggravated_assault")
         if total is not None and h is not None and r is not None and b is not None and a is not None:
             expected = h + r + b + a
+            legacy = row.get("rape_legacy")
+            revised = row.get("rape_definition") == "revised"
+            if expected != total and revised and legacy is not None and h + legacy + b + a == total:
+                self.warn(
+                    line,
+                    self.source_columns.get("violent_crime", "violent_crime"),
+                    "violent_total_legacy_rape",
+                    f"violent crime total {total} adds up with the legacy rape count ({legacy}), not the "
+                    f"revised one ({r}): the source total follows the legacy definition; it is kept",
+                )
+                expected = total
             if expected != total:
                 self.warn(
                     line,
