@@ -161,7 +161,8 @@ def _counts_vs_rates(con: duckdb.DuckDBPyConnection, src: str, offence: str, yea
     elif not overlap:
         lists = f"The lists differ: none of the top {n} by count is among the top {n} by rate."
     else:
-        lists = f"The lists differ: only {len(overlap)} of the top {n} by count are also in the top {n} by rate."
+        verb = "is" if len(overlap) == 1 else "are"
+        lists = f"The lists differ: only {len(overlap)} of the top {n} by count {verb} also in the top {n} by rate."
     detail = (
         f"Most {what} in {year}: {_sentence(_names(list(by_count['name'])))} Highest rates: "
         f"{_sentence(_names(list(by_rate['name'])))} {lists} Counts mostly follow population; rates per "

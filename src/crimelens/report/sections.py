@@ -160,7 +160,8 @@ def _overlap_sentence(by_count: pd.DataFrame, by_rate: pd.DataFrame, k: int) -> 
         if top_count == top_rate:
             differ = f"The two top-{k} lists agree this year, which is unusual."
     else:
-        differ = f"The rankings differ: only {len(both)} of the top {k} by count are also in the top {k} by rate."
+        verb = "is" if len(both) == 1 else "are"
+        differ = f"The rankings differ: only {len(both)} of the top {k} by count {verb} also in the top {k} by rate."
     return (
         f"{lead} {differ} Counts mostly measure size: large places record more crime because more people "
         "live there. Rates per 100,000 residents adjust for population and are the fairer comparison."
