@@ -212,9 +212,13 @@ def _mix(frame: pd.DataFrame, jid: str) -> pd.DataFrame:
     years = own.loc[own[list(VIOLENT_OFFENCES)].notna().all(axis=1), "year"]
     own_share = _violent_shares(own[own["year"].isin(years)])
     peers = local[(local["jurisdiction_id"] != jid) & local["year"].isin(years)]
-    peer_shares = pd.DataFrame({j: _violent_shares(g) for j, g in peers.groupby("jurisdiction_id")})
+    # each peer's shares over its complete rows (the same rule as _violent_shares, for all peers at once)
+    complete = peers.dropna(subset=list(VIOLENT_OFFENCES))
+    sums = complete.groupby("jurisdiction_id")[list(VIOLENT_OFFENCES)].sum().astype("float64")
+    totals = sums.sum(axis=1)
+    peer_shares = sums[totals > 0].div(totals[totals > 0], axis=0)
     peer_median = (
-        peer_shares.median(axis=1) if not peer_shares.empty else pd.Series(float("nan"), index=own_share.index)
+        peer_shares.median(axis=0) if not peer_shares.empty else pd.Series(float("nan"), index=own_share.index)
     )
     out = pd.DataFrame(
         {
