@@ -155,3 +155,12 @@ def test_rows_rejected_under_max_errors_are_listed(tmp_path: Path, real_file) ->
     assert result.exit_code == 0, result.output
     assert "1 row was rejected" in result.stdout
     assert "one_bad.csv, line 10, column months_reported: expected months reported 0–12, got '14'" in result.stdout
+
+
+def test_cli_starts_without_loading_heavy_libraries() -> None:
+    """`crimelens --help` must be fast: pandas, duckdb, scipy and matplotlib load only when a command runs."""
+    heavy = "('pandas', 'duckdb', 'scipy', 'matplotlib')"
+    code = f"import sys, crimelens.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

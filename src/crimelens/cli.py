@@ -19,7 +19,6 @@ from . import __version__
 from .config import SETTINGS, get_setting
 from .console import err, out, print_json, progress_bar, show_result, show_table
 from .errors import CrimeLensError, CrimeLensWarning
-from .formatting import evidence_text, humanize
 
 __all__ = ["app", "main"]
 
@@ -518,6 +517,8 @@ def findings_cmd(
 
 def _show_findings(result: Any, limit: int | None) -> None:
     from rich.table import Table
+
+    from .formatting import evidence_text, humanize
 
     table = Table(title=result.title, title_justify="left", header_style="bold", show_lines=True)
     table.add_column("#", justify="right")

@@ -9,15 +9,16 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .analysis.result import Result
-from .formatting import format_value, humanize
+if TYPE_CHECKING:  # pandas and the analyses load only when a command needs them: `--help` stays fast
+    import pandas as pd
+
+    from .analysis.result import Result
 
 __all__ = ["err", "out", "print_json", "progress_bar", "show_result", "show_table"]
 
@@ -35,6 +36,10 @@ def show_table(
     columns: Sequence[str] | None = None,
 ) -> None:
     """Print a data frame as a rich table, numbers formatted for reading (optionally only ``columns``)."""
+    import pandas as pd
+
+    from .formatting import format_value, humanize
+
     if columns is not None:
         frame = frame[[c for c in columns if c in frame.columns]]
     table = Table(title=title or None, title_justify="left", header_style="bold")
