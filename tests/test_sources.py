@@ -98,3 +98,18 @@ def test_unknown_format_and_mapping_misuse(real_file: Callable[[str], Path], tmp
         sources.read(tmp_path / "absent.csv", "ucr-marshall")
     with pytest.raises(SourceError, match="is a folder"):
         sources.read(tmp_path, "ucr-marshall")
+
+
+def test_unknown_states_are_rejected_with_their_line(real_file: Callable[[str], Path], tmp_path: Path) -> None:
+    for fmt, old, new, column in [
+        ("fbi-estimates", '1979,"AK","Alaska"', '1979,"ZZ","Alaska"', "state_abbr"),
+        ("marshall-states", '1985,"Alabama"', '1985,"Atlantis"', "state"),
+    ]:
+        text = real_file(fmt).read_text()
+        assert old in text
+        bad = tmp_path / f"{fmt}.csv"
+        bad.write_text(text.replace(old, new, 1))
+        parsed = sources.read(bad, fmt)
+        assert [(e.line, e.column, e.code) for e in parsed.errors] == [
+            (3 if fmt == "fbi-estimates" else 2, column, "unknown_state")
+        ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import CsvRecords, ParsedFile, Progress, RowBuilder, set_rape
-from .states import NATION_ID, STATE_NAMES, state_id
+from .states import STATE_NAMES, resolve_state
 
 __all__ = ["FORMAT", "HEADER_SIGNATURE", "parse"]
 
@@ -35,14 +35,12 @@ def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = No
         same = [(records.index(col), col) for col in _SAME]
         for line, rec in records:
             b.start_row()
-            abbr = rec[i_abbr].strip().upper()
-            if abbr == "":
-                jid, name, kind, state = NATION_ID, "United States", "nation", None
-            elif abbr in STATE_NAMES:
-                jid, name, kind, state = state_id(abbr), STATE_NAMES[abbr], "state", abbr
-            else:
+            abbr = rec[i_abbr].strip()
+            place = resolve_state(abbr) if abbr == "" or abbr.upper() in STATE_NAMES else None
+            if place is None:
                 b.error(line, "state_abbr", "unknown_state", f"expected a US state abbreviation, got {abbr!r}")
                 continue
+            jid, name, kind, state = place
             row: dict[str, object] = {
                 "jurisdiction_id": jid,
                 "year": b.year(line, "year", rec[i_year]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import CsvRecords, ParsedFile, Progress, RowBuilder, set_rape
-from .states import NATION_ID, STATE_ABBR, STATE_NAMES, state_id
+from .states import resolve_state
 
 __all__ = ["FORMAT", "HEADER_SIGNATURE", "parse"]
 
@@ -38,14 +38,11 @@ def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = No
         for line, rec in records:
             b.start_row()
             state_name = rec[i_state].strip()
-            if state_name.lower() in ("all", "united states", "us", "u.s."):
-                jid, name, kind, state = NATION_ID, "United States", "nation", None
-            elif state_name.lower() in STATE_ABBR:
-                abbr = STATE_ABBR[state_name.lower()]
-                jid, name, kind, state = state_id(abbr), STATE_NAMES[abbr], "state", abbr
-            else:
+            place = resolve_state(state_name) if state_name else None
+            if place is None:
                 b.error(line, "state", "unknown_state", f"expected a US state name, got {state_name!r}")
                 continue
+            jid, name, kind, state = place
             row: dict[str, object] = {
                 "jurisdiction_id": jid,
                 "year": b.year(line, "year", rec[i_year]),

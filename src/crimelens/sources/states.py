@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NATION_ID", "STATE_ABBR", "STATE_NAMES", "state_id"]
+__all__ = ["NATION_ID", "STATE_ABBR", "STATE_NAMES", "resolve_state", "state_id"]
 
 #: The jurisdiction id of the United States as a whole.
 NATION_ID = "US"
@@ -27,3 +27,19 @@ STATE_ABBR["washington, d.c."] = "DC"
 def state_id(abbr: str) -> str:
     """Canonical jurisdiction id of a state: ``US-`` and its postal abbreviation, e.g. ``US-IL``."""
     return f"{NATION_ID}-{abbr.upper()}"
+
+
+#: How sources write the United States as a whole.
+_NATION_WORDS = frozenset({"", "all", "united states", "us", "u.s."})
+
+
+def resolve_state(text: str) -> tuple[str, str, str, str | None] | None:
+    """(jurisdiction id, name, kind, state abbreviation) for a state written as its postal code or name, or
+    for the nation ('' / 'All' / 'United States'); None when it is neither."""
+    key = text.strip()
+    if key.lower() in _NATION_WORDS:
+        return NATION_ID, "United States", "nation", None
+    abbr = key.upper() if key.upper() in STATE_NAMES else STATE_ABBR.get(key.lower())
+    if abbr is None:
+        return None
+    return state_id(abbr), STATE_NAMES[abbr], "state", abbr
