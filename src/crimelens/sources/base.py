@@ -406,7 +406,7 @@ class RowBuilder:
             {"jurisdiction_id": jurisdiction_id, "name": name, "kind": kind, "state": state, "ori": ori},
         )
 
-    def finish_row(self, line: int, row: dict[str, Any], key_column: str, year_column: str) -> None:
+    def finish_row(self, line: int, row: dict[str, Any], key_column: str) -> None:
         """Check cross-field rules, then keep the row unless it had an error."""
         if self._row_errors:
             self.rejected_lines.add(line)

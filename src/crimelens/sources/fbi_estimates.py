@@ -53,5 +53,5 @@ def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = No
             revised = b.count(line, "rape_revised", rec[i_revised])
             set_rape(row, legacy, revised)
             b.add_jurisdiction(jid, name, kind, state, None)
-            b.finish_row(line, row, "state_abbr", "year")
+            b.finish_row(line, row, "state_abbr")
     return b.result(path, FORMAT, records.sha256)

@@ -131,5 +131,5 @@ def parse(path: Path, *, mapping: Mapping, encoding: str | None = None, progress
             state = rec[at["state"]].strip() if "state" in at else mapping.state
             ori = rec[at["ori"]].strip() if "ori" in at else None
             b.add_jurisdiction(jid, name, mapping.kind, state or None, ori or None)
-            b.finish_row(line, row, cols["jurisdiction"], cols["year"])
+            b.finish_row(line, row, cols["jurisdiction"])
     return b.result(path, mapping.source or _slug(path.stem), records.sha256)

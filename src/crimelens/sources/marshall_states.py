@@ -55,5 +55,5 @@ def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = No
             revised = b.count(line, "revised.rape.total", rec[i_revised])
             set_rape(row, legacy, revised)
             b.add_jurisdiction(jid, name, kind, state, None)
-            b.finish_row(line, row, "state", "year")
+            b.finish_row(line, row, "state")
     return b.result(path, FORMAT, records.sha256)

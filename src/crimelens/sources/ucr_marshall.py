@@ -62,5 +62,5 @@ def parse(path: Path, *, encoding: str = "utf-8", progress: Progress | None = No
                 row[dst] = b.count(line, src, rec[i])
             row["rape_definition"] = None if year is None else ("revised" if year >= REVISED_RAPE_FROM else "legacy")
             b.add_jurisdiction(jid, name, kind, state, ori_value)
-            b.finish_row(line, row, "department_name", "year")
+            b.finish_row(line, row, "department_name")
     return b.result(path, FORMAT, records.sha256)
