@@ -113,3 +113,15 @@ def test_unknown_states_are_rejected_with_their_line(real_file: Callable[[str], 
         assert [(e.line, e.column, e.code) for e in parsed.errors] == [
             (3 if fmt == "fbi-estimates" else 2, column, "unknown_state")
         ]
+
+
+def test_rows_rejected_before_their_checks_finish_are_counted(real_file: Callable[[str], Path], tmp_path: Path) -> None:
+    """A row dropped early (unknown state) counts as rejected, like one that fails a value check."""
+    text = real_file("fbi-estimates").read_text()
+    bad = tmp_path / "two_bad.csv"
+    text = text.replace('1979,"AK","Alaska"', '1979,"ZZ","Alaska"', 1)  # line 3: dropped before its checks
+    bad.write_text(text.replace(",15578,496,", ",15578,-496,", 1))  # line 4: fails a value check
+    parsed = sources.read(bad, "fbi-estimates")
+    assert len(parsed.errors) == 2
+    assert parsed.rejected_lines == {3, 4} == {e.line for e in parsed.errors}
+    assert len(parsed.rejected_lines) == 2 and len(parsed.rows) == 2116 - 2

@@ -326,7 +326,9 @@ class RowBuilder:
 
     # -- issue recording --------------------------------------------------------------------------
     def error(self, line: int, column: str | None, code: str, message: str) -> None:
+        """Record an error; the row on ``line`` is rejected (whether or not its checks run to the end)."""
         self.issues.append(Issue(self.file, line, column, "error", code, message))
+        self.rejected_lines.add(line)
         self._row_errors += 1
 
     def warn(self, line: int, column: str | None, code: str, message: str) -> None:
@@ -409,7 +411,6 @@ class RowBuilder:
     def finish_row(self, line: int, row: dict[str, Any], key_column: str) -> None:
         """Check cross-field rules, then keep the row unless it had an error."""
         if self._row_errors:
-            self.rejected_lines.add(line)
             return
         key = (row["jurisdiction_id"], row["year"])
         if key in self._keys:
@@ -419,7 +420,6 @@ class RowBuilder:
                 "duplicate_key",
                 f"duplicate row for {row['jurisdiction_id']} in {row['year']} (first seen on line {self._keys[key]})",
             )
-            self.rejected_lines.add(line)
             return
         self._keys[key] = line
         total = row.get("violent_crime")
