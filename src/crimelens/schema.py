@@ -9,12 +9,14 @@ from dataclasses import dataclass
 
 __all__ = [
     "COUNT_COLUMNS",
+    "INCIDENT_COLUMNS",
     "JURISDICTION_KINDS",
     "MIGRATIONS",
     "OFFENCES",
     "OFFENCE_LABELS",
     "PROPERTY_OFFENCES",
     "RAPE_DEFINITIONS",
+    "TIME_PRECISIONS",
     "VIOLENT_OFFENCES",
     "Migration",
 ]
@@ -57,6 +59,34 @@ OFFENCE_LABELS: dict[str, str] = {
 JURISDICTION_KINDS: tuple[str, ...] = ("state", "city", "county", "agency", "nation")
 #: The FBI changed its rape definition in 2013: 'legacy' (forcible rape of a female) and 'revised'.
 RAPE_DEFINITIONS: tuple[str, ...] = ("legacy", "revised")
+
+
+#: How precisely an incident's ``occurred_at`` is known.
+TIME_PRECISIONS: tuple[str, ...] = ("minute", "hour", "day")
+
+#: Columns of ``incidents`` in table order (``source`` first, ``load_id`` last).
+INCIDENT_COLUMNS: tuple[str, ...] = (
+    "source",
+    "incident_key",
+    "occurred_at",
+    "time_precision",
+    "offence",
+    "offence_raw",
+    "offence_detail",
+    "latitude",
+    "longitude",
+    "district",
+    "beat",
+    "community_area",
+    "neighbourhood",
+    "census_tract",
+    "premise",
+    "arrest",
+    "domestic",
+    "load_id",
+)
+
+_OFFENCE_CHECK = ", ".join(f"'{o}'" for o in OFFENCES)
 
 
 @dataclass(frozen=True)
@@ -121,6 +151,73 @@ MIGRATIONS: tuple[Migration, ...] = (
             rape_legacy BIGINT CHECK (rape_legacy >= 0),
             load_id INTEGER NOT NULL,
             PRIMARY KEY (source, jurisdiction_id, year)
+        );
+        """,
+    ),
+    Migration(
+        2,
+        "incident warehouse",
+        f"""
+        -- one row per incident; (source, incident_key) is unique, enforced by the loader's upsert
+        -- (an ART index on tens of millions of keys costs more memory than the 2 GB budget allows)
+        CREATE TABLE incidents (
+            source VARCHAR NOT NULL,
+            incident_key VARCHAR NOT NULL,
+            occurred_at TIMESTAMP NOT NULL,
+            time_precision VARCHAR NOT NULL CHECK (time_precision IN ('minute', 'hour', 'day')),
+            offence VARCHAR NOT NULL CHECK (offence IN ({_OFFENCE_CHECK})),
+            offence_raw VARCHAR NOT NULL,
+            offence_detail VARCHAR,
+            latitude DOUBLE CHECK (latitude BETWEEN -90 AND 90),
+            longitude DOUBLE CHECK (longitude BETWEEN -180 AND 180),
+            district VARCHAR,
+            beat VARCHAR,
+            community_area VARCHAR,
+            neighbourhood VARCHAR,
+            census_tract VARCHAR,
+            premise VARCHAR,
+            arrest BOOLEAN,
+            domestic BOOLEAN,
+            load_id INTEGER NOT NULL
+        );
+        -- per incident source: the local time zone its timestamps are in, whether it is simulated, and the
+        -- offence mapping version used by its latest load
+        CREATE TABLE incident_sources (
+            source VARCHAR PRIMARY KEY,
+            format VARCHAR NOT NULL,
+            timezone VARCHAR NOT NULL,
+            simulated BOOLEAN NOT NULL,
+            taxonomy_version VARCHAR NOT NULL,
+            description VARCHAR NOT NULL
+        );
+        -- versioned mapping from each source's offence codes to the canonical offences
+        CREATE TABLE offence_map (
+            source VARCHAR NOT NULL,
+            version VARCHAR NOT NULL,
+            code VARCHAR NOT NULL,
+            offence VARCHAR NOT NULL CHECK (offence IN ({_OFFENCE_CHECK})),
+            PRIMARY KEY (source, version, code)
+        );
+        -- area boundaries (GeoJSON geometry in WGS84) and population, grouped in named sets
+        CREATE TABLE areas (
+            area_set VARCHAR NOT NULL,
+            area_kind VARCHAR NOT NULL,
+            area_id VARCHAR NOT NULL,
+            name VARCHAR,
+            geometry VARCHAR NOT NULL,
+            population BIGINT CHECK (population >= 0),
+            population_year INTEGER,
+            load_id INTEGER NOT NULL,
+            PRIMARY KEY (area_set, area_id)
+        );
+        -- what a load did with rows, counted by reason: dropped, repaired (kept after a fix), replaced (upsert)
+        CREATE TABLE load_reasons (
+            load_id INTEGER NOT NULL,
+            reason VARCHAR NOT NULL,
+            action VARCHAR NOT NULL CHECK (action IN ('dropped', 'repaired', 'kept', 'replaced')),
+            rows BIGINT NOT NULL,
+            example_lines VARCHAR,
+            PRIMARY KEY (load_id, reason)
         );
         """,
     ),
