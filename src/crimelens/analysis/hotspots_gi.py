@@ -1,0 +1,554 @@
+"""Getis-Ord Gi* hot and cold spots on a full grid, with FDR control, and persistent grid hotspots.
+
+Gi* (Getis & Ord 1992, "The analysis of spatial association by use of distance statistics", Geographical
+Analysis 24; Ord & Getis 1995, "Local spatial autocorrelation statistics: distributional issues and an
+application", Geographical Analysis 27) compares the incidents in a cell and its neighbours with what the
+whole study area would give a neighbourhood of that size. Every cell is tested, so the p-values are
+corrected with the Benjamini–Hochberg false discovery rate (Benjamini & Hochberg 1995, JRSS B 57) before a
+cell is called hot or cold.
+
+This module is re-exported by :mod:`crimelens.analysis.spatial`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, SchemaError, SparseDataWarning
+from .result import Result
+
+if TYPE_CHECKING:
+    from scipy import sparse
+
+__all__ = [
+    "GiStarResult",
+    "PersistentHotspotResult",
+    "getis_ord_gi_star",
+    "grid_weights",
+    "persistent_hotspots",
+]
+
+Neighbours = Literal["queen", "rook", "distance"]
+
+_GI_COLUMNS = [
+    "cell_x", "cell_y", "incidents", "neighbours", "gi_star", "z", "p_norm", "p_sim", "p_value", "q_value",
+    "significant", "hotspot",
+]  # fmt: skip
+
+
+def _check_columns(frame: object, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{what}: expected a pandas DataFrame with columns {', '.join(columns)}, got {type(frame)}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"{what}: missing column(s) {', '.join(missing)}; expected columns {', '.join(columns)}, "
+            f"got {', '.join(map(str, frame.columns)) or 'none'}"
+        )
+    return frame
+
+
+def _check_share(name: str, value: object, *, upper_open: bool = False) -> float:
+    ok = isinstance(value, float | int) and not isinstance(value, bool) and 0 < value <= 1
+    if not ok or (upper_open and value == 1):
+        bound = "(0, 1)" if upper_open else "(0, 1]"
+        raise DataError(f"{name}: expected a number in {bound}, e.g. 0.05, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _cell_counts(grid: pd.DataFrame, what: str) -> pd.DataFrame:
+    """cell_x, cell_y (int64) and incidents (float64) summed per cell; invalid values raise DataError."""
+    _check_columns(grid, ("cell_x", "cell_y", "incidents"), what)
+    if grid.empty:
+        raise DataError(f"{what}: expected at least one cell with incidents, got an empty frame")
+    cols = {}
+    for col in ("cell_x", "cell_y", "incidents"):
+        values = pd.to_numeric(grid[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        bad = ~np.isfinite(values) | (values != np.round(values)) | ((values < 0) if col == "incidents" else False)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{what}: column {col} row {row}: expected a whole number"
+                f"{' ≥ 0' if col == 'incidents' else ''}, got {str(grid[col].iloc[row])!r}"
+            )
+        cols[col] = values
+    out = pd.DataFrame(
+        {
+            "cell_x": cols["cell_x"].astype("int64"),
+            "cell_y": cols["cell_y"].astype("int64"),
+            "incidents": cols["incidents"],
+        }
+    )
+    summed: pd.DataFrame = out.groupby(["cell_x", "cell_y"], as_index=False, sort=True)[["incidents"]].sum()
+    return summed
+
+
+def _offsets(neighbours: str, distance_m: float | None, cell_m: float | None) -> np.ndarray:
+    """(dx, dy) offsets of a cell's neighbourhood, the cell itself (0, 0) included."""
+    if neighbours == "queen":
+        return np.array([(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+    if neighbours == "rook":
+        return np.array([(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)])
+    if neighbours != "distance":
+        raise DataError(f"neighbours: expected 'queen', 'rook' or 'distance', got {neighbours!r}")
+    if distance_m is None or not isinstance(distance_m, float | int) or isinstance(distance_m, bool) or distance_m < 0:
+        raise DataError(f"distance_m: expected a distance in metres ≥ 0 with neighbours='distance', got {distance_m!r}")
+    if cell_m is None or not isinstance(cell_m, float | int) or isinstance(cell_m, bool) or cell_m <= 0:
+        raise DataError(
+            "cell_m: expected the cell size in metres (> 0) with neighbours='distance' "
+            f"(or x_m beside cell_x in the grid to infer it), got {cell_m!r}"
+        )
+    reach = math.floor(distance_m / cell_m + 1e-9)
+    d = np.arange(-reach, reach + 1)
+    dx, dy = (a.ravel() for a in np.meshgrid(d, d))
+    keep = np.hypot(dx, dy) * cell_m <= distance_m * (1 + 1e-9)
+    return np.column_stack([dx[keep], dy[keep]])
+
+
+def grid_weights(
+    nx: int,
+    ny: int,
+    *,
+    neighbours: Neighbours = "queen",
+    distance_m: float | None = None,
+    cell_m: float | None = None,
+) -> sparse.csr_matrix:
+    """Binary Gi* weights (self included) of a full ``ny`` × ``nx`` grid as a sparse n × n matrix.
+
+    Cell (x, y) is row ``y * nx + x`` (the order of ``libpysal.weights.lat2W(ny, nx)``). ``queen``: the 8
+    surrounding cells; ``rook``: the 4 sharing an edge; ``distance``: every cell whose centre is within
+    ``distance_m`` metres of the cell's centre (cells of ``cell_m`` metres). The diagonal is 1 (the "star").
+    """
+    from scipy import sparse
+
+    offsets = _offsets(neighbours, distance_m, cell_m)
+    gx, gy = np.meshgrid(np.arange(nx), np.arange(ny))
+    xs, ys = gx.ravel(), gy.ravel()
+    rows, cols = [], []
+    for dx, dy in offsets:
+        tx, ty = xs + dx, ys + dy
+        ok = (tx >= 0) & (tx < nx) & (ty >= 0) & (ty < ny)
+        rows.append(ys[ok] * nx + xs[ok])
+        cols.append(ty[ok] * nx + tx[ok])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    return sparse.csr_matrix((np.ones(r.size), (r, c)), shape=(nx * ny, nx * ny))
+
+
+def _gi_star_z(y: np.ndarray, w: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(Gi*, z, neighbourhood sums, cardinalities) with binary weights including self.
+
+    Ord & Getis (1995) eq. 9 with binary weights: E[Gi*] = W_i / n and
+    Var[Gi*] = W_i (n − W_i) / (n − 1) / n² · s² / ȳ², where W_i counts the cell and its neighbours and
+    s² = Σy²/n − ȳ² (the population variance). The arithmetic follows ``esda.G_Local(star=True,
+    transform='B')`` term by term so the two agree to rounding.
+    """
+    n = y.size
+    lag = w @ y
+    total = y.sum()
+    g = lag / total
+    mean = total / n
+    variance = (y**2).sum() / n - mean**2
+    card = np.asarray(w.sum(axis=1)).ravel()
+    expected = card / n
+    var_g: np.ndarray = card * (n - card)
+    var_g = var_g / (n - 1)
+    var_g = var_g * (1 / n**2)
+    var_g = var_g * (variance / mean**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (g - expected) / np.sqrt(var_g)
+    z[~np.isfinite(z)] = np.nan
+    return g, z, lag, card
+
+
+def _draw_without_replacement(rng: np.random.Generator, pool: int, k: int, draws: int) -> np.ndarray:
+    """``draws`` rows of ``k`` distinct indices in [0, pool), each row a uniform sample without replacement."""
+    if k == 0:
+        return np.zeros((draws, 0), dtype=np.int64)
+    if k * k <= pool:
+        out = rng.integers(0, pool, size=(draws, k))
+        while True:  # reject rows with a repeated index: what is left is uniform over distinct tuples
+            s = np.sort(out, axis=1)
+            bad = np.flatnonzero((s[:, 1:] == s[:, :-1]).any(axis=1))
+            if bad.size == 0:
+                return out
+            out[bad] = rng.integers(0, pool, size=(bad.size, k))
+    return np.stack([rng.choice(pool, size=k, replace=False) for _ in range(draws)])
+
+
+def _permutation_p(y: np.ndarray, lag: np.ndarray, card: np.ndarray, permutations: int, seed: int) -> np.ndarray:
+    """Two-sided pseudo p-values of each cell's neighbourhood sum by conditional randomisation.
+
+    For cell i the value y_i stays put and its W_i − 1 neighbours are a random sample, without
+    replacement, of the other n − 1 values (Anselin 1995, "Local indicators of spatial association —
+    LISA", Geographical Analysis 27). The null distribution depends on i only through (y_i, W_i), so
+    it is simulated once per distinct pair; as in esda's ``crand`` one matrix of random draws is shared by
+    all cells (each cell's p-value is exact Monte Carlo; cells are not independent of one another).
+    p = min(1, 2 · min(#(sim ≥ obs) + 1, #(sim ≤ obs) + 1) / (permutations + 1)), counting ties on both
+    sides (esda's folded p_sim counts ties on one side only, which calls a cell of zeros among zeros
+    significant).
+    """
+    rng = np.random.default_rng(seed)
+    n = y.size
+    kmax = int(card.max()) - 1
+    draws = _draw_without_replacement(rng, n - 1, kmax, permutations)
+    order = np.sort(y)
+    p = np.full(n, np.nan)
+    keys = pd.DataFrame({"y": y, "k": card.astype(np.int64)})
+    groups: dict[tuple[float, int], np.ndarray] = keys.groupby(["y", "k"], sort=False).indices  # type: ignore[assignment]
+    for (value, k), idx in groups.items():
+        pos = int(np.searchsorted(order, float(value), side="left"))
+        chosen: np.ndarray = draws[:, : int(k) - 1]
+        picked = np.where(chosen < pos, chosen, chosen + 1)  # skip one copy of y_i in the pool
+        sims = np.sort(order[picked].sum(axis=1) + value)
+        obs = lag[idx]
+        above = permutations - np.searchsorted(sims, obs, side="left")
+        below = np.searchsorted(sims, obs, side="right")
+        p[idx] = np.minimum(1.0, 2 * (np.minimum(above, below) + 1) / (permutations + 1))
+    return p
+
+
+def _bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q-values); NaN p-values stay NaN and are not counted."""
+    from scipy.stats import false_discovery_control
+
+    q = np.full(p.size, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        q[ok] = false_discovery_control(p[ok], method="bh")
+    return q
+
+
+@dataclass(frozen=True)
+class GiStarResult(Result):
+    """Gi* z-scores, p-values and hot/cold classification of every cell of a full grid.
+
+    ``table``: one row per cell of the rectangle (``cell_x, cell_y`` and, when the input had them, ``x_m,
+    y_m, lat, lon``), ``incidents`` (0 where the input had no row), ``neighbours`` (W_i, self included),
+    ``gi_star``, ``z``, ``p_norm`` (one-sided normal p, as esda), ``p_sim`` (two-sided permutation p or NaN),
+    ``p_value`` (the p used), ``q_value`` (BH-adjusted), ``significant``, ``hotspot`` ('hot' | 'cold' |
+    'not significant'). The lead draws maps from it; ``chart()`` is None.
+    """
+
+    n_hot: int = 0
+    n_cold: int = 0
+
+
+def _infer_cell_m(grid: pd.DataFrame) -> float | None:
+    if "x_m" not in grid.columns or len(grid) < 2:
+        return None
+    cx = pd.to_numeric(grid["cell_x"], errors="coerce").to_numpy(dtype="float64")
+    xm = pd.to_numeric(grid["x_m"], errors="coerce").to_numpy(dtype="float64")
+    dx = cx - cx[0]
+    ok = np.isfinite(dx) & np.isfinite(xm) & (dx != 0)
+    if not ok.any():
+        return None
+    return float(np.median((xm[ok] - xm[0]) / dx[ok]))
+
+
+def getis_ord_gi_star(
+    grid: pd.DataFrame,
+    *,
+    neighbours: Neighbours = "queen",
+    distance_m: float | None = None,
+    cell_m: float | None = None,
+    cell_extent: tuple[int, int, int, int] | None = None,
+    permutations: int = 999,
+    seed: int = 0,
+    alpha: float = 0.05,
+    fdr: bool = True,
+    p_values: Literal["normal", "permutation"] = "normal",
+) -> GiStarResult:
+    """Getis-Ord Gi* hot and cold spots on the full rectangular grid of one period.
+
+    ``grid``: columns ``cell_x, cell_y, incidents`` (one period; rows for the same cell are summed;
+    optional ``x_m, y_m, lat, lon`` are carried to the table). The grid is the full rectangle
+    ``cell_extent`` = (x_min, y_min, x_max, y_max) cell indices, inclusive (default: the cells' bounding
+    box); cells without a row count 0 incidents. Weights are binary, the cell itself included (Gi*):
+    ``queen`` (8 neighbours), ``rook`` (4) or ``distance`` (cell centres within ``distance_m`` metres;
+    ``cell_m`` is inferred from ``x_m`` when not given).
+
+    z-scores: Ord & Getis (1995) with binary weights, identical to ``esda.G_Local(y, w, star=True,
+    transform='B').Zs`` (esda uses the population variance over all n cells); ``p_norm`` is esda's one-sided
+    ``norm.sf(|z|)``. With ``p_values='normal'`` (default) the p used is the two-sided 2 · p_norm; with
+    ``'permutation'`` it is the conditional-randomisation p (``permutations`` draws, ``seed``; see
+    :func:`_permutation_p`). Permutation p-values are computed whenever ``permutations`` > 0 and reported as
+    ``p_sim``. With ``fdr`` (default) the p-values are Benjamini–Hochberg adjusted over all cells and a cell
+    is significant when q ≤ ``alpha``; hot when significant with z > 0, cold when z < 0.
+    """
+    if isinstance(permutations, bool) or not isinstance(permutations, int | np.integer) or permutations < 0:
+        raise DataError(f"permutations: expected a whole number ≥ 0 (e.g. 999), got {permutations!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise DataError(f"seed: expected an integer, got {seed!r}")
+    alpha = _check_share("alpha", alpha, upper_open=True)
+    if p_values not in ("normal", "permutation"):
+        raise DataError(f"p_values: expected 'normal' or 'permutation', got {p_values!r}")
+    if p_values == "permutation" and permutations == 0:
+        raise DataError("p_values: 'permutation' needs permutations ≥ 1 (e.g. 999), got permutations=0")
+    if "period_start" in grid.columns and grid["period_start"].nunique() > 1:
+        raise DataError(
+            "grid: expected the counts of one period, got "
+            f"{grid['period_start'].nunique()} distinct period_start values (filter one period first, "
+            "or use persistent_hotspots)"
+        )
+    counts = _cell_counts(grid, "grid")
+    if neighbours == "distance" and cell_m is None:
+        cell_m = _infer_cell_m(grid)
+    if cell_extent is None:
+        x0, y0 = int(counts["cell_x"].min()), int(counts["cell_y"].min())
+        x1, y1 = int(counts["cell_x"].max()), int(counts["cell_y"].max())
+    else:
+        if len(cell_extent) != 4 or not all(isinstance(v, int | np.integer) for v in cell_extent):
+            raise DataError(f"cell_extent: expected four integers (x_min, y_min, x_max, y_max), got {cell_extent!r}")
+        x0, y0, x1, y1 = (int(v) for v in cell_extent)
+        inside = counts["cell_x"].between(x0, x1) & counts["cell_y"].between(y0, y1)
+        if not inside.all():
+            raise DataError(
+                f"cell_extent: expected every cell of the grid inside {cell_extent}, got "
+                f"{int((~inside).sum())} cell(s) outside"
+            )
+    nx, ny = x1 - x0 + 1, y1 - y0 + 1
+    n = nx * ny
+    y = np.zeros(n)
+    y[(counts["cell_y"].to_numpy() - y0) * nx + (counts["cell_x"].to_numpy() - x0)] = counts["incidents"].to_numpy()
+    total = float(y.sum())
+    if total == 0:
+        raise DataError("grid: expected at least one incident to test for hot spots, got 0 incidents in every cell")
+    w = grid_weights(nx, ny, neighbours=neighbours, distance_m=distance_m, cell_m=cell_m)
+    g, z, lag, card = _gi_star_z(y, w)
+    from scipy.stats import norm
+
+    p_norm = norm.sf(np.abs(z))
+    p_sim = _permutation_p(y, lag, card, int(permutations), int(seed)) if permutations else np.full(n, np.nan)
+    p = 2 * p_norm if p_values == "normal" else p_sim
+    q = _bh(p) if fdr else p.copy()
+    significant = np.isfinite(q) & (q <= alpha)
+    hotspot = np.where(significant & (z > 0), "hot", np.where(significant & (z < 0), "cold", "not significant"))
+    xs, ys = np.meshgrid(np.arange(x0, x1 + 1), np.arange(y0, y1 + 1))
+    table = pd.DataFrame(
+        {
+            "cell_x": xs.ravel(), "cell_y": ys.ravel(), "incidents": y.round().astype("int64"),
+            "neighbours": card.astype("int64"), "gi_star": g, "z": z, "p_norm": p_norm, "p_sim": p_sim,
+            "p_value": p, "q_value": q, "significant": significant, "hotspot": hotspot,
+        }
+    )  # fmt: skip
+    extra = [c for c in ("x_m", "y_m", "lat", "lon") if c in grid.columns]
+    if extra:
+        coords = grid[["cell_x", "cell_y", *extra]].drop_duplicates(["cell_x", "cell_y"])
+        coords = coords.astype({"cell_x": "int64", "cell_y": "int64"})
+        table = table.merge(coords, on=["cell_x", "cell_y"], how="left")
+        size = cell_m if cell_m is not None else _infer_cell_m(grid)
+        if size is not None and {"x_m", "y_m"} <= set(extra):  # centres of the cells without a row
+            ref = coords.iloc[0]
+            table["x_m"] = float(ref["x_m"]) + (table["cell_x"] - int(ref["cell_x"])) * size
+            table["y_m"] = float(ref["y_m"]) + (table["cell_y"] - int(ref["cell_y"])) * size
+        table = table[["cell_x", "cell_y", *extra, *_GI_COLUMNS[2:]]]
+    notes = [
+        f"{n:,} cells ({nx} × {ny}) in the rectangle; {n - len(counts):,} without a row counted as 0 incidents "
+        "(cells outside the city, e.g. water, are in the rectangle too and lower the mean)",
+        f"p-values: {'two-sided normal (Ord & Getis 1995)' if p_values == 'normal' else 'two-sided permutation'}"
+        f"{', Benjamini–Hochberg FDR at ' + format(alpha, 'g') if fdr else ', no multiple-testing correction'}",
+    ]
+    if not fdr:
+        notes.append(
+            f"{n:,} cells tested at α = {alpha:g} without correction: about {alpha * n:,.0f} cells would be "
+            "called significant by chance alone"
+        )
+    if p_values == "permutation" and fdr and 2 / (permutations + 1) > alpha / n:
+        notes.append(
+            f"with {permutations} permutations the smallest p is {2 / (permutations + 1):.4f}: too coarse for "
+            "the FDR to call a lone hot cell among this many cells"
+        )
+    if np.isnan(z).all():
+        warnings.warn(
+            "grid: every cell has the same count, so Gi* has no variance to test; no cell is hot or cold",
+            SparseDataWarning,
+            stacklevel=2,
+        )
+    elif total < 30 or total / n < 0.05:
+        warnings.warn(
+            f"grid: {total:.0f} incidents over {n:,} cells: Gi* z-scores assume roughly normal sums, which "
+            "sparse counts do not give; prefer p_values='permutation' or larger cells",
+            SparseDataWarning,
+            stacklevel=2,
+        )
+    if p_values == "normal" and permutations:
+        both = np.isfinite(p_sim) & np.isfinite(p)
+        disagree = int(((p_sim <= alpha) != (p <= alpha))[both].sum())
+        if disagree:
+            notes.append(f"{disagree} cell(s) where the normal and permutation p-values disagree at α = {alpha:g}")
+    params: dict[str, Any] = {
+        "neighbours": neighbours, "distance_m": distance_m, "cell_m": cell_m, "permutations": int(permutations),
+        "seed": int(seed), "alpha": alpha, "fdr": fdr, "p_values": p_values, "cell_extent": (x0, y0, x1, y1),
+        "n_cells": n, "incidents": total,
+    }  # fmt: skip
+    n_hot, n_cold = int((hotspot == "hot").sum()), int((hotspot == "cold").sum())
+    return GiStarResult(
+        title=f"Getis-Ord Gi* hot spots: {n_hot} hot and {n_cold} cold cell(s) of {n:,}",
+        table=table,
+        params=params,
+        notes=tuple(notes),
+        n_hot=n_hot,
+        n_cold=n_cold,
+    )
+
+
+# -- persistent hotspots -------------------------------------------------------------------------------
+_PERSIST_COLUMNS = [
+    "cell_x", "cell_y", "periods_hot", "share_of_periods", "longest_run", "first_hot", "last_hot", "incidents",
+    "status",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PersistentHotspotResult(Result):
+    """Cells hot in many periods. ``table``: one row per cell hot at least once (see the function)."""
+
+    n_periods: int = 0
+    n_stable: int = 0
+
+
+def _longest_run(flags: np.ndarray) -> np.ndarray:
+    """Longest run of True along axis 1 of a boolean (cells × periods) matrix."""
+    best = np.zeros(flags.shape[0], dtype=np.int64)
+    run = np.zeros(flags.shape[0], dtype=np.int64)
+    for j in range(flags.shape[1]):
+        run = np.where(flags[:, j], run + 1, 0)
+        best = np.maximum(best, run)
+    return best
+
+
+def persistent_hotspots(
+    grid_by_period: pd.DataFrame,
+    *,
+    method: Literal["top", "gi"] = "top",
+    top_share: float = 0.05,
+    min_periods_share: float = 0.75,
+    neighbours: Neighbours = "queen",
+    alpha: float = 0.05,
+    permutations: int = 0,
+    seed: int = 0,
+) -> PersistentHotspotResult:
+    """Grid cells that are hot in at least ``min_periods_share`` of the periods.
+
+    ``grid_by_period``: columns ``cell_x, cell_y, period_start, incidents`` (optional ``x_m, y_m, lat, lon``
+    carried over). The grid is the cells' bounding rectangle, the same in every period; a cell is hot in a
+    period when
+
+    - ``method='top'``: its count is > 0 and at least the count of the ⌈top_share · n_cells⌉-th busiest cell
+      of the rectangle that period (ties at the threshold are all hot);
+    - ``method='gi'``: :func:`getis_ord_gi_star` calls it hot after the FDR at ``alpha`` (normal p-values, or
+      permutation p-values when ``permutations`` > 0).
+
+    Periods are the distinct ``period_start`` values (a period without any row is unknown and not counted).
+    Columns ``cell_x, cell_y, periods_hot, share_of_periods, longest_run, first_hot, last_hot, incidents``
+    (over all periods) and ``status``: ``stable`` (share ≥ ``min_periods_share``), ``emerging`` (not stable,
+    hot in each of the latest r = max(1, ⌊periods / 4⌋) periods and in none before), else ``intermittent``.
+    The idea of chronic versus intermittent hot spots follows Weisburd, Bushway, Lum & Yang (2004),
+    "Trajectories of crime at places", Criminology 42.
+    """
+    if method not in ("top", "gi"):
+        raise DataError(f"method: expected 'top' or 'gi', got {method!r}")
+    top_share = _check_share("top_share", top_share)
+    min_periods_share = _check_share("min_periods_share", min_periods_share)
+    _check_columns(grid_by_period, ("cell_x", "cell_y", "period_start", "incidents"), "grid_by_period")
+    periods = pd.to_datetime(grid_by_period["period_start"], errors="coerce")
+    if periods.isna().any():
+        row = int(np.flatnonzero(periods.isna().to_numpy())[0])
+        raise DataError(
+            f"grid_by_period: column period_start row {row}: expected a timestamp, "
+            f"got {str(grid_by_period['period_start'].iloc[row])!r}"
+        )
+    counts = _cell_counts(grid_by_period, "grid_by_period")
+    x0, y0 = int(counts["cell_x"].min()), int(counts["cell_y"].min())
+    x1, y1 = int(counts["cell_x"].max()), int(counts["cell_y"].max())
+    nx, ny = x1 - x0 + 1, y1 - y0 + 1
+    n = nx * ny
+    order = sorted(periods.unique())
+    flags = np.zeros((n, len(order)), dtype=bool)
+    totals = np.zeros(n)
+    hot_counts = []
+    notes: list[str] = []
+    for j, period in enumerate(order):
+        sel = grid_by_period[(periods == period).to_numpy()]
+        pc = _cell_counts(sel, "grid_by_period")
+        idx = (pc["cell_y"].to_numpy() - y0) * nx + (pc["cell_x"].to_numpy() - x0)
+        y = np.zeros(n)
+        y[idx] = pc["incidents"].to_numpy()
+        totals += y
+        if method == "top":
+            k = max(1, math.ceil(top_share * n - 1e-9))
+            threshold = np.partition(y, n - k)[n - k]
+            flags[:, j] = (y >= threshold) & (y > 0)
+        elif y.sum() > 0:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                gi = getis_ord_gi_star(
+                    pc, neighbours=neighbours, cell_extent=(x0, y0, x1, y1), permutations=permutations,
+                    seed=seed, alpha=alpha, p_values="permutation" if permutations else "normal",
+                )  # fmt: skip
+            if caught:
+                notes.append(f"{pd.Timestamp(period).date()}: {caught[0].message}")
+            flags[:, j] = (gi.table["hotspot"] == "hot").to_numpy()
+        hot_counts.append(int(flags[:, j].sum()))
+    periods_hot = flags.sum(axis=1)
+    ever = np.flatnonzero(periods_hot > 0)
+    m = len(order)
+    r = max(1, m // 4)
+    share = periods_hot / m
+    stable = share >= min_periods_share - 1e-12
+    emerging = ~stable & flags[:, m - r :].all(axis=1) & ~flags[:, : m - r].any(axis=1)
+    status = np.where(stable, "stable", np.where(emerging, "emerging", "intermittent"))
+    first = np.argmax(flags, axis=1)
+    last = m - 1 - np.argmax(flags[:, ::-1], axis=1)
+    stamps = np.array([pd.Timestamp(p) for p in order], dtype=object)
+    table = pd.DataFrame(
+        {
+            "cell_x": (ever % nx) + x0, "cell_y": (ever // nx) + y0, "periods_hot": periods_hot[ever],
+            "share_of_periods": share[ever], "longest_run": _longest_run(flags[ever]),
+            "first_hot": pd.to_datetime(stamps[first[ever]]), "last_hot": pd.to_datetime(stamps[last[ever]]),
+            "incidents": totals[ever].round().astype("int64"), "status": status[ever],
+        },
+        columns=_PERSIST_COLUMNS,
+    )  # fmt: skip
+    rank = table["status"].map({"stable": 0, "emerging": 1, "intermittent": 2})
+    table = (
+        table.assign(_r=rank)
+        .sort_values(
+            ["_r", "share_of_periods", "incidents", "cell_y", "cell_x"], ascending=[True, False, False, True, True]
+        )
+        .drop(columns="_r")
+        .reset_index(drop=True)
+    )
+    extra = [c for c in ("x_m", "y_m", "lat", "lon") if c in grid_by_period.columns]
+    if extra:
+        coords = grid_by_period[["cell_x", "cell_y", *extra]].drop_duplicates(["cell_x", "cell_y"])
+        table = table.merge(coords.astype({"cell_x": "int64", "cell_y": "int64"}), on=["cell_x", "cell_y"], how="left")
+        table = table[["cell_x", "cell_y", *extra, *_PERSIST_COLUMNS[2:]]]
+    if m < 4:
+        notes.append(f"only {m} period(s): persistence over so few periods says little")
+    what = f"top {top_share:.0%} of the {n:,} cells" if method == "top" else f"Gi* hot after FDR at {alpha:g}"
+    notes.append(
+        f"hot = {what}; hot cells per period: mean {np.mean(hot_counts):.1f}, range {min(hot_counts)}–{max(hot_counts)}"
+    )
+    if method == "top":
+        notes.append("the rectangle includes cells outside the city; the top share is taken of all of them")
+    n_stable = int((table["status"] == "stable").sum())
+    return PersistentHotspotResult(
+        title=f"Persistent hot spots: {n_stable} cell(s) hot in at least {min_periods_share:.0%} of {m} periods",
+        table=table,
+        params={
+            "method": method, "top_share": top_share, "min_periods_share": min_periods_share,
+            "neighbours": neighbours, "alpha": alpha, "permutations": permutations, "seed": seed,
+            "n_periods": m, "n_cells": n, "recent_periods": r,
+            "first_period": pd.Timestamp(order[0]), "last_period": pd.Timestamp(order[-1]),
+        },
+        notes=tuple(notes),
+        n_periods=m,
+        n_stable=n_stable,
+    )  # fmt: skip
