@@ -19,8 +19,21 @@ import pandas as pd
 from .errors import DataError, LoadRejected, SourceError
 from .schema import MIGRATIONS
 from .sources.base import JY_COLUMNS, Issue, ParsedFile, file_sha256
+from .sources.incidents import IncidentLoadReport, Progress, load_incident_file
 
-__all__ = ["LoadReport", "connect", "list_issues", "list_loads", "list_sources", "load_parsed", "resolve_source"]
+__all__ = [
+    "IncidentLoadReport",
+    "LoadReport",
+    "connect",
+    "list_incident_sources",
+    "list_issues",
+    "list_loads",
+    "list_sources",
+    "load_incidents",
+    "load_parsed",
+    "resolve_incident_source",
+    "resolve_source",
+]
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +159,11 @@ def load_parsed(
             int(existing[0]), src, parsed.format, parsed.path.name, digest, parsed.rows_read, 0,
             len(parsed.rejected_lines), "unchanged", (), tuple(parsed.issues),
         )  # fmt: skip
+    clash = con.execute("SELECT count(*) FROM incident_sources WHERE source = ?", [src]).fetchone()
+    if clash and clash[0]:
+        raise DataError(
+            f"dataset {src!r} already holds incidents; jurisdiction-year rows need their own name: pass --source"
+        )
     rows = parsed.rows
     started = dt.datetime.now()
     con.execute("BEGIN TRANSACTION")
@@ -228,11 +246,65 @@ def list_issues(con: duckdb.DuckDBPyConnection, load_id: int | None = None, code
 
 
 def list_sources(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Sources (datasets) with jurisdiction-year rows, in load order."""
+    """Sources (datasets) with jurisdiction-year rows, in load order (incident sources and area sets excluded)."""
     rows = con.execute(
-        "SELECT source FROM loads WHERE status = 'loaded' GROUP BY source ORDER BY min(load_id)"
+        "SELECT source FROM loads WHERE status = 'loaded' "
+        "AND source IN (SELECT DISTINCT source FROM jurisdiction_year) GROUP BY source ORDER BY min(load_id)"
     ).fetchall()
     return [str(r[0]) for r in rows]
+
+
+def list_incident_sources(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Incident sources (datasets loaded with an incident format), in load order."""
+    rows = con.execute(
+        "SELECT s.source FROM incident_sources s LEFT JOIN loads l ON l.source = s.source "
+        "GROUP BY s.source ORDER BY min(l.load_id), s.source"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def resolve_incident_source(con: duckdb.DuckDBPyConnection, source: str | None) -> str:
+    """The incident dataset an analysis runs on: ``source`` if given and loaded, else the only one loaded."""
+    sources = list_incident_sources(con)
+    if source is not None:
+        if source not in sources:
+            allowed = ", ".join(sources) if sources else "none loaded yet"
+            raise DataError(f"incident dataset {source!r} is not in the warehouse; loaded incident datasets: {allowed}")
+        return source
+    if not sources:
+        raise DataError(
+            "the warehouse holds no incident data yet; load a file with `crimelens ingest PATH --format chicago` "
+            "(or another incident format, see `crimelens formats`)"
+        )
+    if len(sources) > 1:
+        raise DataError(
+            f"the warehouse holds several incident datasets ({', '.join(sources)}); choose one with --source"
+        )
+    return sources[0]
+
+
+def load_incidents(
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    source: str | None = None,
+    mapping: Path | None = None,
+    simulated: bool = False,
+    max_errors: int | None = None,
+    progress: Progress | None = None,
+) -> IncidentLoadReport:
+    """Load an incident file (see :func:`crimelens.sources.incidents.load_incident_file`): atomic upsert by key."""
+    return load_incident_file(
+        con,
+        Path(path),
+        fmt,
+        source=source,
+        mapping=mapping,
+        simulated=simulated,
+        max_errors=max_errors,
+        progress=progress,
+    )
 
 
 def resolve_source(con: duckdb.DuckDBPyConnection, source: str | None) -> str:
