@@ -1,0 +1,361 @@
+"""Heavy aggregations over incidents, written once as Ibis expressions, run on DuckDB or Spark.
+
+Each aggregation has an *expression builder* (``*_expr``: an Ibis table in, an Ibis expression out, nothing
+executed) and a thin runner that executes it on the table's own backend with :func:`execute` and returns a
+small pandas frame, sorted by its key columns so both engines give identical frames. Get the table from
+:func:`crimelens.engine.incident_table`.
+
+- :func:`area_counts`: incidents per area × period (× offence).
+- :func:`grid_counts`: incidents per square cell of ``cell_m`` metres on a local equal-area projection
+  (:mod:`crimelens.analysis.projection`) × period.
+- :func:`h3_counts`: incidents per H3 hexagon (Uber's H3 grid, https://h3geo.org; ``h3.latlng_to_cell``).
+- :func:`weekday_hour_counts`, :func:`month_of_year_counts`: temporal profiles.
+
+Periods start at the truncated local timestamp: hour, day, ISO week (Monday 00:00), month, year.
+Counts are of recorded incidents: they reflect reporting and patrol intensity as well as crime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import ConfigError, DataError
+from .projection import GridOrigin, forward_expr, inverse, origin_for_extent
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "AREA_COLUMNS",
+    "MIN_CELL_M",
+    "PERIODS",
+    "GridCounts",
+    "HexCounts",
+    "Period",
+    "area_counts",
+    "area_counts_expr",
+    "data_origin",
+    "execute",
+    "grid_counts",
+    "grid_counts_expr",
+    "h3_counts",
+    "h3_counts_expr",
+    "month_of_year_counts",
+    "weekday_hour_counts",
+]
+
+Period = Literal["hour", "day", "week", "month", "year"]
+#: Period name → Ibis truncation unit (weeks start on Monday on every engine, ISO 8601).
+PERIODS: dict[str, str] = {"hour": "h", "day": "D", "week": "W", "month": "M", "year": "Y"}
+#: Area id columns of ``incidents``.
+AREA_COLUMNS: tuple[str, ...] = ("district", "beat", "community_area", "neighbourhood", "census_tract")
+#: Smallest grid cell accepted (m): finer than the precision of recorded crime locations (often offset to a
+#: block or an intersection, 50–100 m) is false precision.
+MIN_CELL_M = 10.0
+#: Largest grid cell accepted (m): beyond this the local projection's shape distortion matters.
+MAX_CELL_M = 100_000.0
+
+
+# -- validation --------------------------------------------------------------------------------------------
+def _check_period(period: str | None, *, optional: bool) -> None:
+    if period is None and optional:
+        return
+    if period not in PERIODS:
+        allowed = ", ".join(PERIODS) + (", or None" if optional else "")
+        raise ConfigError(f"period: expected one of {allowed}; got {period!r}")
+
+
+def _check_area(t: Any, area: str) -> None:
+    if area not in AREA_COLUMNS:
+        raise ConfigError(f"area: expected one of {', '.join(AREA_COLUMNS)}; got {area!r}")
+    if area not in t.columns:
+        raise DataError(f"area {area!r}: the incidents table has no such column (its columns: {', '.join(t.columns)})")
+
+
+def _check_cell(cell_m: float) -> None:
+    if not isinstance(cell_m, int | float) or isinstance(cell_m, bool) or not math.isfinite(cell_m):
+        raise ConfigError(f"cell_m: expected a cell size in metres, {MIN_CELL_M:g}–{MAX_CELL_M:g}; got {cell_m!r}")
+    if not (MIN_CELL_M <= cell_m <= MAX_CELL_M):
+        raise ConfigError(
+            f"cell_m: expected a cell size in metres, {MIN_CELL_M:g}–{MAX_CELL_M:g} (recorded locations are "
+            f"rarely more precise than {MIN_CELL_M:g} m); got {cell_m!r}"
+        )
+
+
+def _check_resolution(resolution: int) -> None:
+    if not isinstance(resolution, int) or isinstance(resolution, bool) or not 0 <= resolution <= 15:
+        raise ConfigError(f"resolution: expected an H3 resolution, an integer 0–15; got {resolution!r}")
+
+
+# -- execution ---------------------------------------------------------------------------------------------
+def execute(expr: Any, sort_by: list[str] | None = None) -> pd.DataFrame:
+    """Run an Ibis expression on its own backend; a pandas frame sorted by ``sort_by`` (default: all columns).
+
+    Results come through Arrow on both engines. Timestamps come back naive (Spark returns its truncated
+    timestamps as UTC instants; its session runs in UTC, so the wall-clock values are the local ones).
+    """
+    import pandas as pd
+
+    backend = expr._find_backend()
+    if backend.name == "pyspark":
+        # PySpark's own toPandas breaks on pandas 3 (it passes astype(copy=...)); collect Arrow instead.
+        # The pre-execute hook registers the expression's Python UDFs with the session.
+        backend._run_pre_execute_hooks(expr)
+        arrow = backend._session.sql(backend.compile(expr)).toArrow()
+    else:
+        try:
+            arrow = expr.to_pyarrow()
+        finally:
+            _drop_udfs(backend, expr)
+    frame = arrow.to_pandas()
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.DatetimeTZDtype):
+            frame[col] = frame[col].dt.tz_convert("UTC").dt.tz_localize(None)
+        if pd.api.types.is_datetime64_any_dtype(frame[col]):
+            frame[col] = frame[col].astype("datetime64[us]")
+        elif pd.api.types.is_integer_dtype(frame[col]):
+            frame[col] = frame[col].astype("int64")
+    keys = sort_by if sort_by is not None else list(frame.columns)
+    out: pd.DataFrame = frame.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
+    return out
+
+
+def _drop_udfs(backend: Any, expr: Any) -> None:
+    """Unregister the expression's UDFs from DuckDB: the catalog is shared by every cursor of a database, and
+    Ibis registers them again, under the same name, on the next backend over the same database."""
+    import duckdb
+    from ibis.expr import operations as ops
+
+    for node in expr.op().find(ops.ScalarUDF):
+        with contextlib.suppress(duckdb.Error):
+            backend.con.remove_function(type(node).__name__)
+
+
+def _period_col(t: Any, period: str) -> Any:
+    return t.occurred_at.truncate(PERIODS[period]).cast("timestamp")
+
+
+# -- areas -------------------------------------------------------------------------------------------------
+def area_counts_expr(t: Any, area: str = "community_area", period: Period = "week", by_offence: bool = True) -> Any:
+    """Ibis expression: incidents per ``area`` × ``period`` (× offence). Rows with no area id count under NULL."""
+    _check_area(t, area)
+    _check_period(period, optional=False)
+    keys = {"area": t[area], "period_start": _period_col(t, period)}
+    if by_offence:
+        keys["offence"] = t.offence
+    return t.group_by(**keys).aggregate(incidents=t.count())
+
+
+def area_counts(t: Any, area: str = "community_area", period: Period = "week", by_offence: bool = True) -> pd.DataFrame:
+    """Incidents per area × period (× offence): columns area, period_start, [offence], incidents.
+
+    Every incident is counted once: the counts add up to the table's row count (no area → area NULL).
+    """
+    expr = area_counts_expr(t, area, period, by_offence)
+    keys = ["area", "period_start", *(["offence"] if by_offence else [])]
+    return execute(expr, keys)
+
+
+# -- square grid -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GridCounts:
+    """Grid counts with what is needed to read them: the origin, cell size and rows left out."""
+
+    table: pd.DataFrame
+    origin: GridOrigin
+    cell_m: float
+    period: str | None
+    rows_total: int
+    rows_without_coordinates: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HexCounts:
+    """H3 counts and the rows left out for lack of coordinates."""
+
+    table: pd.DataFrame
+    resolution: int
+    period: str | None
+    rows_total: int
+    rows_without_coordinates: int
+
+
+def _located(t: Any) -> Any:
+    return t.filter(t.latitude.notnull() & t.longitude.notnull())
+
+
+def _extent(t: Any) -> dict[str, Any]:
+    """Row counts (all, located) and the located rows' extent, in one query."""
+    located = t.latitude.notnull() & t.longitude.notnull()
+    expr = t.aggregate(
+        rows_total=t.count(),
+        rows_located=t.count(where=located),
+        min_lon=t.longitude.min(),
+        max_lon=t.longitude.max(),
+        min_lat=t.latitude.min(),
+        max_lat=t.latitude.max(),
+    )
+    return {str(k): v for k, v in execute(expr).iloc[0].to_dict().items()}
+
+
+def _origin_of(ext: dict[str, Any]) -> GridOrigin:
+    if not ext["rows_located"]:
+        raise DataError("grid: no incident has coordinates (latitude and longitude), so there is nothing to grid")
+    return origin_for_extent(float(ext["min_lon"]), float(ext["max_lon"]), float(ext["min_lat"]), float(ext["max_lat"]))
+
+
+def data_origin(t: Any) -> GridOrigin:
+    """A stable grid origin for the located incidents of ``t`` (see :func:`projection.origin_for_extent`)."""
+    return _origin_of(_extent(t))
+
+
+def grid_counts_expr(
+    t: Any, origin: GridOrigin, cell_m: float = 150.0, period: Period | None = "week", by_offence: bool = False
+) -> Any:
+    """Ibis expression: located incidents per square cell (cell_x, cell_y) × period (× offence).
+
+    x, y are computed in the engine with :func:`projection.forward_expr`; cell index = floor((x − x0) / cell_m).
+    """
+    _check_cell(cell_m)
+    _check_period(period, optional=True)
+    pts = _located(t)
+    x, y = forward_expr(pts.longitude, pts.latitude, origin.lon0, origin.lat0)
+    keys: dict[str, Any] = {
+        "cell_x": ((x - origin.x0) / float(cell_m)).floor().cast("int64"),
+        "cell_y": ((y - origin.y0) / float(cell_m)).floor().cast("int64"),
+    }
+    if period is not None:
+        keys["period_start"] = _period_col(pts, period)
+    if by_offence:
+        keys["offence"] = pts.offence
+    return pts.group_by(**keys).aggregate(incidents=pts.count())
+
+
+def grid_counts(
+    t: Any,
+    cell_m: float = 150.0,
+    period: Period | None = "week",
+    by_offence: bool = False,
+    origin: GridOrigin | None = None,
+) -> GridCounts:
+    """Incidents per ``cell_m`` × ``cell_m`` metre square cell (× period × offence).
+
+    Columns: cell_x, cell_y (integer indices), x_m, y_m (cell centre, m), lat, lon (cell centre back-projected),
+    [period_start], [offence], incidents. ``origin`` defaults to :func:`data_origin` of ``t``; pass the same
+    origin every time for cells that stay put as data is added. Rows without coordinates are not counted; their
+    number is in ``rows_without_coordinates``. Projection: Lambert cylindrical equal-area (Snyder 1987, §10).
+    """
+    _check_cell(cell_m)
+    _check_period(period, optional=True)
+    ext = _extent(t)
+    if origin is None:
+        origin = _origin_of(ext)
+    keys = ["cell_x", "cell_y", *(["period_start"] if period else []), *(["offence"] if by_offence else [])]
+    frame = execute(grid_counts_expr(t, origin, cell_m, period, by_offence), keys)
+    frame.insert(2, "x_m", origin.x0 + (frame["cell_x"] + 0.5) * float(cell_m))
+    frame.insert(3, "y_m", origin.y0 + (frame["cell_y"] + 0.5) * float(cell_m))
+    lon, lat = inverse(frame["x_m"].to_numpy(), frame["y_m"].to_numpy(), origin.lon0, origin.lat0)
+    frame.insert(4, "lat", lat)
+    frame.insert(5, "lon", lon)
+    total = int(ext["rows_total"])
+    return GridCounts(
+        table=frame,
+        origin=origin,
+        cell_m=float(cell_m),
+        period=period,
+        rows_total=total,
+        rows_without_coordinates=total - int(ext["rows_located"]),
+        params={"cell_m": float(cell_m), "period": period, "by_offence": by_offence, **origin.to_dict()},
+    )
+
+
+# -- H3 hexagons -------------------------------------------------------------------------------------------
+def _latlng_to_cell(lat: float, lon: float, resolution: int) -> str:
+    import h3
+
+    return str(h3.latlng_to_cell(lat, lon, resolution))
+
+
+@functools.cache
+def _h3_udf() -> Any:
+    """The H3 cell of a point as an Ibis Python scalar UDF (the same UDF on DuckDB and on Spark)."""
+    import ibis
+
+    @ibis.udf.scalar.python(name="crimelens_h3_cell")  # type: ignore[untyped-decorator]
+    def h3_cell(lat: float, lon: float, resolution: int) -> str:
+        return _latlng_to_cell(lat, lon, resolution)
+
+    return h3_cell
+
+
+def h3_counts_expr(t: Any, resolution: int = 8, period: Period | None = None, by_offence: bool = False) -> Any:
+    """Ibis expression: located incidents per H3 cell (× period × offence).
+
+    Incidents are first counted per exact coordinate pair (in the engine), so the Python UDF runs once per
+    distinct location and key rather than once per incident, then the counts are summed per cell.
+    """
+    import ibis
+
+    _check_resolution(resolution)
+    _check_period(period, optional=True)
+    pts = _located(t)
+    keys: dict[str, Any] = {"latitude": pts.latitude, "longitude": pts.longitude}
+    if period is not None:
+        keys["period_start"] = _period_col(pts, period)
+    if by_offence:
+        keys["offence"] = pts.offence
+    at_points = pts.group_by(**keys).aggregate(n=pts.count())
+    cell = _h3_udf()(at_points.latitude, at_points.longitude, ibis.literal(resolution, "int64"))
+    out_keys: dict[str, Any] = {"h3_cell": cell}
+    for k in keys:
+        if k not in ("latitude", "longitude"):
+            out_keys[k] = at_points[k]
+    return at_points.group_by(**out_keys).aggregate(incidents=at_points.n.sum().cast("int64"))
+
+
+def h3_counts(t: Any, resolution: int = 8, period: Period | None = None, by_offence: bool = False) -> HexCounts:
+    """Incidents per H3 cell at ``resolution`` (0–15; 8 ≈ 0.74 km² hexagons) (× period × offence).
+
+    Columns: h3_cell (hex string, as ``h3.latlng_to_cell``), [period_start], [offence], incidents. Rows without
+    coordinates are not counted; their number is in ``rows_without_coordinates``.
+    """
+    _check_resolution(resolution)
+    _check_period(period, optional=True)
+    ext = _extent(t)
+    keys = ["h3_cell", *(["period_start"] if period else []), *(["offence"] if by_offence else [])]
+    frame = execute(h3_counts_expr(t, resolution, period, by_offence), keys)
+    total = int(ext["rows_total"])
+    return HexCounts(frame, resolution, period, total, total - int(ext["rows_located"]))
+
+
+# -- temporal profiles -------------------------------------------------------------------------------------
+def weekday_hour_counts(t: Any, by_offence: bool = False) -> pd.DataFrame:
+    """Incidents by weekday (0 = Monday … 6 = Sunday) × hour of day (0–23) (× offence).
+
+    Incidents whose time is known only to the day (``time_precision = 'day'``) are left out: their hour is
+    unknown, and counting them at midnight would invent a midnight peak. ``frame.attrs['rows_excluded']``
+    holds how many were left out.
+    """
+    timed = t.filter(t.time_precision != "day") if "time_precision" in t.columns else t
+    keys: dict[str, Any] = {
+        "weekday": timed.occurred_at.day_of_week.index().cast("int64"),
+        "hour": timed.occurred_at.hour().cast("int64"),
+    }
+    if by_offence:
+        keys["offence"] = timed.offence
+    frame = execute(timed.group_by(**keys).aggregate(incidents=timed.count()), list(keys))
+    frame.attrs["rows_excluded"] = int(_extent(t)["rows_total"]) - int(frame["incidents"].sum())
+    return frame
+
+
+def month_of_year_counts(t: Any, by_offence: bool = False) -> pd.DataFrame:
+    """Incidents by calendar month (1–12) summed over years (× offence)."""
+    keys: dict[str, Any] = {"month": t.occurred_at.month().cast("int64")}
+    if by_offence:
+        keys["offence"] = t.offence
+    return execute(t.group_by(**keys).aggregate(incidents=t.count()), list(keys))
