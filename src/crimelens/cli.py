@@ -6,9 +6,7 @@ shows a traceback.
 
 from __future__ import annotations
 
-import functools
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -16,17 +14,20 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from . import __version__
+from .cli_incidents import incidents_app
+from .cli_support import guarded
 from .config import SETTINGS, get_setting
 from .console import err, out, print_json, progress_bar, show_result, show_table
-from .errors import CrimeLensError, CrimeLensWarning
+from .errors import ConfigError
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="crimelens",
     help=(
-        "Turn crime records into decisions: load UCR-style jurisdiction-year data into a local warehouse, "
-        "then get crime statistics, rankings, trends, persistent hotspots, key findings and an HTML report.\n\n"
+        "Turn crime records into decisions: load UCR-style jurisdiction-year data or incident records into a "
+        "local warehouse, then get crime statistics, rankings, trends, persistent hotspots, key findings and an "
+        "HTML report; `crimelens incidents ...` shows when and where incidents concentrate.\n\n"
         "Start with `crimelens demo` (built-in FBI state data, no network), or load your own file with "
         "`crimelens ingest FILE`."
     ),
@@ -37,39 +38,14 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+app.add_typer(incidents_app, name="incidents")
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def command(name: str | None = None) -> Callable[[F], F]:
     """Register a command whose CrimeLensError becomes one line on stderr and exit status 1."""
-
-    def decorate(func: F) -> F:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", CrimeLensWarning)
-                    try:
-                        return func(*args, **kwargs)
-                    finally:
-                        _show_warnings(caught)
-            except CrimeLensError as exc:
-                err.print(f"[bold red]Error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
-                raise typer.Exit(1) from None
-
-        app.command(name)(wrapper)
-        return func
-
-    return decorate
-
-
-def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
-    """Statistical caveats become readable notes on stderr; other warnings are passed on unchanged."""
-    for w in caught:
-        if issubclass(w.category, CrimeLensWarning):
-            err.print(f"[yellow]Caveat:[/yellow] {w.message}", highlight=False, soft_wrap=True)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return guarded(app, name)
 
 
 # -- shared options -----------------------------------------------------------------------------
@@ -141,8 +117,9 @@ def ingest(
         str | None,
         typer.Option(
             "--format",
-            help="Input format: ucr-marshall, fbi-estimates, marshall-states or mapped-csv. "
-            "Detected from the header when omitted.",
+            help="Input format: ucr-marshall, fbi-estimates, marshall-states, mapped-csv (jurisdiction-years), or "
+            "the incident formats chicago, toronto-mci, houston, nij-portland (and mapped-csv with an incident "
+            "mapping). Detected from the header when omitted.",
         ),
     ] = None,
     mapping: Annotated[
@@ -153,23 +130,45 @@ def ingest(
         typer.Option(
             "--source",
             help="Name of the dataset these rows belong to (default: the format name, or the mapping's "
-            "`source`). Loading a different file under the same name replaces that dataset.",
+            "`source`). Loading a different jurisdiction-year file under the same name replaces that dataset; "
+            "an incident file is merged into it by incident key (newer rows replace older ones).",
         ),
     ] = None,
     encoding: Annotated[
         str | None, typer.Option("--encoding", help="Text encoding of the file (default utf-8).")
     ] = None,
-    max_errors: Annotated[int | None, typer.Option("--max-errors", help=SETTINGS["max_errors"].help)] = None,
+    max_errors: Annotated[
+        int | None,
+        typer.Option(
+            "--max-errors",
+            help=SETTINGS["max_errors"].help + " Incident files: invalid rows (bad dates, missing offence) are "
+            "dropped and counted by reason, with no limit unless this option is given.",
+        ),
+    ] = None,
     errors_out: Annotated[
         Path | None,
         typer.Option("--errors-out", help="Write every problem found (errors and warnings) to this CSV file."),
     ] = None,
+    simulated: Annotated[
+        bool,
+        typer.Option(
+            "--simulated",
+            help="Mark an incident dataset as simulated (e.g. made by `crimelens simulate`): every report and "
+            "table built on it says so.",
+        ),
+    ] = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Load a crime data file into the warehouse (atomic: all of it or nothing; re-loading is a no-op)."""
     from . import sources, warehouse
 
+    _, incidents = sources.resolve_format(path, fmt, mapping, encoding)
+    if incidents:
+        _ingest_incidents(path, fmt, mapping, source, max_errors, db, as_json, simulated)
+        return
+    if simulated:
+        raise ConfigError("--simulated applies to incident files only")
     limit = int(get_setting("max_errors", max_errors))
     with progress_bar(enabled=not as_json) as bar:
         task = bar.add_task(f"Reading {path.name}", total=None)
@@ -211,6 +210,110 @@ def ingest(
     for code, n in sorted(counts.items()):
         example = next(i for i in report.warnings if i.code == code)
         out.print(f"[yellow]{n:,} warning(s) {code}[/yellow], e.g. {example}", highlight=False, soft_wrap=True)
+
+
+def _ingest_incidents(
+    path: Path, fmt: str | None, mapping: Path | None, source: str | None, max_errors: int | None, db: Path | None,
+    as_json: bool, simulated: bool = False,
+) -> None:  # fmt: skip
+    """Incident files load DuckDB-natively (upsert by incident key); the summary lists rows by reason."""
+    from . import warehouse
+
+    with progress_bar(enabled=not as_json) as bar:
+        task = bar.add_task(f"Loading {path.name}", total=None)
+        con = warehouse.connect(_db(db))
+        try:
+            report = warehouse.load_incidents(
+                con, path, fmt, source=source, mapping=mapping, max_errors=max_errors, simulated=simulated,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )  # fmt: skip
+        finally:
+            con.close()
+    if as_json:
+        print_json(report.to_dict())
+        return
+    if report.status == "unchanged":
+        out.print(f"{path.name}: already loaded as load {report.load_id} (dataset {report.source}); nothing changed.")
+        return
+    out.print(
+        f"Loaded {report.rows_loaded:,} of {report.rows_read:,} incidents from {path.name} as dataset "
+        f"[bold]{report.source}[/bold] (load {report.load_id}, format {report.format}, taxonomy "
+        f"{report.taxonomy_version}); {report.rows_rejected:,} dropped, {report.rows_replaced:,} replaced.",
+        soft_wrap=True,
+    )
+    if report.reasons:
+        out.print("Rows by reason:")
+        for reason, (action, n) in report.reasons.items():
+            shown = report.examples.get(reason, ())
+            word = "line" if len(shown) == 1 else "lines"
+            example = f" (e.g. {word} {', '.join(map(str, shown))})" if shown else ""
+            out.print(f"  {reason}: {n:,} {action}{example}", highlight=False, soft_wrap=True)
+    for code, n in list(report.unmapped_codes.items())[:10]:
+        rows = "row" if n == 1 else "rows"
+        out.print(f"[yellow]unmapped offence code {code!r}[/yellow]: {n:,} {rows} loaded as 'other'", highlight=False)
+    if len(report.unmapped_codes) > 10:
+        out.print(
+            f"  … and {len(report.unmapped_codes) - 10} more codes: see `crimelens issues --load {report.load_id}`"
+        )
+
+
+@command("areas")
+def areas_cmd(
+    path: Annotated[Path, typer.Argument(help="GeoJSON FeatureCollection of area polygons.", metavar="FILE")],
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="A known boundary file: chicago-community-areas (chicago_community_areas_acs2014.geojson) or "
+            "portland-districts (portland_police_districts.geojson). Otherwise give --set, --kind and --id.",
+        ),
+    ] = None,
+    area_set: Annotated[str | None, typer.Option("--set", help="Name of the area set (e.g. my-city-beats).")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option("--kind", help="Area kind: district, beat, community_area, neighbourhood or census_tract."),
+    ] = None,
+    id_property: Annotated[str | None, typer.Option("--id", help="Feature property holding the area id.")] = None,
+    name_property: Annotated[str | None, typer.Option("--name", help="Feature property holding the name.")] = None,
+    population_property: Annotated[
+        str | None, typer.Option("--population", help="Feature property holding the population.")
+    ] = None,
+    population_year: Annotated[
+        int | None, typer.Option("--population-year", help="Year the population refers to.")
+    ] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Load area boundaries (GeoJSON) for incident maps and rates (atomic; the same file again is a no-op)."""
+    from . import warehouse
+    from .errors import ConfigError
+    from .sources import areas
+
+    con = warehouse.connect(_db(db))
+    try:
+        if preset is not None:
+            report = areas.load_preset(con, path, preset)
+        else:
+            if area_set is None or kind is None or id_property is None:
+                raise ConfigError("give --preset, or all of --set, --kind and --id")
+            report = areas.load_areas(
+                con, path, area_set=area_set, area_kind=kind, id_property=id_property, name_property=name_property,
+                population_property=population_property, population_year=population_year,
+            )  # fmt: skip
+    finally:
+        con.close()
+    if as_json:
+        print_json(report.to_dict())
+        return
+    if report.status == "unchanged":
+        out.print(
+            f"{path.name}: already loaded as load {report.load_id} (area set {report.area_set}); nothing changed."
+        )
+        return
+    out.print(
+        f"Loaded {report.areas:,} areas ({report.area_kind}, {report.with_population:,} with population) from "
+        f"{path.name} as area set [bold]{report.area_set}[/bold] (load {report.load_id})."
+    )
 
 
 def _write_issues(path: Path, issues: list[Any]) -> None:
@@ -283,6 +386,49 @@ def formats() -> None:
 
     for name, text in FORMATS.items():
         out.print(f"[bold]{name}[/bold]: {text}")
+
+
+@command("simulate")
+def simulate_cmd(
+    incidents: Annotated[int, typer.Option("--incidents", help="Number of incidents to write (exact).")],
+    out_path: Annotated[Path, typer.Option("--out", help="CSV file to write (gzip-compressed when it ends in .gz).")],
+    years: Annotated[int, typer.Option("--years", help="Number of calendar years covered.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same file.")] = 0,
+    start_year: Annotated[int, typer.Option("--start-year", help="First calendar year.")] = 2019,
+    areas_out: Annotated[
+        Path | None, typer.Option("--areas-out", help="Also write the 77 simulated community areas as GeoJSON.")
+    ] = None,
+    branching_ratio: Annotated[
+        float, typer.Option("--branching-ratio", help="Mean near-repeat offspring per incident (0 = none).")
+    ] = 0.25,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write SIMULATED incidents of a synthetic city in the Chicago crimes export format (for tests and demos)."""
+    from .sources.synthetic import simulate
+
+    with progress_bar(enabled=not as_json) as bar:
+        task = bar.add_task("Simulating", total=None)
+        summary = simulate(
+            incidents, years, seed, out_path, start_year=start_year, areas_out=areas_out,
+            branching_ratio=branching_ratio, progress=lambda d, t: bar.update(task, completed=d, total=t),
+        )  # fmt: skip
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    span = f"{start_year}–{start_year + years - 1}" if years > 1 else str(start_year)
+    out.print(
+        f"Wrote {summary.rows:,} [bold]SIMULATED[/bold] incidents ({span}, seed {seed}) in {summary.seconds:.1f} s: "
+        "synthetic data, not real crime records.",
+        soft_wrap=True,
+    )
+    out.print(f"Incidents: {out_path}", soft_wrap=True, highlight=False)
+    if areas_out is not None:
+        out.print(f"Simulated community areas: {areas_out}", soft_wrap=True, highlight=False)
+    out.print(
+        f"Load it with: crimelens ingest {out_path} --format chicago --source simulated-city --simulated",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 # -- analyses ----------------------------------------------------------------------------------------

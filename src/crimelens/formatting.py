@@ -89,6 +89,8 @@ def format_value(value: Any, column: str = "") -> str:
             return f"{float(value):+.1f}"
         if c in _P_COLUMNS:
             return "< 0.001" if value < 0.001 else f"{float(value):.3f}"
+        if c in ("lat", "lon", "latitude", "longitude"):
+            return f"{float(value):.5f}"  # about a metre: enough to find a grid cell on a map
         if c in _RATIO_COLUMNS:
             return f"{float(value):.3f}"
         if isinstance(value, int) or float(value).is_integer():

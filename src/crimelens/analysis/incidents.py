@@ -1,0 +1,333 @@
+"""Incident analyses end to end: filter the incidents, aggregate them on the chosen engine, run the statistic.
+
+Each function takes an Ibis table of incidents (from :func:`crimelens.engine.incident_table`, on DuckDB or
+Spark), does the heavy counting there with :mod:`crimelens.analysis.aggregate`, and hands the small result to
+the pure statistic (:mod:`temporal`, :mod:`areas`, :mod:`spatial`, :mod:`knox`). The CLI, the report and the
+dashboard call these, so they all show the same numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import DataError
+from ..schema import OFFENCES
+from .aggregate import AREA_COLUMNS, area_counts, data_origin, execute, grid_counts, weekday_hour_counts
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+    from .areas import AreaRankResult
+    from .hotspots_gi import GiStarResult, PersistentHotspotResult
+    from .knox import KnoxResult
+    from .projection import GridOrigin
+    from .spatial import ConcentrationResult, KdeResult
+    from .temporal import HourWeekdayResult, SeasonalityResult
+
+__all__ = [
+    "IncidentFilter",
+    "area_ranking",
+    "area_set_for",
+    "concentration",
+    "coverage",
+    "density",
+    "hotspots",
+    "incident_points",
+    "monthly_counts",
+    "near_repeat",
+    "offence_counts",
+    "persistent",
+    "seasonality",
+    "weekly_profile",
+]
+
+#: Knox tests on more points than this use the most recent ones (pairs grow with the square of the count).
+KNOX_MAX_POINTS = 50_000
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    """Which incidents an analysis looks at: offences (canonical names) and a date range (inclusive)."""
+
+    offences: tuple[str, ...] = ()
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [o for o in self.offences if o not in OFFENCES]
+        if unknown:
+            raise DataError(f"offence: expected one of {', '.join(OFFENCES)}, got {', '.join(unknown)}")
+        if self.start and self.end and self.start > self.end:
+            raise DataError(f"date range: --since {self.start} is after --until {self.end}")
+
+    def apply(self, t: Any) -> Any:
+        """The Ibis table ``t`` restricted to this filter (nothing is executed)."""
+        if self.offences:
+            t = t.filter(t.offence.isin(list(self.offences)))
+        if self.start is not None:
+            t = t.filter(t.occurred_at >= dt.datetime.combine(self.start, dt.time()))
+        if self.end is not None:
+            t = t.filter(t.occurred_at < dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()))
+        return t
+
+    def describe(self) -> str:
+        parts = [", ".join(self.offences) if self.offences else "all offences"]
+        if self.start or self.end:
+            parts.append(f"{self.start or 'first'} to {self.end or 'last'}")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "offences": list(self.offences),
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+        }
+
+
+def coverage(t: Any) -> tuple[dt.datetime, dt.datetime, int]:
+    """First and last ``occurred_at`` and the number of incidents of ``t``."""
+    row = execute(t.aggregate(first=t.occurred_at.min(), last=t.occurred_at.max(), n=t.count())).iloc[0]
+    if not int(row["n"]):
+        raise DataError("no incidents match: widen the date range or the offences, or load incident data first")
+    return row["first"].to_pydatetime(), row["last"].to_pydatetime(), int(row["n"])
+
+
+def offence_counts(t: Any) -> pd.DataFrame:
+    """Incidents per canonical offence, busiest first, with shares."""
+    frame = execute(t.group_by("offence").aggregate(incidents=t.count()), ["offence"])
+    frame = frame.sort_values(["incidents", "offence"], ascending=[False, True]).reset_index(drop=True)
+    frame["share"] = frame["incidents"] / frame["incidents"].sum()
+    return frame
+
+
+def monthly_counts(t: Any) -> pd.DataFrame:
+    """Incidents per calendar month (``period_start`` = first day of the month)."""
+    expr = t.group_by(period_start=t.occurred_at.truncate("M")).aggregate(incidents=t.count())
+    return execute(expr, ["period_start"])
+
+
+def weekly_profile(t: Any) -> HourWeekdayResult:
+    """Hour-of-day × day-of-week counts (incidents known only to the day are left out and counted)."""
+    from .temporal import hour_weekday_profile
+
+    return hour_weekday_profile(weekday_hour_counts(t))
+
+
+def seasonality(t: Any) -> SeasonalityResult:
+    """Monthly seasonality over the complete months the data cover."""
+    from .temporal import monthly_seasonality
+
+    first, last, _ = coverage(t)
+    return monthly_seasonality(monthly_counts(t), coverage=(first, last.date()))
+
+
+def area_set_for(con: duckdb.DuckDBPyConnection, area: str, area_set: str | None) -> str | None:
+    """The area set (boundaries and population) to use for ``area``: the one named, or the only one of its kind."""
+    kinds = {"community_area": "community_area", "district": "district", "neighbourhood": "neighbourhood"}
+    if area_set is not None:
+        found = con.execute("SELECT count(*) FROM areas WHERE area_set = ?", [area_set]).fetchone()
+        if not found or not found[0]:
+            sets = [r[0] for r in con.execute("SELECT DISTINCT area_set FROM areas ORDER BY 1").fetchall()]
+            raise DataError(f"area set {area_set!r} is not loaded; loaded: {', '.join(sets) or 'none'}")
+        return area_set
+    if area not in kinds:
+        return None
+    rows = con.execute("SELECT DISTINCT area_set FROM areas WHERE area_kind = ? ORDER BY 1", [kinds[area]]).fetchall()
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
+def _check_area(area: str) -> None:
+    if area not in AREA_COLUMNS:
+        raise DataError(f"area: expected one of {', '.join(AREA_COLUMNS)}, got {area!r}")
+
+
+def area_totals(t: Any, area: str) -> pd.DataFrame:
+    """Incidents per area over the whole filtered period (rows without an area id are left out)."""
+    _check_area(area)
+    counts = area_counts(t, area=area, period="year", by_offence=False)
+    frame = counts.groupby("area", as_index=False).agg(incidents=("incidents", "sum"))
+    keep = frame["area"].notna() & (frame["area"].astype(str) != "")
+    return frame.loc[keep].reset_index(drop=True)
+
+
+def area_ranking(
+    con: duckdb.DuckDBPyConnection | None,
+    t: Any,
+    *,
+    area: str = "community_area",
+    area_set: str | None = None,
+    top: int | None = None,
+) -> AreaRankResult:
+    """Areas ranked by incidents, with rates per 100,000 residents where the area set has a population."""
+    from .areas import rank_areas
+
+    totals = area_totals(t, area)
+    populations = None
+    chosen = area_set_for(con, area, area_set) if con is not None else None
+    if chosen is not None and con is not None:
+        populations = con.execute(
+            "SELECT area_id, name, population FROM areas WHERE area_set = ? ORDER BY area_id", [chosen]
+        ).df()
+        if populations["population"].isna().all():
+            populations = populations.assign(population=float("nan"))
+    result = rank_areas(totals, populations, top=top)
+    params = {**dict(result.params), "area": area, "area_set": chosen}
+    return replace(result, params=params)
+
+
+def concentration(
+    con: duckdb.DuckDBPyConnection | None,
+    t: Any,
+    *,
+    unit: Literal["grid", "area"] = "grid",
+    cell_m: float = 150.0,
+    area: str = "community_area",
+    area_set: str | None = None,
+) -> ConcentrationResult:
+    """The law-of-crime-concentration curve over grid cells or areas.
+
+    Grid cells: the study area is every cell with at least one incident in ``t``'s whole period (cells with
+    none are unknown land or water: the curve is conservative). Areas: every area of the area set, zeros
+    included, when boundaries are loaded.
+    """
+    from .spatial import concentration_curve
+
+    if unit == "grid":
+        grid = grid_counts(t, cell_m=cell_m, period=None)
+        counts = grid.table[["cell_x", "cell_y", "incidents"]]
+        # the study area: cells with at least one incident (the bounding rectangle would add lake, parks and
+        # airports as zero cells and overstate concentration; this understates it a little instead)
+        result = concentration_curve(counts, units_total=len(counts))
+        note = (
+            f"Places: the {len(counts):,} grid cells of {cell_m:g} m with at least one incident (cells with none "
+            "are left out, so concentration is if anything understated); "
+            f"{grid.rows_without_coordinates:,} incidents without coordinates are not in the curve."
+        )
+    elif unit == "area":
+        totals = area_totals(t, area)
+        chosen = area_set_for(con, area, area_set) if con is not None else None
+        n_units = None
+        if chosen is not None and con is not None:
+            row = con.execute("SELECT count(*) FROM areas WHERE area_set = ?", [chosen]).fetchone()
+            n_units = int(row[0]) if row else None
+        result = concentration_curve(totals.rename(columns={"area": "unit"}), units_total=n_units)
+        note = f"Units: {area.replace('_', ' ')}s" + (f" of {chosen}" if chosen else "")
+    else:
+        raise DataError(f"unit: expected grid or area, got {unit!r}")
+    return replace(result, notes=(*result.notes, note))
+
+
+def incident_points(
+    t: Any, origin: GridOrigin, *, limit: int | None = None, columns: Sequence[str] = ("occurred_at",)
+) -> pd.DataFrame:
+    """Located incidents as projected points (``x_m``, ``y_m`` in the grid's plane), newest first when limited."""
+    from .projection import forward
+
+    located = t.filter(t.latitude.notnull() & t.longitude.notnull())
+    expr = located.select("latitude", "longitude", *columns)
+    if limit is not None:
+        expr = expr.order_by(located.occurred_at.desc()).limit(limit)
+    frame = execute(expr)
+    x, y = forward(frame["longitude"].to_numpy(), frame["latitude"].to_numpy(), origin.lon0, origin.lat0)
+    frame["x_m"] = x
+    frame["y_m"] = y
+    return frame
+
+
+def density(t: Any, *, cell_m: float = 150.0, bandwidth_m: float | None = None) -> KdeResult:
+    """Kernel density surface (incidents per km²) of the located incidents, on the grid of ``cell_m`` cells."""
+    from .projection import inverse
+    from .spatial import kernel_density
+
+    origin = data_origin(t)
+    points = incident_points(t, origin, columns=())
+    result = kernel_density(points, bandwidth_m=bandwidth_m, cell_m=cell_m)
+    table = result.table
+    if {"x_m", "y_m"} <= set(table.columns) and "lat" not in table.columns:
+        lon, lat = inverse(table["x_m"].to_numpy(), table["y_m"].to_numpy(), origin.lon0, origin.lat0)
+        table = table.assign(lat=lat, lon=lon)
+    return replace(result, table=table, params={**result.params, **origin.to_dict()})
+
+
+def _cell_positions(table: pd.DataFrame, grid: Any) -> pd.DataFrame:
+    """Fill x_m, y_m, lat, lon of every cell (cells without incidents have none in the counts)."""
+    from .projection import inverse
+
+    x = grid.origin.x0 + (table["cell_x"].to_numpy() + 0.5) * grid.cell_m
+    y = grid.origin.y0 + (table["cell_y"].to_numpy() + 0.5) * grid.cell_m
+    lon, lat = inverse(x, y, grid.origin.lon0, grid.origin.lat0)
+    return table.assign(x_m=x, y_m=y, lat=lat, lon=lon)
+
+
+def hotspots(
+    t: Any,
+    *,
+    cell_m: float = 150.0,
+    neighbours: Literal["queen", "rook"] = "queen",
+    permutations: int = 999,
+    seed: int = 0,
+    alpha: float = 0.05,
+    fdr: bool = True,
+) -> GiStarResult:
+    """Getis-Ord Gi* hot and cold spots on the ``cell_m`` grid of all filtered incidents (FDR-controlled)."""
+    from .spatial import getis_ord_gi_star
+
+    grid = grid_counts(t, cell_m=cell_m, period=None)
+    result = getis_ord_gi_star(
+        grid.table, neighbours=neighbours, cell_m=cell_m, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr
+    )
+    params = {**result.params, **grid.params, "rows_without_coordinates": grid.rows_without_coordinates}
+    return replace(result, table=_cell_positions(result.table, grid), params=params)
+
+
+def persistent(
+    t: Any,
+    *,
+    cell_m: float = 250.0,
+    period: Literal["week", "month", "year"] = "month",
+    method: Literal["top", "gi"] = "top",
+    top_share: float = 0.05,
+    min_periods_share: float = 0.75,
+    seed: int = 0,
+) -> PersistentHotspotResult:
+    """Grid cells that stay hot across periods (top share of cells, or Gi* after FDR, in most periods)."""
+    from .spatial import persistent_hotspots
+
+    grid = grid_counts(t, cell_m=cell_m, period=period)
+    result = persistent_hotspots(
+        grid.table, method=method, top_share=top_share, min_periods_share=min_periods_share, seed=seed
+    )
+    params = {**result.params, **grid.params}
+    return replace(result, table=_cell_positions(result.table, grid), params=params)
+
+
+def near_repeat(
+    t: Any,
+    *,
+    distance_bands_m: Sequence[float] = (0, 100, 200, 400),
+    time_bands_days: Sequence[float] = (0, 7, 14, 28),
+    permutations: int = 999,
+    seed: int = 0,
+    max_points: int = KNOX_MAX_POINTS,
+) -> KnoxResult:
+    """Knox near-repeat test on the located incidents (the most recent ``max_points`` when there are more)."""
+    from .knox import knox_test
+
+    origin = data_origin(t)
+    points = incident_points(t, origin, limit=max_points)
+    result = knox_test(
+        points,
+        distance_bands_m=tuple(distance_bands_m),
+        time_bands_days=tuple(time_bands_days),
+        permutations=permutations,
+        seed=seed,
+    )
+    notes = result.notes
+    if len(points) >= max_points:
+        first = points["occurred_at"].min()
+        notes = (*notes, f"Only the {max_points:,} most recent located incidents were tested (from {first:%Y-%m-%d}).")
+    return replace(result, notes=notes, params={**result.params, "points": len(points)})
