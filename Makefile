@@ -7,7 +7,7 @@ PIP_VERSION := 26.3
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: demo test lint typecheck pytest system-deps bench clean lock
+.PHONY: demo test lint typecheck pytest system-deps bench bench-50m clean lock
 
 demo: $(RUNTIME_STAMP)
 	$(VENV)/bin/crimelens demo
@@ -39,8 +39,12 @@ typecheck: $(TEST_STAMP)
 pytest: $(TEST_STAMP) system-deps
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
-bench: $(TEST_STAMP)
+bench: $(TEST_STAMP) system-deps
 	$(PY) bench/run.py
+
+# One-off scale check: 50 million simulated incidents (tens of minutes, ~10 GB of temporary disk).
+bench-50m: $(TEST_STAMP)
+	$(PY) bench/huge.py
 
 # Re-pin: regenerate constraints.txt from the current environment.
 lock: $(TEST_STAMP)

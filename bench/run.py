@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_report import MEMORY_TARGET_MB, TARGET_ROWS, Measured, RunInfo, machine_info, render
+from incident_bench import INCIDENT_TARGET_ROWS, run_incident_bench
 from synth_ucr import write_ucr_marshall
 
 BENCH = Path(__file__).resolve().parent
@@ -46,6 +47,7 @@ ANALYSIS_MODULES: dict[str, str] = {
     "crimelens.analysis.trends": "long_run_trends",
 }
 QUICK_ROWS = 50_000
+QUICK_INCIDENTS = 20_000
 PROFILE_ROWS = 200_000
 SPAN_YEARS = 10
 
@@ -75,6 +77,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--out", type=Path, default=BENCH / "RESULTS.md", help="results file (default bench/RESULTS.md)"
     )
+    parser.add_argument(
+        "--incidents",
+        type=int,
+        help=f"simulated incidents for the incident jobs (default {INCIDENT_TARGET_ROWS:,}; quick {QUICK_INCIDENTS:,}; "
+        "0 skips them)",
+    )
+    parser.add_argument("--incident-repeat", type=int, help="runs per incident job, best kept (default 2; quick 1)")
+    parser.add_argument("--no-spark", action="store_true", help="skip the local Spark run of the incident jobs")
     parser.add_argument("--tmpdir", type=Path, help="folder for the temporary files (default: the system's)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a stated target is missed")
     args = parser.parse_args(argv)
@@ -82,6 +92,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.rows = QUICK_ROWS if args.quick else TARGET_ROWS
     if args.repeat is None:
         args.repeat = 1 if args.quick else 3
+    if args.incidents is None:
+        args.incidents = QUICK_INCIDENTS if args.quick else INCIDENT_TARGET_ROWS
+    if args.incident_repeat is None:
+        args.incident_repeat = 1 if args.quick else 2
     if args.profile is None:
         args.profile = not args.quick
     if args.rows < 1:
@@ -227,11 +241,18 @@ def main(argv: list[str] | None = None) -> int:
             profile_rows=profile_rows if profile else None,
             notes=notes,
         )
+        incident_text, incident_failed = "", []
+        if args.incidents > 0:
+            incident_text, incident_failed = run_incident_bench(
+                work, rows=args.incidents, repeat=args.incident_repeat, seed=args.seed, spark=not args.no_spark
+            )
     text = render(info, machine_info(REPO), ingest, analysis, profile)
+    if incident_text:
+        text = text.rstrip("\n") + "\n\n" + incident_text + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     _log(f"wrote {args.out} in {time.perf_counter() - t_start:.0f} s")
-    failed = [m.key for m in [*ingest.values(), *analysis.values()] if not m.ok]
+    failed = [m.key for m in [*ingest.values(), *analysis.values()] if not m.ok] + incident_failed
     if failed:
         _log(f"failed jobs: {', '.join(failed)}")
         return 1
