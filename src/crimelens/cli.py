@@ -704,13 +704,48 @@ def _build_report(con: Any, out_path: Path, source: str | None, year: int | None
     return path
 
 
+DEMO_SEED = 20241124
+
+
+def _demo_incidents(con: Any, out_dir: Path, n: int) -> None:
+    """The demo's incident part: a SIMULATED city (2 years), its areas with population, loaded as such."""
+    from . import warehouse
+    from .sources.areas import load_areas
+    from .sources.synthetic import simulate
+
+    csv = out_dir / "simulated_city.csv"
+    areas = out_dir / "simulated_city_areas.geojson"
+    with progress_bar() as bar:
+        task = bar.add_task("Simulating a city's incidents (SIMULATED data)", total=None)
+        summary = simulate(
+            n, 2, DEMO_SEED, csv, start_year=2023, areas_out=areas,
+            progress=lambda d, t: bar.update(task, completed=d, total=t),
+        )  # fmt: skip
+        bar.update(task, description="Loading the simulated incidents")
+        report = warehouse.load_incidents(con, csv, "chicago", source="simulated-city", simulated=True)
+        load_areas(
+            con, areas, area_set="simulated-city-areas", area_kind="community_area", id_property="area_id",
+            name_property="name", population_property="population",
+        )  # fmt: skip
+    out.print(
+        f"\nLoaded {report.rows_loaded:,} [bold]SIMULATED[/bold] incidents (a synthetic city, seed {summary.seed}, "
+        "2023–2024) as dataset simulated-city: they show the incident analyses, not real crime.",
+        soft_wrap=True,
+    )
+    out.print("Explore them, e.g.: crimelens incidents hotspots --db " + str(out_dir / "crimelens.duckdb"))
+
+
 @command("demo")
 def demo(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for the demo warehouse and report.")] = Path(
         "demo"
     ),
+    incidents: Annotated[
+        int,
+        typer.Option("--incidents", help="Simulated incidents for the incident part of the demo (0 leaves it out)."),
+    ] = 200_000,
 ) -> None:
-    """Run everything on built-in data (FBI state estimates 1979–2019; no network needed)."""
+    """Run everything on built-in data: FBI state estimates 1979–2019 and a SIMULATED city's incidents (offline)."""
     from . import datasets, sources, warehouse
     from .insights import key_findings
 
@@ -733,6 +768,8 @@ def demo(
     )
     findings = key_findings(con, None, k=int(get_setting("top_k")))
     _show_findings(findings, None)
+    if incidents > 0:
+        _demo_incidents(con, out_dir, incidents)
     report_path = _build_report(con, out_dir / "report.html", None, None, int(get_setting("top_k")))
     con.close()
     out.print(f"\nReport: [bold]{report_path.resolve()}[/bold]  (open it in any browser; it works offline)")

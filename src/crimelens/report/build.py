@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,13 @@ from ..errors import DataError, SourceError
 from ..formatting import evidence_text, format_value, humanize
 from ..insights import Finding, key_findings
 from ..schema import OFFENCE_LABELS
-from ..warehouse import resolve_source
+from ..warehouse import list_incident_sources, list_sources, resolve_source
 from .blocks import PageSection, Runner
 from .charts import ensure_headless, slug
 from .formatting import records
+from .incidents import IncidentReportParams, incident_limitations, incident_section
 from .provenance import provenance
-from .quality import limitations, provenance_section
+from .quality import Limitation, limitations, provenance_section
 from .sections import (
     OFFENCE,
     ReportParams,
@@ -50,6 +51,7 @@ STEPS: tuple[str, ...] = (
     "jurisdictions",
     "trends",
     "persistent hotspots",
+    "incidents",
     "writing HTML",
 )
 
@@ -127,6 +129,8 @@ def build_report(
     alpha: float = SETTINGS["alpha"].default,
     hotspot_share: float = SETTINGS["hotspot_share"].default,
     hotspot_window: int = SETTINGS["hotspot_window"].default,
+    incident_sources: Sequence[str] | None = None,
+    incident_params: IncidentReportParams | None = None,
 ) -> Path:
     """Write the HTML report on ``source`` (default: the only dataset loaded) to ``out``; return its path.
 
@@ -135,8 +139,10 @@ def build_report(
     level of trend tests; ``hotspot_share``/``hotspot_window`` the persistent-hotspot rule. ``progress``
     is called with each step's name (:data:`STEPS`) before the step runs. ``extra_sections``
     (:class:`Section` objects or ``(title, html)`` pairs; the HTML is trusted) are added before Data
-    provenance. Every parameter is recorded in the report's metadata block (none of the
-    analyses draws random numbers, so there is no seed to record).
+    provenance. ``incident_sources`` (default: every incident dataset loaded) each get an incident section
+    (:mod:`crimelens.report.incidents`, computed with ``incident_params``); a warehouse with incidents only
+    gives a report of those. Every parameter, including the seed of the permutation tests, is recorded in the
+    report's metadata block.
 
     The file is self-contained: CSS and charts (SVG made with matplotlib) are inline; it makes no
     network request and opens offline.
@@ -152,6 +158,124 @@ def build_report(
     step = progress or (lambda _name: None)
     ensure_headless()
 
+    inc_sources = list(incident_sources) if incident_sources is not None else list_incident_sources(con)
+    inc_params = incident_params or IncidentReportParams()
+    if source is None and not list_sources(con):
+        if not inc_sources:
+            raise DataError("the warehouse holds no crime data yet; load a file with `crimelens ingest PATH`")
+        html = _incident_only_report(con, inc_sources, inc_params, title, extras, step)
+    else:
+        html = _full_report(
+            con, source, year, k, title, extras, step, alpha, hotspot_share, hotspot_window, inc_sources, inc_params
+        )
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(html, encoding="utf-8")
+    partial.replace(out)  # readers never see a half-written report
+    log.info("report written to %s", out)
+    return out
+
+
+def _incident_sections(
+    con: duckdb.DuckDBPyConnection, sources: Sequence[str], params: IncidentReportParams, run: Runner
+) -> tuple[list[PageSection], list[Finding], bool]:
+    sections: list[PageSection] = []
+    findings: list[Finding] = []
+    simulated = False
+    for inc in sources:
+        section, found = incident_section(con, inc, run, params)
+        sections.append(section)
+        findings.extend(found)
+        simulated = simulated or "SIMULATED" in section.title
+    return sections, findings, simulated
+
+
+def _incident_param_rows(params: IncidentReportParams) -> list[tuple[str, str]]:
+    return [
+        ("Incident grid cell", f"{params.cell_m:g} m (equal-area projection)"),
+        ("Permutations (Gi*, Knox)", f"{params.permutations}, seed {params.seed}"),
+        ("False discovery rate (Gi*)", str(params.alpha)),
+    ]
+
+
+def _incident_only_report(
+    con: duckdb.DuckDBPyConnection,
+    sources: Sequence[str],
+    params: IncidentReportParams,
+    title: str | None,
+    extras: list[Section],
+    step: Callable[[str], None],
+) -> str:
+    for name in STEPS[:6]:
+        step(name)
+    run = Runner(con, ",".join(sources))
+    step("incidents")
+    sections, findings, simulated = _incident_sections(con, sources, params, run)
+    for extra in extras:
+        sections.append(PageSection(slug(extra.anchor or extra.title), extra.title, html=Markup(extra.html)))
+    step(STEPS[-1])
+    generated = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    report_title = title or f"Crime report: {', '.join(sources)}" + (" (includes SIMULATED data)" if simulated else "")
+    metadata = {
+        "crimelens_version": __version__,
+        "generated_at": generated.isoformat(),
+        "title": report_title,
+        "params": {"incident_sources": list(sources), **asdict(params)},
+        "seeds": {"permutations": params.seed},
+        "analyses": run.analyses,
+        "analyses_failed": run.failed,
+        "charts": run.n_charts,
+        "loads": _incident_loads(con, sources),
+        "sections": [s.anchor for s in sections],
+    }
+    meta = {
+        "title": report_title,
+        "source": ", ".join(sources),
+        "first_year": None,
+        "last_year": None,
+        "n_years": None,
+        "n_jurisdictions": "",
+        "year": None,
+        "generated_at": generated.strftime("%Y-%m-%d %H:%M UTC"),
+        "version": __version__,
+        "param_rows": _incident_param_rows(params),
+    }
+    findings.sort(key=lambda f: -f.score)
+    toc = [("findings", "Key findings"), *((s.anchor, s.title) for s in sections), ("limitations", "Limitations")]
+    limits = [Limitation(t, x) for t, x in incident_limitations(simulated)]
+    return str(
+        _environment()
+        .get_template("report.html")
+        .render(
+            meta=meta, toc=toc, findings=[_finding_view(f) for f in findings], findings_error=None,
+            findings_caveats=[], sections=sections, limitations=limits, metadata=metadata,
+        )
+    )  # fmt: skip
+
+
+def _incident_loads(con: duckdb.DuckDBPyConnection, sources: Sequence[str]) -> list[dict[str, Any]]:
+    if not sources:
+        return []
+    rows = con.execute(
+        "SELECT load_id, file_name, sha256, status FROM loads WHERE list_contains(?, source) ORDER BY load_id",
+        [list(sources)],
+    ).fetchall()
+    return [{"load_id": int(a), "file": b, "sha256": c, "status": d} for a, b, c, d in rows]
+
+
+def _full_report(
+    con: duckdb.DuckDBPyConnection,
+    source: str | None,
+    year: int | None,
+    k: int,
+    title: str | None,
+    extras: list[Section],
+    step: Callable[[str], None],
+    alpha: float,
+    hotspot_share: float,
+    hotspot_window: int,
+    inc_sources: Sequence[str],
+    inc_params: IncidentReportParams,
+) -> str:
     step(STEPS[0])
     src = resolve_source(con, source)
     the_year = _latest_year(con, src, year)
@@ -168,14 +292,20 @@ def build_report(
     ):
         step(name)
         sections.append(make(run, params))
+    inc_findings: list[Finding] = []
+    simulated = False
+    step("incidents")
+    if inc_sources:
+        inc_sections, inc_findings, simulated = _incident_sections(con, inc_sources, inc_params, run)
+        sections.extend(inc_sections)
     for extra in extras:
         anchor = slug(extra.anchor or extra.title)
         sections.append(PageSection(anchor, extra.title, html=Markup(extra.html)))
     sections.append(provenance_section(prov))
 
-    step(STEPS[6])
+    step(STEPS[-1])
     generated = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    report_title = title or f"Crime report: {src}"
+    report_title = title or f"Crime report: {src}" + (" and incidents (includes SIMULATED data)" if simulated else "")
     param_values: dict[str, Any] = {
         "source": src,
         "offence": OFFENCE,
@@ -191,21 +321,28 @@ def build_report(
         ("Top k (rankings, concentration, hotspots)", str(k)),
         ("Significance level (α)", str(alpha)),
         ("Persistent-hotspot rule", f"top {k} in ≥ {hotspot_share:.0%} of {hotspot_window} years"),
-        ("Random seed", "none: no analysis in this report draws random numbers"),
+        *(
+            _incident_param_rows(inc_params)
+            if inc_sources
+            else [("Random seed", "none: no analysis in this report draws random numbers")]
+        ),
     ]
+    if inc_sources:
+        param_values.update({"incident_sources": list(inc_sources), **asdict(inc_params)})
     metadata = {
         "crimelens_version": __version__,
         "generated_at": generated.isoformat(),
         "title": report_title,
         "params": param_values,
-        "seeds": {},
+        "seeds": {"permutations": inc_params.seed} if inc_sources else {},
         "analyses": run.analyses,
         "analyses_failed": run.failed,
         "charts": run.n_charts,
         "loads": [
             {"load_id": int(r["load_id"]), "file": r["file_name"], "sha256": r["sha256"], "status": r["status"]}
             for r in records(prov.loads)
-        ],
+        ]
+        + _incident_loads(con, inc_sources),
         "sections": [s.anchor for s in sections],
     }
     meta = {
@@ -221,23 +358,22 @@ def build_report(
         "param_rows": param_rows,
     }
     findings = found.value
+    all_findings = [*(findings.findings if findings else ()), *sorted(inc_findings, key=lambda f: -f.score)]
     toc = [("findings", "Key findings"), *((s.anchor, s.title) for s in sections), ("limitations", "Limitations")]
-    html = (
+    limits = limitations(prov, the_year)
+    if inc_sources:
+        limits = [*limits, *(Limitation(t, x) for t, x in incident_limitations(simulated))]
+    return str(
         _environment()
         .get_template("report.html")
         .render(
             meta=meta,
             toc=toc,
-            findings=[_finding_view(f) for f in findings.findings] if findings else [],
+            findings=[_finding_view(f) for f in all_findings],
             findings_error=found.unavailable("Key findings"),
             findings_caveats=list(found.caveats),
             sections=sections,
-            limitations=limitations(prov, the_year),
+            limitations=limits,
             metadata=metadata,
         )
     )
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(html, encoding="utf-8")
-    partial.replace(out)  # readers never see a half-written report
-    log.info("report written to %s (%d charts, %d analyses)", out, run.n_charts, len(run.analyses))
-    return out

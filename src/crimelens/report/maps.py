@@ -19,7 +19,7 @@ import pandas as pd
 
 from .charts import _RC, _clean_svg, slug
 
-__all__ = ["GI_CLASSES", "area_map_svg", "grid_map_svg", "project_lonlat"]
+__all__ = ["GI_CLASSES", "area_map_svg", "grid_map_svg", "matrix_svg", "project_lonlat"]
 
 R_AUTHALIC = 6_371_007.181
 #: Gi* classes and their colours (ColorBrewer RdBu ends; grey for cells that are not significant).
@@ -238,3 +238,36 @@ def area_map_svg(
         _scale_bar(ax, xs.min(), xs.max(), ys.min(), ys.max())
         desc = description or f"{title}: map of {len(geometries)} areas"
         return _finish(fig, title, desc, prefix)
+
+
+def matrix_svg(
+    matrix: pd.DataFrame,
+    *,
+    title: str,
+    legend_label: str = "",
+    x_label: str = "",
+    description: str | None = None,
+    id_prefix: str | None = None,
+) -> str:
+    """A heat map of a small matrix (rows × columns, e.g. weekday × hour), each cell labelled by its row/column."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    prefix = slug(id_prefix or title)
+    values = matrix.to_numpy(dtype=float)
+    rc: Any = {**_RC, "svg.hashsalt": prefix, "axes.grid": False}
+    with matplotlib.rc_context(rc), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        fig = Figure(figsize=(_WIDTH_IN + 0.8, 0.32 * len(matrix) + 1.4), layout="constrained")
+        ax = fig.add_subplot()
+        image = ax.imshow(values, aspect="auto", cmap=_SEQUENTIAL, interpolation="nearest")
+        ax.set_yticks(range(len(matrix)), [str(i) for i in matrix.index])
+        ax.set_xticks(range(len(matrix.columns)), [str(c) for c in matrix.columns], fontsize=7)
+        ax.set_xlabel(x_label)
+        ax.grid(False)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.set_title(title)
+        bar = fig.colorbar(image, ax=ax, shrink=0.9, pad=0.01)
+        bar.set_label(legend_label)
+        return _finish(fig, title, description or title, prefix)

@@ -1,0 +1,457 @@
+"""The report's incident section: when and where incidents concentrate, for one incident dataset.
+
+Blocks, in order: what was loaded (counts, offence mix, rows dropped or repaired by reason), when (hour ×
+weekday heat map, seasonality), where (areas ranked with rates and a choropleth when boundaries are loaded;
+the concentration curve; a kernel density map; Gi* hot and cold spots with the false discovery rate
+controlled; persistent hot spots) and near repeats (Knox test). Maps are filled cells or polygons drawn
+offline. A simulated dataset is labelled as such in the section title, its introduction and on every map.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import duckdb
+import pandas as pd
+from markupsafe import Markup
+
+from ..insights import Finding
+from ..schema import OFFENCE_LABELS
+from .blocks import Block, PageSection, Runner
+from .charts import slug
+from .formatting import render_table
+from .maps import GI_CLASSES, area_map_svg, grid_map_svg, matrix_svg
+
+__all__ = ["IncidentReportParams", "incident_limitations", "incident_section"]
+
+#: Colours of the persistent-hotspot classes on the map.
+PERSISTENCE_CLASSES: dict[str, str] = {"stable": "#b2182b", "emerging": "#ef8a62", "intermittent": "#fddbc7"}
+
+
+@dataclass(frozen=True)
+class IncidentReportParams:
+    """What the incident section computes with (all recorded in the report's metadata)."""
+
+    cell_m: float = 250.0
+    permutations: int = 199
+    seed: int = 0
+    alpha: float = 0.05
+    persistence_period: Literal["week", "month", "year"] = "month"
+    knox_max_points: int = 20_000
+
+
+def _figure(svg: str, caption: str, table: Markup | None = None) -> Markup:
+    parts = ['<figure class="chart-figure map-figure">', svg, f"<figcaption>{html.escape(caption)}</figcaption>"]
+    if table is not None:
+        parts.append(f"<details><summary>Data behind this map</summary>{table}</details>")
+    parts.append("</figure>")
+    return Markup("".join(parts))
+
+
+def _source_info(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, Any]:
+    row = con.execute(
+        "SELECT format, timezone, simulated, taxonomy_version, description FROM incident_sources WHERE source = ?",
+        [source],
+    ).fetchall()
+    if not row:
+        return {"format": "?", "timezone": "?", "simulated": False, "taxonomy_version": "?", "description": ""}
+    fmt, tz, simulated, version, description = row[0]
+    return {"format": fmt, "timezone": tz, "simulated": bool(simulated), "taxonomy_version": version,
+            "description": description}  # fmt: skip
+
+
+def _reasons(con: duckdb.DuckDBPyConnection, source: str) -> pd.DataFrame:
+    return con.execute(
+        "SELECT r.reason, r.action, sum(r.rows) AS rows FROM load_reasons r JOIN loads l USING (load_id) "
+        "WHERE l.source = ? GROUP BY ALL ORDER BY rows DESC",
+        [source],
+    ).df()
+
+
+def _area_kind(con: duckdb.DuckDBPyConnection, source: str) -> tuple[str | None, str | None]:
+    """The area column this source fills most, and the loaded area set of that kind (if one)."""
+    counts = con.execute(
+        "SELECT count(community_area), count(neighbourhood), count(district), count(beat) FROM incidents "
+        "WHERE source = ?",
+        [source],
+    ).fetchall()[0]
+    names = ("community_area", "neighbourhood", "district", "beat")
+    best = max(range(4), key=lambda i: counts[i])
+    if not counts[best]:
+        return None, None
+    area = names[best]
+    sets = con.execute("SELECT DISTINCT area_set FROM areas WHERE area_kind = ? ORDER BY 1", [area]).fetchall()
+    return area, (str(sets[0][0]) if len(sets) == 1 else None)
+
+
+def _overview(run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, info: dict[str, Any]) -> Block:
+    from ..analysis.incidents import coverage, offence_counts
+
+    block = Block("What was loaded", anchor=f"{slug(source)}-loaded")
+    cov = run.run(f"incidents.coverage[{source}]", coverage, t)
+    mix = run.run(f"incidents.offence_counts[{source}]", offence_counts, t)
+    if cov.value is None or mix.value is None:
+        block.unavailable = cov.unavailable("The incident summary") or mix.unavailable("The offence mix")
+        return block
+    first, last, n = cov.value
+    located = con.execute(
+        "SELECT count(*) FILTER (WHERE latitude IS NOT NULL), count(*) FILTER (WHERE time_precision = 'day') "
+        "FROM incidents WHERE source = ?",
+        [source],
+    ).fetchall()[0]
+    block.paragraphs.append(
+        f"{n:,} incidents from {first:%d %B %Y} to {last:%d %B %Y} (local time, {info['timezone']}); "
+        f"{located[0]:,} ({located[0] / n:.0%}) have coordinates"
+        + (f", {located[1]:,} are known only to the day" if located[1] else "")
+        + f". Offences follow the {info['format']} mapping, version {info['taxonomy_version']}."
+    )
+    table = mix.value.assign(label=mix.value["offence"].map(lambda o: OFFENCE_LABELS.get(o, o)))
+    block.tables.append(render_table(table, columns=["label", "incidents", "share"], labels={"label": "Offence"}))
+    reasons = _reasons(con, source)
+    if not reasons.empty:
+        parts = [
+            f"{int(rows):,} {action} ({str(reason).replace('_', ' ')})"
+            for reason, action, rows in reasons.itertuples(index=False, name=None)
+        ]
+        block.notes.append("Rows at load time: " + "; ".join(parts) + ". Nothing is dropped silently.")
+    return block
+
+
+def _when(run: Runner, t: Any, source: str, found: dict[str, Any]) -> Block:
+    from ..analysis.incidents import seasonality, weekly_profile
+
+    block = Block("When", anchor=f"{slug(source)}-when")
+    prof = run.run(f"incidents.weekly_profile[{source}]", weekly_profile, t)
+    if prof.value is not None:
+        found["profile"] = prof.value
+        table = prof.value.table
+        matrix = table.pivot_table(index="weekday_name", columns="hour", values="incidents", sort=False)
+        svg = matrix_svg(matrix, title=prof.value.title, legend_label="incidents", x_label="hour of day (local)")
+        block.figures.append(_figure(svg, "Incidents by hour of day and day of week (local time)."))
+        block.notes.extend(prof.value.notes)
+        block.caveats.extend(prof.caveats)
+    else:
+        block.unavailable = prof.unavailable("The hour × weekday profile")
+    season = run.run(f"incidents.seasonality[{source}]", seasonality, t)
+    if season.value is not None:
+        block.figures.extend(
+            run.figure(_seasonal_spec(season.value), caption="Seasonal index adjusted for month length; 1 = average.")
+        )
+        block.notes.extend(season.value.notes)
+        block.caveats.extend(season.caveats)
+    return block
+
+
+def _seasonal_spec(result: Any) -> Any:
+    from ..analysis.result import ChartSpec
+
+    return ChartSpec(
+        kind="bar", data=result.table, x="month_name", y="seasonal_index", title=result.title,
+        x_label="", y_label="seasonal index (1 = average day)",
+    )  # fmt: skip
+
+
+def _areas(
+    run: Runner,
+    con: duckdb.DuckDBPyConnection,
+    t: Any,
+    source: str,
+    info: dict[str, Any],
+    area: str,
+    area_set: str | None,
+) -> Block:
+    import json
+
+    from ..analysis.incidents import area_ranking
+
+    label = area.replace("_", " ")
+    block = Block(f"Areas: {label}s", anchor=f"{slug(source)}-areas")
+    ranked = run.run(f"incidents.area_ranking[{source}]", area_ranking, con, t, area=area, area_set=area_set)
+    if ranked.value is None:
+        block.unavailable = ranked.unavailable("The area ranking")
+        return block
+    table = ranked.value.table
+    has_rate = "rate" in table.columns and table["rate"].notna().any()
+    cols = [
+        "rank",
+        "area",
+        "name",
+        "incidents",
+        "share",
+        *(["population", "rate", "rate_low", "rate_high"] if has_rate else []),
+    ]
+    block.tables.append(render_table(table, columns=cols, max_rows=10))
+    if area_set is not None:
+        geo = con.execute("SELECT area_id, name, geometry FROM areas WHERE area_set = ?", [area_set]).df()
+        value_col = "rate" if has_rate else "incidents"
+        values = dict(zip(table["area"].astype(str), table[value_col], strict=True))
+        geoms = [json.loads(g) for g in geo["geometry"]]
+        vals = [values.get(str(a)) for a in geo["area_id"]]
+        svg = area_map_svg(
+            geoms, vals, title=f"{'Rate per 100,000 residents' if has_rate else 'Incidents'} by {label}",
+            legend_label="per 100,000" if has_rate else "incidents", labels=list(geo["name"].fillna(geo["area_id"])),
+            simulated=info["simulated"],
+        )  # fmt: skip
+        block.figures.append(_figure(svg, f"{label.capitalize()}s of {area_set}; hatched: no incidents or no data."))
+    block.notes.extend(ranked.value.notes)
+    block.caveats.extend(ranked.caveats)
+    return block
+
+
+def _concentration(
+    run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, p: IncidentReportParams, found: dict[str, Any]
+) -> Block:
+    from ..analysis.incidents import concentration
+
+    block = Block("Concentration", anchor=f"{slug(source)}-concentration")
+    res = run.run(f"incidents.concentration[{source}]", concentration, con, t, unit="grid", cell_m=p.cell_m)
+    if res.value is None:
+        block.unavailable = res.unavailable("The concentration curve")
+        return block
+    r = found["concentration"] = res.value
+    block.paragraphs.append(
+        f"The busiest 1% of {p.cell_m:g} m cells hold {r.top_1pct:.0%} of located incidents, the busiest 5% hold "
+        f"{r.top_5pct:.0%} and the busiest 10% hold {r.top_10pct:.0%}; half of all incidents fall in "
+        f"{r.units_for_half:.1%} of the cells (Gini {r.gini:.2f})."
+    )
+    block.figures.extend(run.figure(r.chart(), caption="The law of crime concentration (Weisburd 2015)."))
+    block.notes.extend(r.notes)
+    block.caveats.extend(res.caveats)
+    return block
+
+
+def _density(run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams) -> Block:
+    from ..analysis.incidents import density
+
+    block = Block("Kernel density", anchor=f"{slug(source)}-density")
+    res = run.run(f"incidents.density[{source}]", density, t, cell_m=p.cell_m)
+    if res.value is None:
+        block.unavailable = res.unavailable("The density surface")
+        return block
+    r = res.value
+    value = next(c for c in r.table.columns if c.startswith("density"))
+    svg = grid_map_svg(
+        r.table, value=value, cell_m=p.cell_m, title=r.title, legend_label="incidents per km²",
+        simulated=info["simulated"],
+    )  # fmt: skip
+    block.figures.append(_figure(svg, f"Gaussian kernel, bandwidth {r.bandwidth_m:,.0f} m, on {p.cell_m:g} m cells."))
+    block.notes.extend(r.notes)
+    block.caveats.extend(res.caveats)
+    return block
+
+
+def _gi(
+    run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams, found: dict[str, Any]
+) -> Block:
+    from ..analysis.incidents import hotspots
+
+    block = Block("Hot and cold spots (Getis-Ord Gi*)", anchor=f"{slug(source)}-gi")
+    res = run.run(
+        f"incidents.hotspots[{source}]", hotspots, t, cell_m=p.cell_m, permutations=p.permutations, seed=p.seed,
+        alpha=p.alpha,
+    )  # fmt: skip
+    if res.value is None:
+        block.unavailable = res.unavailable("Gi*")
+        return block
+    r = found["gi"] = res.value
+    block.paragraphs.append(
+        f"{r.n_hot:,} cells are hot spots and {r.n_cold:,} are cold spots: clusters of {p.cell_m:g} m cells with "
+        f"more (fewer) incidents than the city-wide mean, after controlling the false discovery rate at {p.alpha:g} "
+        "across every cell (Benjamini–Hochberg)."
+    )
+    hot = r.table[r.table["hotspot"] == "hot"].sort_values("z", ascending=False)
+    table = render_table(hot, columns=["lat", "lon", "incidents", "z", "q_value"], max_rows=15)
+    svg = grid_map_svg(
+        r.table, value="hotspot", cell_m=p.cell_m, title=r.title, categorical=GI_CLASSES, legend_label="Gi*",
+        simulated=info["simulated"],
+    )  # fmt: skip
+    block.figures.append(_figure(svg, "Hot (red) and cold (blue) spots; grey: not significant.", table))
+    block.notes.extend(r.notes)
+    block.caveats.extend(res.caveats)
+    return block
+
+
+def _persistent(run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams) -> Block:
+    from ..analysis.incidents import persistent
+
+    block = Block("Persistent hot spots", anchor=f"{slug(source)}-persistent")
+    res = run.run(
+        f"incidents.persistent[{source}]", persistent, t, cell_m=p.cell_m, period=p.persistence_period, seed=p.seed
+    )
+    if res.value is None:
+        block.unavailable = res.unavailable("Persistent hot spots")
+        return block
+    r = res.value
+    classes = r.table[r.table["status"].isin(list(PERSISTENCE_CLASSES))]
+    if not classes.empty:
+        svg = grid_map_svg(
+            classes, value="status", cell_m=p.cell_m, title=r.title, categorical=PERSISTENCE_CLASSES,
+            legend_label="hot in most periods", simulated=info["simulated"],
+        )  # fmt: skip
+        stable = classes[classes["status"] == "stable"].sort_values("incidents", ascending=False)
+        table = render_table(
+            stable, columns=["lat", "lon", "periods_hot", "share_of_periods", "incidents"], max_rows=15
+        )
+        block.figures.append(_figure(svg, f"Cells in the busiest 5% of cells per {p.persistence_period}.", table))
+    block.paragraphs.append(r.title + ".")
+    block.notes.extend(r.notes)
+    block.caveats.extend(res.caveats)
+    return block
+
+
+def _knox(run: Runner, t: Any, source: str, p: IncidentReportParams, found: dict[str, Any]) -> Block:
+    from ..analysis.incidents import near_repeat
+
+    block = Block("Near repeats (Knox test)", anchor=f"{slug(source)}-knox")
+    res = run.run(
+        f"incidents.near_repeat[{source}]", near_repeat, t, permutations=p.permutations, seed=p.seed,
+        max_points=p.knox_max_points,
+    )  # fmt: skip
+    if res.value is None:
+        block.unavailable = res.unavailable("The Knox test")
+        return block
+    r = found["knox"] = res.value
+    block.figures.extend(run.figure(r.chart()))
+    cols = ["distance_band", "time_band", "observed", "expected", "knox_ratio", "p_value"]
+    block.tables.append(render_table(r.table, columns=cols, max_rows=None))
+    block.notes.extend(r.notes)
+    block.caveats.extend(res.caveats)
+    return block
+
+
+def incident_section(
+    con: duckdb.DuckDBPyConnection, source: str, run: Runner, params: IncidentReportParams | None = None
+) -> tuple[PageSection, list[Finding]]:
+    """The report section on one incident dataset (``source``), and the key findings it supports."""
+    from ..engine import incident_table
+
+    p = params or IncidentReportParams()
+    info = _source_info(con, source)
+    title = f"Incidents: {source}" + (" (SIMULATED DATA)" if info["simulated"] else "")
+    section = PageSection(f"incidents-{slug(source)}", title)
+    if info["simulated"]:
+        section.intro.append(
+            "These incidents are SIMULATED by crimelens (a seeded self-exciting point process in a synthetic city): "
+            "they show what the analyses do, not where crime happens anywhere real."
+        )
+    section.intro.append(
+        "Recorded incidents measure what was reported to and recorded by the police: they reflect reporting "
+        "habits and where officers patrol as well as crime itself. Hot spots found here are places to look at "
+        "more closely, not proof of risk; directing patrols by them can feed back into future data."
+    )
+    area, area_set = _area_kind(con, source)
+    found: dict[str, Any] = {}
+    with incident_table(con, "duckdb", source=source) as t:
+        section.blocks.append(_overview(run, con, t, source, info))
+        section.blocks.append(_when(run, t, source, found))
+        if area is not None:
+            section.blocks.append(_areas(run, con, t, source, info, area, area_set))
+        located = con.execute(
+            "SELECT count(*) FROM incidents WHERE source = ? AND latitude IS NOT NULL", [source]
+        ).fetchall()[0][0]
+        if located:
+            section.blocks.append(_concentration(run, con, t, source, p, found))
+            section.blocks.append(_density(run, t, source, info, p))
+            section.blocks.append(_gi(run, t, source, info, p, found))
+            section.blocks.append(_persistent(run, t, source, info, p))
+            section.blocks.append(_knox(run, t, source, p, found))
+        else:
+            section.intro.append(
+                "This dataset has no coordinates, so the grid maps, hot spots and near repeats are left out."
+            )
+    return section, _findings(source, info, found, p)
+
+
+def _findings(source: str, info: dict[str, Any], found: dict[str, Any], p: IncidentReportParams) -> list[Finding]:
+    """Headline findings from the incident results, each citing its numbers (scores rank them with the others)."""
+    label = f"{source} (simulated)" if info["simulated"] else source
+    out: list[Finding] = []
+    conc = found.get("concentration")
+    if conc is not None:
+        out.append(
+            Finding(
+                "incident_concentration",
+                f"{label}: half of all located incidents fall in {conc.units_for_half:.1%} of {p.cell_m:g} m cells",
+                f"The busiest 5% of cells hold {conc.top_5pct:.0%} of incidents: resources aimed at a few places "
+                "reach a large share of crime.",
+                {
+                    "cells": conc.units_total,
+                    "share_in_busiest_1pct_of_cells": conc.top_1pct,
+                    "share_in_busiest_5pct_of_cells": conc.top_5pct,
+                    "gini": conc.gini,
+                },
+                2.0 + (1 - conc.units_for_half),
+            )
+        )
+    gi = found.get("gi")
+    if gi is not None and gi.n_hot:
+        out.append(
+            Finding(
+                "incident_hotspots",
+                f"{label}: {gi.n_hot:,} grid cells are statistically significant hot spots (Gi*, FDR {p.alpha:g})",
+                "Clusters of busy cells, not single busy cells: candidates for place-based prevention, checked "
+                "against local knowledge first.",
+                {"hot_cells": gi.n_hot, "cold_cells": gi.n_cold, "cell_m": p.cell_m},
+                1.5,
+            )
+        )
+    prof = found.get("profile")
+    if prof is not None and not prof.table.empty:
+        top = prof.table.sort_values("incidents", ascending=False).iloc[0]
+        out.append(
+            Finding(
+                "incident_peak_time",
+                f"{label}: incidents peak on {top['weekday_name']}s at {int(top['hour']):02d}:00",
+                "Timing patrols and services to the busiest hours is the cheapest targeting there is.",
+                {"incidents_in_peak_hour": int(top["incidents"]), "share": float(top["share"])},
+                1.0,
+            )
+        )
+    knox = found.get("knox")
+    if knox is not None and not knox.table.empty:
+        first = knox.table.iloc[0]
+        if float(first["p_value"]) < 0.05 and float(first["knox_ratio"]) > 1:
+            out.append(
+                Finding(
+                    "incident_near_repeat",
+                    f"{label}: near repeats — {float(first['knox_ratio']):.2f}× the pairs expected by chance within "
+                    f"{first['distance_band']} and {first['time_band']}",
+                    "After an incident, nearby places are at raised risk for a short time: an early-warning window.",
+                    {
+                        "observed": int(first["observed"]),
+                        "expected": float(first["expected"]),
+                        "p_value": float(first["p_value"]),
+                    },
+                    1.2,
+                )
+            )
+    return out
+
+
+def incident_limitations(simulated: bool) -> list[tuple[str, str]]:
+    """Limitations of incident analyses, as (title, text) pairs."""
+    items = [
+        (
+            "Recorded incidents are not all crime",
+            "Incident data hold what was reported and recorded. Under-reporting varies by offence and "
+            "neighbourhood, and more patrols produce more records: maps and hot spots partly show policing.",
+        ),
+        (
+            "Locations are approximate",
+            "Publishers move locations to the block or the nearest intersection for privacy, so cells of under "
+            "about 100 m claim more precision than the data have.",
+        ),
+        (
+            "Many cells are tested at once",
+            "Gi* tests every cell; the false discovery rate is controlled (Benjamini–Hochberg), but sparse cells "
+            "make the normal approximation rough: prefer larger cells or longer periods when counts are small.",
+        ),
+    ]
+    if simulated:
+        items.insert(
+            0,
+            ("Simulated data", "Incident sections marked SIMULATED use synthetic incidents made by crimelens."),
+        )
+    return items
