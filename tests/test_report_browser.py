@@ -109,3 +109,78 @@ def test_report_renders_offline_in_chromium(served_report: str) -> None:
     assert page_errors == [], f"page errors: {page_errors}"
     assert failed == [], f"failed requests: {failed}"
     assert (ARTIFACTS / "report.png").stat().st_size > 50_000
+
+
+@pytest.fixture
+def served_incident_report(tmp_path: Path) -> Iterator[str]:
+    """A report on a small SIMULATED city (incidents + areas with population), served from 127.0.0.1."""
+    from crimelens import warehouse
+    from crimelens.sources.areas import load_areas
+    from crimelens.sources.synthetic import simulate
+
+    csv, areas = tmp_path / "city.csv", tmp_path / "areas.geojson"
+    simulate(20_000, 1, 7, csv, areas_out=areas)
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.load_incidents(con, csv, "chicago", source="simulated-city", simulated=True)
+    load_areas(
+        con, areas, area_set="sim-areas", area_kind="community_area", id_property="area_id", name_property="name",
+        population_property="population",
+    )  # fmt: skip
+    site = tmp_path / "site"
+    site.mkdir()
+    build_report(con, site / "report.html")
+    con.close()
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="report-http", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/report.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_incident_maps_render_offline_in_chromium(served_incident_report: str) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Chromium (make test installs it) to run browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def route(r: Any) -> None:
+        if urlsplit(r.request.url).hostname in LOCAL_HOSTS:
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.route("**/*", route)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            response = page.goto(served_incident_report, wait_until="load")
+            assert response is not None and response.status == 200
+            heading = page.locator("#incidents-simulated-city-heading")
+            assert heading.is_visible() and "SIMULATED" in heading.inner_text()
+            maps = page.locator("figure.map-figure svg.chart")
+            # hour × weekday, area choropleth, density, Gi* and persistent hot spots
+            assert maps.count() >= 5
+            for i in range(maps.count()):
+                box = maps.nth(i).bounding_box()
+                assert box is not None and box["width"] > 300 and box["height"] > 150, i
+            # every map of simulated data says so on the map itself
+            assert page.locator("figure.map-figure svg.chart", has_text="SIMULATED DATA").count() >= 4
+            # findings from the incident section head the report (only incidents were loaded)
+            assert page.locator("#findings-list > li", has_text="simulated-city (simulated)").count() >= 2
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.locator("#incidents-simulated-city").screenshot(path=str(ARTIFACTS / "report_incidents.png"))
+        finally:
+            browser.close()
+    assert outside == [], f"the report asked for outside resources: {outside}"
+    assert errors == [], f"console or page errors: {errors}"
+    assert (ARTIFACTS / "report_incidents.png").stat().st_size > 50_000

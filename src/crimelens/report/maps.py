@@ -113,8 +113,7 @@ def grid_map_svg(
             names = list(categorical)
             codes = data[value].map({n: i for i, n in enumerate(names)}).to_numpy(dtype=float)
             raster[iy, ix] = codes
-            cmap = ListedColormap([categorical[n] for n in names])
-            cmap.set_bad("white")
+            cmap = ListedColormap([categorical[n] for n in names]).with_extremes(bad="white")
             ax.imshow(
                 raster, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=len(names) - 0.5,
                 interpolation="nearest",
@@ -127,8 +126,7 @@ def grid_map_svg(
             ax.legend(handles=handles, loc="lower right", fontsize=8, title=legend_label or None)
         else:
             raster[iy, ix] = data[value].to_numpy(dtype=float)
-            scale = matplotlib.colormaps[_SEQUENTIAL].copy()
-            scale.set_bad("white")
+            scale = matplotlib.colormaps[_SEQUENTIAL].with_extremes(bad="white")
             image = ax.imshow(raster, origin="lower", extent=extent, cmap=scale, interpolation="nearest")
             bar = fig.colorbar(image, ax=ax, shrink=0.7, pad=0.01)
             bar.set_label(legend_label)
