@@ -60,6 +60,14 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("hotspot_window", int, 10, "Length in years of the window persistent hotspots look at."),
         Setting("alpha", float, 0.05, "Significance level for trend and change tests."),
+        Setting(
+            "spark_master",
+            str,
+            "local[2]",
+            "Spark master for --engine spark: local[N] runs on this machine with N cores; a cluster URL "
+            "(spark://host:7077, yarn) runs there.",
+        ),
+        Setting("spark_driver_memory", str, "1g", "Memory of the Spark driver for --engine spark (e.g. 1g, 4g)."),
     ]
 }
 

@@ -112,11 +112,16 @@ def _require_pyspark() -> None:
 
 
 @functools.cache
-def spark_backend(master: str = "local[2]", driver_memory: str = "1g") -> Any:
-    """The process's Ibis PySpark backend, starting a local SparkSession on first call (then reused).
+def spark_backend(master: str | None = None, driver_memory: str | None = None) -> Any:
+    """The process's Ibis PySpark backend, starting a SparkSession on first call (then reused).
 
-    ``master`` and ``driver_memory`` apply only when this process has no SparkSession yet.
+    ``master`` and ``driver_memory`` (default: the ``spark_master`` and ``spark_driver_memory`` settings) apply
+    only when this process has no SparkSession yet.
     """
+    from .config import get_setting
+
+    master = str(get_setting("spark_master", master))
+    driver_memory = str(get_setting("spark_driver_memory", driver_memory))
     require_spark()
     import ibis
     from pyspark.sql import SparkSession
