@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, NamedTuple, TypeVar, cast
 
 import typer
 
@@ -84,6 +84,14 @@ def _date(value: str | None, option: str) -> dt.date | None:
         raise DataError(f"{option}: expected a date YYYY-MM-DD, got {value!r}") from None
 
 
+class _Scope(NamedTuple):
+    con: Any  # the warehouse connection (read-only), or None with --parquet
+    table: Any  # the incidents after the filter (Ibis)
+    unfiltered: Any  # the source's incidents before the filter (Ibis)
+    filter: Any  # the IncidentFilter
+    info: dict[str, Any]  # what --json reports as "scope"
+
+
 @contextmanager
 def _scope(
     db: Path | None,
@@ -93,9 +101,14 @@ def _scope(
     offence: list[str] | None,
     since: str | None,
     until: str | None,
-) -> Iterator[tuple[Any, Any, dict[str, Any]]]:
-    """(warehouse connection or None, filtered Ibis table, scope description) for one command."""
-    from .analysis.incidents import IncidentFilter
+    *,
+    require_rows: bool = True,
+) -> Iterator[_Scope]:
+    """The warehouse, the filtered incidents and their description for one command.
+
+    ``require_rows``: a filter that leaves no incident is an error (statistics of nothing are not results).
+    """
+    from .analysis.incidents import IncidentFilter, coverage
     from .engine import incident_table
     from .warehouse import connect, resolve_incident_source
 
@@ -108,16 +121,25 @@ def _scope(
         if con is not None:
             src = resolve_incident_source(con, source)
         with incident_table(con, engine, source=src, parquet=parquet) as t:  # type: ignore[arg-type]
-            scope = {"source": src, "engine": engine, "filter": flt.to_dict()}
-            yield con, flt.apply(t), scope
+            filtered = flt.apply(t)
+            if require_rows and flt != IncidentFilter():
+                try:
+                    coverage(filtered)
+                except DataError:
+                    raise DataError(
+                        f"no incidents of {src or parquet} match the filter: expected at least one incident of "
+                        f"{flt.describe()}, got none; widen --offence, --since or --until"
+                    ) from None
+            info = {"source": src, "engine": engine, "filter": flt.to_dict()}
+            yield _Scope(con, filtered, t, flt, info)
     finally:
         if con is not None:
             con.close()
 
 
-def _emit(result: Any, scope: dict[str, Any], as_json: bool, limit: int, columns: list[str] | None = None) -> None:
+def _emit(result: Any, scope: _Scope, as_json: bool, limit: int, columns: list[str] | None = None) -> None:
     if as_json:
-        print_json({**result.to_dict(), "scope": scope})
+        print_json({**result.to_dict(), "scope": scope.info})
     else:
         show_result(result, None if limit == 0 else limit, columns)
 
@@ -149,28 +171,28 @@ def counts_cmd(
     from .analysis.aggregate import area_counts, grid_counts, h3_counts
 
     per = None if period in (None, "none") else period
-    with _scope(db, source, engine, parquet, offence, since, until) as (_con, t, scope):
+    if by not in ("area", "grid", "h3"):
+        raise DataError(f"--by: expected area, grid or h3, got {by!r}")
+    with _scope(db, source, engine, parquet, offence, since, until, require_rows=False) as scope:
         if by == "area":
             if per is None:
                 raise DataError("--period none is for grid and h3 counts; areas need a period (e.g. year)")
-            frame = area_counts(t, area=area, period=per, by_offence=offences_split)  # type: ignore[arg-type]
+            frame = area_counts(scope.table, area=area, period=per, by_offence=offences_split)  # type: ignore[arg-type]
             extra: dict[str, Any] = {"area": area}
         elif by == "grid":
-            grid = grid_counts(t, cell_m=cell, period=per, by_offence=offences_split)  # type: ignore[arg-type]
+            grid = grid_counts(scope.table, cell_m=cell, period=per, by_offence=offences_split)  # type: ignore[arg-type]
             frame, extra = grid.table, {**grid.params, "rows_without_coordinates": grid.rows_without_coordinates}
-        elif by == "h3":
-            hexes = h3_counts(t, resolution=resolution, period=per, by_offence=offences_split)  # type: ignore[arg-type]
+        else:
+            hexes = h3_counts(scope.table, resolution=resolution, period=per, by_offence=offences_split)  # type: ignore[arg-type]
             frame = hexes.table
             extra = {"resolution": resolution, "rows_without_coordinates": hexes.rows_without_coordinates}
-        else:
-            raise DataError(f"--by: expected area, grid or h3, got {by!r}")
     if csv_out is not None:
         frame.to_csv(csv_out, index=False)
         err.print(f"Wrote {len(frame):,} rows to {csv_out}")
     if as_json:
         from .analysis.result import frame_records
 
-        print_json({"scope": scope, "by": by, "period": per, **extra, "rows": frame_records(frame)})
+        print_json({"scope": scope.info, "by": by, "period": per, **extra, "rows": frame_records(frame)})
         return
     title = f"Incidents by {by if by != 'area' else area.replace('_', ' ')}" + (f" and {per}" if per else "")
     show_table(frame, title, None if limit == 0 else limit)
@@ -194,16 +216,18 @@ def when_cmd(
     """When crime happens: the hour × weekday profile and monthly seasonality."""
     from .analysis.incidents import seasonality, weekly_profile
 
-    with _scope(db, source, engine, parquet, offence, since, until) as (_con, t, scope):
-        profile = weekly_profile(t)
-        season = seasonality(t)
+    with _scope(db, source, engine, parquet, offence, since, until) as scope:
+        profile = weekly_profile(scope.table)
+        # complete months are judged on the source's own span: a rare offence's first incident is not its start
+        season = seasonality(scope.table, span=scope.filter.span(scope.unfiltered))
     if as_json:
-        print_json({"scope": scope, "hour_weekday": profile.to_dict(), "seasonality": season.to_dict()})
+        print_json({"scope": scope.info, "hour_weekday": profile.to_dict(), "seasonality": season.to_dict()})
         return
-    grid = profile.table.pivot_table(index="weekday_name", columns="hour", values="incidents", sort=False)
-    grid.columns = [f"{int(h):02d}" for h in grid.columns]
-    grid.index = [str(name)[:3] for name in grid.index]
-    show_table(grid.reset_index(names="day"), profile.title + " (columns: hour of day)", None)
+    grid = profile.table.pivot_table(index="hour", columns="weekday", values="incidents", sort=True)
+    names = profile.table.drop_duplicates("weekday").set_index("weekday")["weekday_name"]
+    grid.columns = [str(names[d])[:3] for d in grid.columns]
+    grid.index = [f"{int(h):02d}:00" for h in grid.index]
+    show_table(grid.reset_index(names="hour"), profile.title, None)
     for note in profile.notes:
         out.print(f"[dim]Note: {note}[/dim]")
     show_result(season, None, ["month_name", "years", "incidents", "mean_incidents", "seasonal_index"])
@@ -230,8 +254,8 @@ def areas_cmd(
     """Rank areas by incidents, with rates per 100,000 residents where the areas have a population."""
     from .analysis.incidents import area_ranking
 
-    with _scope(db, source, engine, parquet, offence, since, until) as (con, t, scope):
-        result = area_ranking(con, t, area=area, area_set=area_set)
+    with _scope(db, source, engine, parquet, offence, since, until) as scope:
+        result = area_ranking(scope.con, scope.table, area=area, area_set=area_set)
     _emit(result, scope, as_json, limit)
 
 
@@ -252,10 +276,10 @@ def concentration_cmd(
     """The law of crime concentration: what share of places holds what share of incidents."""
     from .analysis.incidents import concentration
 
-    with _scope(db, source, engine, parquet, offence, since, until) as (con, t, scope):
-        result = concentration(con, t, unit=unit, cell_m=cell, area=area)  # type: ignore[arg-type]
+    with _scope(db, source, engine, parquet, offence, since, until) as scope:
+        result = concentration(scope.con, scope.table, unit=unit, cell_m=cell, area=area)  # type: ignore[arg-type]
     if as_json:
-        print_json({**result.to_dict(), "scope": scope})
+        print_json({**result.to_dict(), "scope": scope.info})
         return
     summary = result.to_dict()["summary"]
     out.print(f"[bold]{result.title}[/bold]")
@@ -289,13 +313,13 @@ def density_cmd(
     """Kernel density surface of incidents (per km²); shows the densest cells."""
     from .analysis.incidents import density
 
-    with _scope(db, source, engine, parquet, offence, since, until) as (_con, t, scope):
-        result = density(t, cell_m=cell, bandwidth_m=bandwidth)
+    with _scope(db, source, engine, parquet, offence, since, until) as scope:
+        result = density(scope.table, cell_m=cell, bandwidth_m=bandwidth)
     if csv_out is not None:
         result.table.to_csv(csv_out, index=False)
         err.print(f"Wrote {len(result.table):,} cells to {csv_out}")
     if as_json:
-        print_json({**result.to_dict(), "scope": scope})
+        print_json({**result.to_dict(), "scope": scope.info})
         return
     value = next(c for c in result.table.columns if c.startswith("density"))
     top = result.table.sort_values(value, ascending=False)
@@ -325,9 +349,9 @@ def hotspots_cmd(
     """Getis-Ord Gi* hot and cold spots on a grid, with the false discovery rate controlled."""
     from .analysis.incidents import hotspots
 
-    with _scope(db, source, engine, parquet, offence, since, until) as (_con, t, scope):
+    with _scope(db, source, engine, parquet, offence, since, until) as scope:
         result = hotspots(
-            t,
+            scope.table,
             cell_m=cell,
             neighbours=cast(Any, neighbours),
             permutations=permutations,
@@ -336,7 +360,7 @@ def hotspots_cmd(
             fdr=not no_fdr,
         )
     if as_json:
-        print_json({**result.to_dict(), "scope": scope})
+        print_json({**result.to_dict(), "scope": scope.info})
         return
     table = result.table[result.table["hotspot"] != "not significant"].sort_values("z", ascending=False)
     cols = ["cell_x", "cell_y", "lat", "lon", "incidents", "z", "p_value", "q_value", "hotspot"]
@@ -367,9 +391,9 @@ def persistent_cmd(
     """Grid cells that stay hot period after period (stable, emerging or intermittent)."""
     from .analysis.incidents import persistent
 
-    with _scope(db, source, engine, parquet, offence, since, until) as (_con, t, scope):
+    with _scope(db, source, engine, parquet, offence, since, until) as scope:
         result = persistent(
-            t,
+            scope.table,
             cell_m=cell,
             period=cast(Any, period),
             method=cast(Any, method),
@@ -410,9 +434,9 @@ def near_repeat_cmd(
     """Near-repeat Knox test: are incidents close in space also close in time more often than chance?"""
     from .analysis.incidents import near_repeat
 
-    with _scope(db, source, engine, parquet, offence, since, until) as (_con, t, scope):
+    with _scope(db, source, engine, parquet, offence, since, until) as scope:
         result = near_repeat(
-            t,
+            scope.table,
             distance_bands_m=_bands(distances, "--distances"),
             time_bands_days=_bands(days, "--days"),
             permutations=permutations,

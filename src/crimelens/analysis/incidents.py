@@ -74,6 +74,18 @@ class IncidentFilter:
             t = t.filter(t.occurred_at < dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()))
         return t
 
+    def span(self, unfiltered: Any) -> tuple[dt.date, dt.date]:
+        """The days this filter's incidents can cover: the source's first and last day clipped to the dates."""
+        first, last, _ = coverage(unfiltered)
+        start = max(first.date(), self.start) if self.start else first.date()
+        end = min(last.date(), self.end) if self.end else last.date()
+        if start > end:
+            raise DataError(
+                f"date range: the data cover {first.date()} to {last.date()}; the filter asks for "
+                f"{self.start or 'first'} to {self.end or 'last'}, which does not overlap"
+            )
+        return start, end
+
     def describe(self) -> str:
         parts = [", ".join(self.offences) if self.offences else "all offences"]
         if self.start or self.end:
@@ -117,26 +129,38 @@ def weekly_profile(t: Any) -> HourWeekdayResult:
     return hour_weekday_profile(weekday_hour_counts(t))
 
 
-def seasonality(t: Any) -> SeasonalityResult:
-    """Monthly seasonality over the complete months the data cover."""
+def seasonality(t: Any, *, span: tuple[dt.date, dt.date] | None = None) -> SeasonalityResult:
+    """Monthly seasonality over the complete months the data cover.
+
+    ``span``: the first and last day the data cover (default: the days of the first and last incident of
+    ``t``). Pass the span of the unfiltered source, clipped to the date filter (:meth:`IncidentFilter.span`),
+    when ``t`` holds a rare offence: its first incident may fall weeks after the data begin.
+    """
     from .temporal import monthly_seasonality
 
-    first, last, _ = coverage(t)
-    return monthly_seasonality(monthly_counts(t), coverage=(first, last.date()))
+    if span is None:
+        first, last, _ = coverage(t)
+        span = (first.date(), last.date())
+    # whole days at both ends: an incident at 10:00 on the 1st does not make the 1st's month partial
+    return monthly_seasonality(monthly_counts(t), coverage=span)
 
 
 def area_set_for(con: duckdb.DuckDBPyConnection, area: str, area_set: str | None) -> str | None:
     """The area set (boundaries and population) to use for ``area``: the one named, or the only one of its kind."""
-    kinds = {"community_area": "community_area", "district": "district", "neighbourhood": "neighbourhood"}
     if area_set is not None:
-        found = con.execute("SELECT count(*) FROM areas WHERE area_set = ?", [area_set]).fetchone()
-        if not found or not found[0]:
+        found = con.execute("SELECT DISTINCT area_kind FROM areas WHERE area_set = ?", [area_set]).fetchall()
+        if not found:
             sets = [r[0] for r in con.execute("SELECT DISTINCT area_set FROM areas ORDER BY 1").fetchall()]
             raise DataError(f"area set {area_set!r} is not loaded; loaded: {', '.join(sets) or 'none'}")
+        kinds = sorted(str(r[0]) for r in found)
+        if kinds != [area]:
+            # joining ids of one kind to another's populations gives plausible but wrong rates
+            raise DataError(
+                f"area set {area_set!r}: expected a set of {area.replace('_', ' ')}s (the --area column), "
+                f"got a set of {', '.join(k.replace('_', ' ') + 's' for k in kinds)}"
+            )
         return area_set
-    if area not in kinds:
-        return None
-    rows = con.execute("SELECT DISTINCT area_set FROM areas WHERE area_kind = ? ORDER BY 1", [kinds[area]]).fetchall()
+    rows = con.execute("SELECT DISTINCT area_set FROM areas WHERE area_kind = ? ORDER BY 1", [area]).fetchall()
     return str(rows[0][0]) if len(rows) == 1 else None
 
 
@@ -149,8 +173,16 @@ def area_totals(t: Any, area: str) -> pd.DataFrame:
     """Incidents per area over the whole filtered period (rows without an area id are left out)."""
     _check_area(area)
     counts = area_counts(t, area=area, period="year", by_offence=False)
-    frame = counts.groupby("area", as_index=False).agg(incidents=("incidents", "sum"))
+    frame = counts.groupby("area", as_index=False, dropna=False).agg(incidents=("incidents", "sum"))
     keep = frame["area"].notna() & (frame["area"].astype(str) != "")
+    if not keep.any() and int(frame["incidents"].sum()) > 0:
+        columns = [c for c in AREA_COLUMNS if c in t.columns]
+        filled = execute(t.aggregate(**{c: t[c].count() for c in columns})).iloc[0]
+        present = [c for c in columns if int(filled[c])]
+        raise DataError(
+            f"area: none of these incidents has a {area} id; expected an area column they fill "
+            f"({', '.join(present) or 'none is filled'}), got {area!r}"
+        )
     return frame.loc[keep].reset_index(drop=True)
 
 
@@ -211,11 +243,20 @@ def concentration(
         totals = area_totals(t, area)
         chosen = area_set_for(con, area, area_set) if con is not None else None
         n_units = None
+        note = f"Units: {area.replace('_', ' ')}s" + (
+            f" of {chosen}, those without incidents included" if chosen else ""
+        )
         if chosen is not None and con is not None:
-            row = con.execute("SELECT count(*) FROM areas WHERE area_set = ?", [chosen]).fetchone()
-            n_units = int(row[0]) if row else None
+            ids = {str(r[0]) for r in con.execute("SELECT area_id FROM areas WHERE area_set = ?", [chosen]).fetchall()}
+            outside = sorted(set(totals["area"].astype(str)) - ids)
+            n_units = len(ids) + len(outside)
+            if outside:
+                note += (
+                    f"; {len(outside)} area id(s) with incidents are not in {chosen} and are counted as extra units: "
+                    + ", ".join(outside[:10])
+                    + (" …" if len(outside) > 10 else "")
+                )
         result = concentration_curve(totals.rename(columns={"area": "unit"}), units_total=n_units)
-        note = f"Units: {area.replace('_', ' ')}s" + (f" of {chosen}" if chosen else "")
     else:
         raise DataError(f"unit: expected grid or area, got {unit!r}")
     return replace(result, notes=(*result.notes, note))
@@ -230,7 +271,11 @@ def incident_points(
     located = t.filter(t.latitude.notnull() & t.longitude.notnull())
     expr = located.select("latitude", "longitude", *columns)
     if limit is not None:
-        expr = expr.order_by(located.occurred_at.desc()).limit(limit)
+        # ties on occurred_at (whole days, whole hours) broken by the key, so the same points are kept every run
+        ties = [located[c].desc() for c in ("source", "incident_key") if c in located.columns]
+        expr = (
+            located.order_by([located.occurred_at.desc(), *ties]).limit(limit).select("latitude", "longitude", *columns)
+        )
     frame = execute(expr)
     x, y = forward(frame["longitude"].to_numpy(), frame["latitude"].to_numpy(), origin.lon0, origin.lat0)
     frame["x_m"] = x
@@ -317,8 +362,12 @@ def near_repeat(
     """Knox near-repeat test on the located incidents (the most recent ``max_points`` when there are more)."""
     from .knox import knox_test
 
+    if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 2:
+        raise DataError(f"max_points: expected a whole number ≥ 2 (e.g. {KNOX_MAX_POINTS}), got {max_points!r}")
+    located = execute(t.aggregate(n=t.count(where=t.latitude.notnull() & t.longitude.notnull())))
+    n_located = int(located["n"].iloc[0])
     origin = data_origin(t)
-    points = incident_points(t, origin, limit=max_points)
+    points = incident_points(t, origin, limit=max_points if n_located > max_points else None)
     result = knox_test(
         points,
         distance_bands_m=tuple(distance_bands_m),
@@ -327,7 +376,11 @@ def near_repeat(
         seed=seed,
     )
     notes = result.notes
-    if len(points) >= max_points:
+    if n_located > max_points:
         first = points["occurred_at"].min()
-        notes = (*notes, f"Only the {max_points:,} most recent located incidents were tested (from {first:%Y-%m-%d}).")
-    return replace(result, notes=notes, params={**result.params, "points": len(points)})
+        notes = (
+            *notes,
+            f"Only the {max_points:,} most recent of {n_located:,} located incidents were tested "
+            f"(from {first:%Y-%m-%d}).",
+        )
+    return replace(result, notes=notes, params={**result.params, "points": len(points), "located": n_located})

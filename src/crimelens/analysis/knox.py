@@ -92,7 +92,8 @@ def knox_test(
     Euclidean metres; time apart is the number of calendar days between the two dates (as the Near Repeat
     Calculator, which works with dates; time of day is ignored). Band k covers (edge_k, edge_k+1], the
     first band includes its lower edge: with the defaults the distance bands are 0–100 m (same place
-    included), 100–200 m, 200–400 m and the time bands 0–7, 8–14, 15–28 days. Pairs farther apart than the
+    included), 100–200 m, 200–400 m and the time bands 0–7, 7–14, 14–28 days (0 days included in the first;
+    a pair 7 days apart falls in 0–7). Pairs farther apart than the
     last edges are not tabulated.
 
     Only pairs within the largest distance are enumerated (``scipy.spatial.cKDTree.query_pairs``); permuting

@@ -165,7 +165,7 @@ def concentration_curve(counts: pd.DataFrame, *, units_total: int | None = None)
     elif isinstance(units_total, bool) or not isinstance(units_total, int | np.integer) or units_total < 1:
         raise DataError(f"units_total: expected a whole number ≥ 1 (the number of places), got {units_total!r}")
     else:
-        notes.append(f"units_total given: {units_total:,} {kind}, those without incidents included")
+        notes.append(f"{units_total:,} {kind} in the study area (as given)")
     n = int(units_total)
     if len(per_unit) > n:
         raise DataError(
@@ -193,7 +193,8 @@ def concentration_curve(counts: pd.DataFrame, *, units_total: int | None = None)
     asc = np.concatenate([np.zeros(n - len(desc)), desc[::-1]])
     gini = float(2 * np.sum(np.arange(1, n + 1) * asc) / (n * total) - (n + 1) / n)
     zero = n - len(desc)
-    notes.append(f"{zero:,} of {n:,} {kind} ({zero / n:.1%}) had no incidents")
+    if zero:
+        notes.append(f"{zero:,} of {n:,} {kind} ({zero / n:.1%}) had no incidents")
     if total < n:
         warnings.warn(
             f"counts: {total:.0f} incidents over {n:,} {kind}: with fewer incidents than places at least "
