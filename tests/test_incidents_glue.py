@@ -6,6 +6,7 @@ Small hand-made warehouses checked by hand, then real Toronto incidents for sane
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -157,10 +158,10 @@ def test_area_ranking_without_or_with_a_wrong_area_set(con: duckdb.DuckDBPyConne
     assert inc.area_ranking(con, table, area_set="city-areas").params["area_set"] == "city-areas"
     with pytest.raises(DataError, match=r"area set 'nope' is not loaded; loaded: city-areas, other"):
         inc.area_ranking(con, table, area_set="nope")
-    # a set of another kind would give plausible but wrong rates: refused
+    # a set of another kind joined to the community-area ids would give plausible but wrong rates: refused
     con.execute("INSERT INTO areas VALUES ('districts', 'district', '1', 'D1', ?, 10, NULL, 4)", [SQUARE])
     with pytest.raises(DataError, match=r"'districts': expected a set of community areas .*got a set of districts"):
-        inc.area_ranking(con, table, area_set="districts")
+        inc.area_ranking(con, table, area="community_area", area_set="districts")
     # an area column these incidents do not fill: named, with the ones they do
     with pytest.raises(DataError, match=r"no.* neighbourhood id; expected an area column they fill \(community_area\)"):
         inc.area_ranking(con, table, area="neighbourhood")
@@ -343,3 +344,46 @@ def test_toronto_persistent(toronto: Any) -> None:
     assert 10 < len(stable) == result.n_stable
     assert (stable["share_of_periods"] >= 0.75).all()
     assert stable["lat"].between(43.5, 43.9).all()
+
+
+def _box(lon0: float, lat0: float, lon1: float, lat1: float) -> str:
+    ring = [[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
+    return json.dumps({"type": "Polygon", "coordinates": [ring]})
+
+
+def test_areas_without_ids_are_assigned_by_location(con: duckdb.DuckDBPyConnection) -> None:
+    # two police districts: D1 holds A (k1–k4, and k12 at A + 5e-4/−5e-4), D2 holds B (k5–k8); C (k9, k10) lies in
+    # neither; k11 has no coordinates. The incidents carry no district id, so they are placed by location.
+    con.executemany(
+        "INSERT INTO areas (area_set, area_kind, area_id, name, geometry, population, load_id) "
+        "VALUES ('districts', 'district', ?, ?, ?, ?, 3)",
+        [
+            ("D1", "North", _box(-87.632, 41.878, -87.628, 41.882), 5000),
+            ("D2", "South", _box(-87.627, 41.883, -87.623, 41.887), None),
+        ],
+    )
+    with incident_table(con, source="city") as t:
+        result = inc.area_ranking(con, t, area_set="districts")
+    table = result.table.set_index("area")
+    assert table.loc["D1", "incidents"] == 5 and table.loc["D2", "incidents"] == 4
+    # rate: 5 incidents / 5,000 residents × 100,000 = 100 per 100,000
+    assert table.loc["D1", "rate"] == pytest.approx(100.0)
+    assert result.params["by_location"] is True and result.params["area"] == "district"
+    assert any("by location" in n and "2 located incidents fall in none" in n for n in result.notes)
+
+
+def test_the_area_column_defaults_to_the_one_filled_most(con: duckdb.DuckDBPyConnection) -> None:
+    with incident_table(con, source="city") as t:
+        assert inc.default_area(t) == "community_area"
+        result = inc.area_ranking(con, t)
+    assert result.params["area"] == "community_area" and result.params["area_set"] == "city-areas"
+
+
+def test_incidents_with_no_area_ids_need_an_area_set(tmp_path: Path) -> None:
+    c = build(tmp_path / "bare.duckdb", areas=False)
+    c.execute("UPDATE incidents SET community_area = NULL")
+    try:
+        with incident_table(c, source="city") as t, pytest.raises(DataError, match="--areas SET"):
+            inc.area_ranking(c, t)
+    finally:
+        c.close()

@@ -236,10 +236,20 @@ def when_cmd(
 @_command("areas")
 def areas_cmd(
     area: Annotated[
-        str, typer.Option("--area", help="Area column: community_area, district, beat, neighbourhood, census_tract.")
-    ] = "community_area",
+        str | None,
+        typer.Option(
+            "--area",
+            help="Area column: community_area, district, beat, neighbourhood, census_tract (default: the one the "
+            "incidents fill most).",
+        ),
+    ] = None,
     area_set: Annotated[
-        str | None, typer.Option("--areas", help="Area set with population (see `crimelens areas`); default: auto.")
+        str | None,
+        typer.Option(
+            "--areas",
+            help="Area set (see `crimelens areas`) for populations and names; when the incidents carry no id of "
+            "its areas, they are assigned to its polygons by location. Default: the one set of the --area kind.",
+        ),
     ] = None,
     db: DbOpt = None,
     source: SourceOpt = None,

@@ -32,8 +32,10 @@ __all__ = [
     "IncidentFilter",
     "area_ranking",
     "area_set_for",
+    "area_totals_by_location",
     "concentration",
     "coverage",
+    "default_area",
     "density",
     "hotspots",
     "incident_points",
@@ -186,20 +188,87 @@ def area_totals(t: Any, area: str) -> pd.DataFrame:
     return frame.loc[keep].reset_index(drop=True)
 
 
+def default_area(t: Any) -> str | None:
+    """The area column these incidents fill most (None when they fill none)."""
+    columns = [c for c in AREA_COLUMNS if c in t.columns]
+    filled = execute(t.aggregate(**{c: t[c].count() for c in columns})).iloc[0]
+    best = max(columns, key=lambda c: int(filled[c]))
+    return best if int(filled[best]) else None
+
+
+def _filled(t: Any, area: str) -> bool:
+    return bool(int(execute(t.aggregate(n=t[area].count())).iloc[0]["n"]))
+
+
+def area_totals_by_location(con: duckdb.DuckDBPyConnection, t: Any, area_set: str) -> tuple[pd.DataFrame, int]:
+    """Incidents per area of ``area_set``, each located incident assigned to the polygon containing it.
+
+    For sources whose records carry no id of these areas (e.g. Portland calls for service and the police
+    districts): a point-in-polygon join (shapely STRtree) in WGS84. Returns (area, incidents) and the number
+    of located incidents that fall in no area.
+    """
+    import json
+
+    import numpy as np
+    import pandas as pd
+    import shapely
+
+    geo = con.execute("SELECT area_id, geometry FROM areas WHERE area_set = ? ORDER BY area_id", [area_set]).df()
+    polygons = shapely.from_geojson([json.dumps(json.loads(g)) for g in geo["geometry"]])
+    located = t.filter(t.latitude.notnull() & t.longitude.notnull())
+    at = execute(located.group_by("latitude", "longitude").aggregate(n=located.count()))
+    points = shapely.points(at["longitude"].to_numpy(), at["latitude"].to_numpy())
+    tree = shapely.STRtree(polygons)
+    point_idx, poly_idx = tree.query(points, predicate="within")
+    # a point on a shared border lies in two polygons: count it once, in the first
+    first = pd.DataFrame({"p": point_idx, "a": poly_idx}).drop_duplicates("p")
+    counts = np.bincount(first["a"].to_numpy(), weights=at["n"].to_numpy()[first["p"].to_numpy()], minlength=len(geo))
+    outside = int(at["n"].sum() - counts.sum())
+    frame = pd.DataFrame({"area": geo["area_id"].astype(str), "incidents": counts.astype("int64")})
+    return frame, outside
+
+
 def area_ranking(
     con: duckdb.DuckDBPyConnection | None,
     t: Any,
     *,
-    area: str = "community_area",
+    area: str | None = None,
     area_set: str | None = None,
     top: int | None = None,
 ) -> AreaRankResult:
-    """Areas ranked by incidents, with rates per 100,000 residents where the area set has a population."""
+    """Areas ranked by incidents, with rates per 100,000 residents where the area set has a population.
+
+    ``area``: the incidents' area column (default: the one they fill most). With ``area_set`` whose kind the
+    incidents carry no id of, located incidents are assigned to its polygons by location instead.
+    """
     from .areas import rank_areas
 
-    totals = area_totals(t, area)
+    notes: list[str] = []
+    by_location = False
+    if area_set is not None and con is not None:
+        kinds = con.execute("SELECT DISTINCT area_kind FROM areas WHERE area_set = ?", [area_set]).fetchall()
+        kind = str(kinds[0][0]) if len(kinds) == 1 else None
+        if kind is not None and (area is None or area == kind) and kind in AREA_COLUMNS and not _filled(t, kind):
+            area, by_location = kind, True
+    if area is None:
+        area = default_area(t)
+        if area is None:
+            raise DataError(
+                "areas: these incidents carry no area id; load boundaries with `crimelens areas FILE` and pass "
+                "--areas SET to assign incidents to areas by location"
+            )
+    if by_location:
+        assert con is not None and area_set is not None
+        totals, outside = area_totals_by_location(con, t, area_set)
+        chosen: str | None = area_set
+        notes.append(
+            f"Incidents were assigned to the {area.replace('_', ' ')}s of {area_set} by location (point in "
+            f"polygon); {outside:,} located incidents fall in none of them."
+        )
+    else:
+        totals = area_totals(t, area)
+        chosen = area_set_for(con, area, area_set) if con is not None else None
     populations = None
-    chosen = area_set_for(con, area, area_set) if con is not None else None
     if chosen is not None and con is not None:
         populations = con.execute(
             "SELECT area_id, name, population FROM areas WHERE area_set = ? ORDER BY area_id", [chosen]
@@ -207,8 +276,8 @@ def area_ranking(
         if populations["population"].isna().all():
             populations = populations.assign(population=float("nan"))
     result = rank_areas(totals, populations, top=top)
-    params = {**dict(result.params), "area": area, "area_set": chosen}
-    return replace(result, params=params)
+    params = {**dict(result.params), "area": area, "area_set": chosen, "by_location": by_location}
+    return replace(result, params=params, notes=(*result.notes, *notes))
 
 
 def concentration(
