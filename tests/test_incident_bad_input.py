@@ -269,3 +269,11 @@ def test_kill_9_during_a_large_incident_load_is_all_or_nothing(moment: str, tmp_
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM incidents").fetchone() == (n_rows + 100,)
     con.close()
+
+
+def test_arrest_and_domestic_flags_ignore_case_and_spaces(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
+    flags = [("TRUE", " False "), ("False", "true"), ("yes", "N"), ("maybe", "")]  # the last: not booleans -> NULL
+    rows = [row(i).replace(",false,false,", f",{a},{d},", 1) for i, (a, d) in enumerate(flags, start=1)]
+    load_incident_file(con, write(tmp_path / "flags.csv", rows), "chicago")
+    got = con.execute("SELECT incident_key, arrest, domestic FROM incidents ORDER BY incident_key").fetchall()
+    assert got == [("1", True, False), ("2", False, True), ("3", True, False), ("4", None, None)]

@@ -45,8 +45,10 @@ def spec(header: list[str]) -> IncidentSpec:
         "offence_detail": q("Description"),
         "taxonomy": read_taxonomy("chicago"),
         "extent": EXTENT,
-        "arrest": f"lower(trim({q('Arrest')}))" if "Arrest" in header else "NULL",
-        "domestic": f"lower(trim({q('Domestic')}))" if "Domestic" in header else "NULL",
+        # no lower(): the loader's TRY_CAST(... AS BOOLEAN) already ignores case ('TRUE', 'False'), and lower()
+        # copied every value of two columns (about 0.1 s of CPU each per 10 million rows)
+        "arrest": f"trim({q('Arrest')})" if "Arrest" in header else "NULL",
+        "domestic": f"trim({q('Domestic')})" if "Domestic" in header else "NULL",
     }
     premise = q("Location Description") if "Location Description" in header else "NULL"
     area = sql_area_id(q("Community Area"))
