@@ -178,13 +178,14 @@ def test_nij_portland_matches_an_independent_count(real_data: Path, con: duckdb.
     path = _real(real_data, "nij-portland")
     lookup = _taxonomy("nij_portland")
     expected: Counter[str] = Counter()
-    no_category = no_coords = 0
+    no_category = no_coords = no_tract = 0
     for r in _rows(path):
         if not r["category"].strip():
             no_category += 1
             continue
         expected[lookup(f"CATEGORY:{r['category'].strip().upper()}") or "other"] += 1
         no_coords += _inside(r["latitude"], r["longitude"], nij_portland.EXTENT) is None
+        no_tract += r["census_tract"].strip() in ("", "0", "0.0")
     report = load_incident_file(con, path, "nij-portland")
     assert report.rows_read == 37_819  # PROVENANCE.md
     assert _offence_counts(con, "nij-portland") == dict(expected)
@@ -197,6 +198,12 @@ def test_nij_portland_matches_an_independent_count(real_data: Path, con: duckdb.
     ).fetchone()
     assert row is not None and row[0] == "day" and row[2] == "PROWLER (SUSPICIOUS)"
     assert row[3] is not None and not row[3].endswith(".0")
+    # tract 0 is "no tract assigned", not an area of its own
+    tracts = con.execute(
+        "SELECT count(*) FILTER (WHERE census_tract IS NULL), count(*) FILTER (WHERE census_tract = '0') "
+        "FROM incidents WHERE source = 'nij-portland'"
+    ).fetchall()[0]
+    assert tracts == (no_tract, 0) and no_tract > 1000
 
 
 # -- Chicago full schema, generated ------------------------------------------------------------------------

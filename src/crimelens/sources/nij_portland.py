@@ -41,9 +41,10 @@ def spec(header: list[str]) -> IncidentSpec:
         extent=EXTENT,
         latitude=q("latitude"),
         longitude=q("longitude"),
-        # tracts were written as numbers by the DBF export ('802.0'): the '.0' is dropped, other digits kept
+        # tracts were written as numbers by the DBF export ('802.0'): the '.0' is dropped, other digits kept;
+        # tract 0 (1,835 calls) means no tract was assigned, so it is left empty rather than ranked as an area
         areas={
-            "census_tract": f"regexp_replace(trim({q('census_tract')}), '\\.0+$', '')"
+            "census_tract": f"nullif(regexp_replace(trim({q('census_tract')}), '\\.0+$', ''), '0')"
             if "census_tract" in header
             else "NULL"
         },
