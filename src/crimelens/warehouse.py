@@ -51,6 +51,8 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         raise SourceError(f"warehouse {p}: cannot be opened ({exc})") from exc
     except duckdb.Error as exc:
         raise SourceError(f"warehouse {p}: not a crimelens DuckDB warehouse ({exc})") from exc
+    # DuckDB's own progress bar writes to the terminal from inside the library; the CLI owns progress display
+    con.execute("SET enable_progress_bar = false")
     if not read_only:
         migrate(con)
     else:
