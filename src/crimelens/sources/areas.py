@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from ..errors import ConfigError, DataError, SourceError
-from .incidents import file_sha256, normalise_area_id
+from .incident_spec import file_sha256, normalise_area_id
 
 __all__ = ["AREA_KINDS", "PRESETS", "AreaLoadReport", "AreaPreset", "load_areas", "load_preset"]
 

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..schema import COUNT_COLUMNS, JURISDICTION_KINDS, OFFENCES, RAPE_DEFINITIONS, TIME_PRECISIONS
 from .base import CsvRecords, ParsedFile, Progress, RowBuilder
-from .incidents import Extent, IncidentSpec, Taxonomy, q, sql_area_id
+from .incident_spec import Extent, IncidentSpec, Taxonomy, q, sql_area_id
 
 __all__ = [
     "FORMAT",
