@@ -170,10 +170,24 @@ def _verdicts(groups: dict[str, dict[str, Measured]], rows: int) -> list[str]:
             ratio = c.seconds / f.seconds
             ok = "yes" if ratio <= FLOOR_TARGET else "**no**"
             lines.append(f"| {title}: ≤ {FLOOR_TARGET:g}× raw DuckDB | {ratio:.2f}× | {ok} |")
+    notes: list[str] = []
+    for name in ("area-week", "grid-week"):
+        g = groups.get(name, {})
+        c, p, f = g.get(f"{name}-crimelens"), g.get(f"{name}-pandas"), g.get(f"{name}-duckdb")
+        if c and p and f and c.ok and p.ok and f.ok and p.seconds / c.seconds < SPEEDUP_TARGET:
+            rows_out = int(c.best.get("rows", 0))
+            notes.append(
+                f"- {GROUPS[name][0]}: the raw DuckDB query itself is only {p.seconds / f.seconds:.1f}× faster than "
+                f"the pandas notebook here, so no implementation on this engine reaches {SPEEDUP_TARGET:g}×: the "
+                f"job returns {rows_out:,} rows (cell-weeks) to Python, sorted, and moving that result dominates. "
+                "The numpy notebook is a strong baseline (vectorised projection, one groupby)."
+            )
     peak = max((m.peak_rss_mb for g in groups.values() for m in g.values() if m.ok and "crimelens" in m.key), default=0)
     ok = "yes" if peak <= MEMORY_TARGET_MB else "**no**"
     target = f"peak memory of every crimelens job ({rows:,} rows) ≤ {MEMORY_TARGET_MB:,.0f} MB"
     lines.append(f"| {target} | {peak:,.0f} MB | {ok} |")
+    if notes:
+        lines += ["", "Where a target is missed:", "", *notes]
     return lines
 
 
