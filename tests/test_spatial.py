@@ -359,3 +359,22 @@ def test_persistent_hotspots_errors() -> None:
         persistent_hotspots(_grid(np.ones((2, 2))))
     with pytest.raises(DataError, match="top_share"):
         persistent_hotspots(_grid(np.ones((2, 2))).assign(period_start="2022-01-03"), top_share=2)
+
+
+def test_gi_star_fdr_equals_esda_and_scipy_benjamini_hochberg(toronto_xy: pd.DataFrame) -> None:
+    """FDR on real data: the cells called hot/cold are exactly those under esda's own FDR threshold
+    (esda.fdr: Benjamini–Hochberg's largest i with p_(i) < i·α/n), and the q-values are scipy's BH q-values."""
+    from esda import fdr
+    from scipy.stats import false_discovery_control
+
+    cells = _bin(toronto_xy, 250.0)
+    res = getis_ord_gi_star(cells, permutations=0, alpha=0.05, fdr=True)
+    p = res.table["p_value"].to_numpy()
+    threshold = fdr(p, 0.05)
+    assert threshold > 0.05 / len(p)  # esda found significant cells (it falls back to Bonferroni otherwise)
+    assert (res.table["significant"].to_numpy() == (p <= threshold)).all()
+    assert np.allclose(res.table["q_value"], false_discovery_control(p, method="bh"))
+    assert set(res.table.loc[res.table["significant"], "hotspot"]) <= {"hot", "cold"}
+    # and without FDR more cells pass at the same α (many tests: uncorrected p-values over-call hot spots)
+    raw = getis_ord_gi_star(cells, permutations=0, alpha=0.05, fdr=False)
+    assert int(raw.table["significant"].sum()) > int(res.table["significant"].sum())
