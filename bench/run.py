@@ -83,7 +83,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"simulated incidents for the incident jobs (default {INCIDENT_TARGET_ROWS:,}; quick {QUICK_INCIDENTS:,}; "
         "0 skips them)",
     )
-    parser.add_argument("--incident-repeat", type=int, help="runs per incident job, best kept (default 2; quick 1)")
+    parser.add_argument("--incident-repeat", type=int, help="runs per incident job, best kept (default 3; quick 1)")
     parser.add_argument("--no-spark", action="store_true", help="skip the local Spark run of the incident jobs")
     parser.add_argument("--tmpdir", type=Path, help="folder for the temporary files (default: the system's)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a stated target is missed")
@@ -95,7 +95,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.incidents is None:
         args.incidents = QUICK_INCIDENTS if args.quick else INCIDENT_TARGET_ROWS
     if args.incident_repeat is None:
-        args.incident_repeat = 1 if args.quick else 2
+        args.incident_repeat = 1 if args.quick else 3
     if args.profile is None:
         args.profile = not args.quick
     if args.rows < 1:
