@@ -307,6 +307,12 @@ def test_simulated_flag_is_recorded(tmp_path: Path, con: duckdb.DuckDBPyConnecti
     write_chicago_full(path)
     load_incident_file(con, path, "chicago", source="sim-city", simulated=True)
     assert con.execute("SELECT source, simulated FROM incident_sources").fetchall() == [("sim-city", True)]
+    # a later file merged into the same dataset without --simulated does not make simulated rows pass as real
+    newer = tmp_path / "newer.csv"
+    newer.write_text(path.read_text(encoding="utf-8").replace("01/0", "02/0"), encoding="utf-8")
+    report = load_incident_file(con, newer, "chicago", source="sim-city")
+    assert report.status == "loaded"
+    assert con.execute("SELECT simulated FROM incident_sources WHERE source = 'sim-city'").fetchall() == [(True,)]
 
 
 # -- detection, sources, CLI ---------------------------------------------------------------------------------

@@ -660,7 +660,9 @@ def _commit(
         )  # fmt: skip
         con.execute(
             "INSERT INTO incident_sources VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
-            "format = excluded.format, timezone = excluded.timezone, simulated = excluded.simulated, "
+            # a dataset that ever held simulated rows stays labelled simulated: never passed off as real
+            "format = excluded.format, timezone = excluded.timezone, "
+            "simulated = incident_sources.simulated OR excluded.simulated, "
             "taxonomy_version = excluded.taxonomy_version, description = excluded.description",
             [src, spec.format, spec.timezone, simulated, spec.taxonomy.version, spec.description],
         )
