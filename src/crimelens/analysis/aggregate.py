@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError, DataError
-from .projection import GridOrigin, forward_expr, inverse, origin_for_extent
+from .projection import GridOrigin, forward_expr, origin_for_extent
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -263,9 +263,9 @@ def grid_counts(
         origin = _origin_of(ext)
     keys = ["cell_x", "cell_y", *(["period_start"] if period else []), *(["offence"] if by_offence else [])]
     frame = execute(grid_counts_expr(t, origin, cell_m, period, by_offence), keys)
-    frame.insert(2, "x_m", origin.x0 + (frame["cell_x"] + 0.5) * float(cell_m))
-    frame.insert(3, "y_m", origin.y0 + (frame["cell_y"] + 0.5) * float(cell_m))
-    lon, lat = inverse(frame["x_m"].to_numpy(), frame["y_m"].to_numpy(), origin.lon0, origin.lat0)
+    x, y, lon, lat = origin.cell_centres(frame["cell_x"].to_numpy(), frame["cell_y"].to_numpy(), cell_m)
+    frame.insert(2, "x_m", x)
+    frame.insert(3, "y_m", y)
     frame.insert(4, "lat", lat)
     frame.insert(5, "lon", lon)
     total = int(ext["rows_total"])

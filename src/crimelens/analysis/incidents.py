@@ -369,11 +369,7 @@ def density(t: Any, *, cell_m: float = 150.0, bandwidth_m: float | None = None) 
 
 def _cell_positions(table: pd.DataFrame, grid: Any) -> pd.DataFrame:
     """Fill x_m, y_m, lat, lon of every cell (cells without incidents have none in the counts)."""
-    from .projection import inverse
-
-    x = grid.origin.x0 + (table["cell_x"].to_numpy() + 0.5) * grid.cell_m
-    y = grid.origin.y0 + (table["cell_y"].to_numpy() + 0.5) * grid.cell_m
-    lon, lat = inverse(x, y, grid.origin.lon0, grid.origin.lat0)
+    x, y, lon, lat = grid.origin.cell_centres(table["cell_x"].to_numpy(), table["cell_y"].to_numpy(), grid.cell_m)
     return table.assign(x_m=x, y_m=y, lat=lat, lon=lon)
 
 

@@ -66,6 +66,15 @@ class GridOrigin:
     def to_dict(self) -> dict[str, float]:
         return {"lon0": self.lon0, "lat0": self.lat0, "x0": self.x0, "y0": self.y0}
 
+    def cell_centres(
+        self, cell_x: Any, cell_y: Any, cell_m: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Centres of grid cells (integer indices) as (x_m, y_m, lon, lat)."""
+        x = self.x0 + (np.asarray(cell_x, dtype=np.float64) + 0.5) * float(cell_m)
+        y = self.y0 + (np.asarray(cell_y, dtype=np.float64) + 0.5) * float(cell_m)
+        lon, lat = inverse(x, y, self.lon0, self.lat0)
+        return x, y, lon, lat
+
 
 def forward(lon: Any, lat: Any, lon0: float, lat0: float) -> tuple[FloatArray, FloatArray]:
     """Project WGS84 degrees to metres (x east, y north) on the local equal-area projection."""

@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 from markupsafe import Markup
 
+from ..analysis.incidents import area_set_for
 from ..insights import Finding
 from ..schema import OFFENCE_LABELS
 from .blocks import Block, PageSection, Runner
@@ -82,8 +83,7 @@ def _area_kind(con: duckdb.DuckDBPyConnection, source: str) -> tuple[str | None,
     if not counts[best]:
         return None, None
     area = names[best]
-    sets = con.execute("SELECT DISTINCT area_set FROM areas WHERE area_kind = ? ORDER BY 1", [area]).fetchall()
-    return area, (str(sets[0][0]) if len(sets) == 1 else None)
+    return area, area_set_for(con, area, None)
 
 
 def _overview(run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, info: dict[str, Any]) -> Block:

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..analysis.projection import forward
 from .charts import _RC, _clean_svg, slug
 
-__all__ = ["GI_CLASSES", "area_map_svg", "grid_map_svg", "matrix_svg", "project_lonlat"]
+__all__ = ["GI_CLASSES", "area_map_svg", "grid_map_svg", "matrix_svg"]
 
-R_AUTHALIC = 6_371_007.181
 #: Gi* classes and their colours (ColorBrewer RdBu ends; grey for cells that are not significant).
 GI_CLASSES: dict[str, str] = {
     "hot": "#b2182b",
@@ -30,14 +30,6 @@ GI_CLASSES: dict[str, str] = {
 }
 _SEQUENTIAL = "YlOrRd"
 _WIDTH_IN = 6.4
-
-
-def project_lonlat(lon: np.ndarray, lat: np.ndarray, lon0: float, lat0: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lambert cylindrical equal-area coordinates (metres) about (lon0, lat0): the plane the grids use."""
-    k = math.cos(math.radians(lat0))
-    x = R_AUTHALIC * k * np.radians(np.asarray(lon, dtype=float) - lon0)
-    y = R_AUTHALIC * np.sin(np.radians(np.asarray(lat, dtype=float))) / k
-    return x, y
 
 
 def _scale_bar(ax: Any, x0: float, x1: float, y0: float, y1: float) -> None:
@@ -180,13 +172,13 @@ def area_map_svg(
     lon0, lat0 = float(all_pts[:, 0].mean()), float(all_pts[:, 1].mean())
     polys: list[np.ndarray] = []
     owner: list[int] = []
-    x_all, y_all = project_lonlat(all_pts[:, 0], all_pts[:, 1], lon0, lat0)
+    x_all, y_all = forward(all_pts[:, 0], all_pts[:, 1], lon0, lat0)
     # simplify to about a thousandth of the map's width: invisible on the page, and keeps the SVG small
     tolerance = max(float(np.ptp(x_all)), float(np.ptp(y_all))) / 1000
     for i, rs in enumerate(rings):
         for ring in rs:
             arr = np.asarray([pt[:2] for pt in ring], dtype=float)
-            x, y = project_lonlat(arr[:, 0], arr[:, 1], lon0, lat0)
+            x, y = forward(arr[:, 0], arr[:, 1], lon0, lat0)
             polys.append(_simplify(np.column_stack([x, y]), tolerance))
             owner.append(i)
     vals = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
