@@ -387,3 +387,19 @@ def test_incidents_with_no_area_ids_need_an_area_set(tmp_path: Path) -> None:
             inc.area_ranking(c, t)
     finally:
         c.close()
+
+
+@pytest.mark.filterwarnings("ignore::crimelens.errors.SparseDataWarning")  # 11 incidents: sparse by design
+def test_whole_period_grid_can_be_shared(table: Any) -> None:
+    # the report counts the grid once for the concentration curve and Gi*: the same results as counting twice
+    grid = ag.grid_counts(table, cell_m=250.0, period=None)
+    assert inc.hotspots(table, cell_m=250.0, permutations=0, grid=grid).table.equals(
+        inc.hotspots(table, cell_m=250.0, permutations=0).table
+    )
+    shared = inc.concentration(None, table, cell_m=250.0, grid=grid)
+    assert shared.gini == inc.concentration(None, table, cell_m=250.0).gini
+    with pytest.raises(DataError, match="expected whole-period counts on 150 m cells, got 250 m"):
+        inc.hotspots(table, cell_m=150.0, permutations=0, grid=grid)
+    weekly = ag.grid_counts(table, cell_m=250.0, period="week")
+    with pytest.raises(DataError, match="by week"):
+        inc.concentration(None, table, cell_m=250.0, grid=weekly)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import DataError
 from ..schema import OFFENCES
-from .aggregate import AREA_COLUMNS, area_counts, data_origin, execute, grid_counts, weekday_hour_counts
+from .aggregate import AREA_COLUMNS, GridCounts, area_counts, data_origin, execute, grid_counts, weekday_hour_counts
 
 if TYPE_CHECKING:
     import duckdb
@@ -288,17 +288,19 @@ def concentration(
     cell_m: float = 150.0,
     area: str = "community_area",
     area_set: str | None = None,
+    grid: GridCounts | None = None,
 ) -> ConcentrationResult:
     """The law-of-crime-concentration curve over grid cells or areas.
 
     Grid cells: the study area is every cell with at least one incident in ``t``'s whole period (cells with
     none are unknown land or water: the curve is conservative). Areas: every area of the area set, zeros
-    included, when boundaries are loaded.
+    included, when boundaries are loaded. ``grid``: the counts ``grid_counts(t, cell_m, period=None)`` when
+    already made (a report shares them with :func:`hotspots` rather than counting twice).
     """
     from .spatial import concentration_curve
 
     if unit == "grid":
-        grid = grid_counts(t, cell_m=cell_m, period=None)
+        grid = _totals_grid(t, cell_m, grid)
         counts = grid.table[["cell_x", "cell_y", "incidents"]]
         # the study area: cells with at least one incident (the bounding rectangle would add lake, parks and
         # airports as zero cells and overstate concentration; this understates it a little instead)
@@ -367,6 +369,17 @@ def density(t: Any, *, cell_m: float = 150.0, bandwidth_m: float | None = None) 
     return replace(result, table=table, params={**result.params, **origin.to_dict()})
 
 
+def _totals_grid(t: Any, cell_m: float, grid: GridCounts | None) -> GridCounts:
+    """Whole-period counts on the ``cell_m`` grid: the ones given (checked to be those), or counted now."""
+    if grid is None:
+        return grid_counts(t, cell_m=cell_m, period=None)
+    if grid.cell_m != float(cell_m) or grid.period is not None:
+        raise DataError(
+            f"grid: expected whole-period counts on {cell_m:g} m cells, got {grid.cell_m:g} m by {grid.period}"
+        )
+    return grid
+
+
 def _cell_positions(table: pd.DataFrame, grid: Any) -> pd.DataFrame:
     """Fill x_m, y_m, lat, lon of every cell (cells without incidents have none in the counts)."""
     x, y, lon, lat = grid.origin.cell_centres(table["cell_x"].to_numpy(), table["cell_y"].to_numpy(), grid.cell_m)
@@ -382,11 +395,15 @@ def hotspots(
     seed: int = 0,
     alpha: float = 0.05,
     fdr: bool = True,
+    grid: GridCounts | None = None,
 ) -> GiStarResult:
-    """Getis-Ord Gi* hot and cold spots on the ``cell_m`` grid of all filtered incidents (FDR-controlled)."""
+    """Getis-Ord Gi* hot and cold spots on the ``cell_m`` grid of all filtered incidents (FDR-controlled).
+
+    ``grid``: the counts ``grid_counts(t, cell_m, period=None)`` when already made (see :func:`concentration`).
+    """
     from .spatial import getis_ord_gi_star
 
-    grid = grid_counts(t, cell_m=cell_m, period=None)
+    grid = _totals_grid(t, cell_m, grid)
     result = getis_ord_gi_star(
         grid.table, neighbours=neighbours, cell_m=cell_m, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr
     )

@@ -206,7 +206,10 @@ def _concentration(
     from ..analysis.incidents import concentration
 
     block = Block("Concentration", anchor=f"{slug(source)}-concentration")
-    res = run.run(f"incidents.concentration[{source}]", concentration, con, t, unit="grid", cell_m=p.cell_m)
+    res = run.run(
+        f"incidents.concentration[{source}]", concentration, con, t, unit="grid", cell_m=p.cell_m,
+        grid=found.get("grid"),
+    )  # fmt: skip
     if res.value is None:
         block.unavailable = res.unavailable("The concentration curve")
         return block
@@ -250,7 +253,7 @@ def _gi(
     block = Block("Hot and cold spots (Getis-Ord Gi*)", anchor=f"{slug(source)}-gi")
     res = run.run(
         f"incidents.hotspots[{source}]", hotspots, t, cell_m=p.cell_m, permutations=p.permutations, seed=p.seed,
-        alpha=p.alpha,
+        alpha=p.alpha, grid=found.get("grid"),
     )  # fmt: skip
     if res.value is None:
         block.unavailable = res.unavailable("Gi*")
@@ -325,6 +328,7 @@ def incident_section(
     con: duckdb.DuckDBPyConnection, source: str, run: Runner, params: IncidentReportParams | None = None
 ) -> tuple[PageSection, list[Finding]]:
     """The report section on one incident dataset (``source``), and the key findings it supports."""
+    from ..analysis.aggregate import grid_counts
     from ..engine import incident_table
 
     p = params or IncidentReportParams()
@@ -352,6 +356,10 @@ def incident_section(
             "SELECT count(*) FROM incidents WHERE source = ? AND latitude IS NOT NULL", [source]
         ).fetchall()[0][0]
         if located:
+            # one count of the whole-period grid, shared by the concentration curve and Gi*
+            found["grid"] = run.run(
+                f"incidents.grid_counts[{source}]", grid_counts, t, cell_m=p.cell_m, period=None
+            ).value
             section.blocks.append(_concentration(run, con, t, source, p, found))
             section.blocks.append(_density(run, t, source, info, p))
             section.blocks.append(_gi(run, t, source, info, p, found))
