@@ -6,6 +6,7 @@ Opt-in with the ``browser`` marker (``pytest -m browser``); skipped when /usr/bi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Iterator
@@ -40,12 +41,9 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         """Keep the test output clean (requests are checked through the browser instead)."""
 
 
-@pytest.fixture
-def served_report(fbi_con: duckdb.DuckDBPyConnection, tmp_path: Path) -> Iterator[str]:
-    """The report on the FBI estimates, served from its folder on 127.0.0.1 (random port); yields its URL."""
-    site = tmp_path / "site"
-    site.mkdir()
-    build_report(fbi_con, site / "report.html")
+@contextlib.contextmanager
+def _serve(site: Path) -> Iterator[str]:
+    """Serve ``site`` on 127.0.0.1 (random port); yield the URL of its report.html."""
     handler = functools.partial(_QuietHandler, directory=str(site))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="report-http", daemon=True)
@@ -56,6 +54,16 @@ def served_report(fbi_con: duckdb.DuckDBPyConnection, tmp_path: Path) -> Iterato
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def served_report(fbi_con: duckdb.DuckDBPyConnection, tmp_path: Path) -> Iterator[str]:
+    """The report on the FBI estimates, served from its folder on 127.0.0.1 (random port); yields its URL."""
+    site = tmp_path / "site"
+    site.mkdir()
+    build_report(fbi_con, site / "report.html")
+    with _serve(site) as url:
+        yield url
 
 
 def test_report_renders_offline_in_chromium(served_report: str) -> None:
@@ -130,16 +138,8 @@ def served_incident_report(tmp_path: Path) -> Iterator[str]:
     site.mkdir()
     build_report(con, site / "report.html")
     con.close()
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="report-http", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/report.html"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with _serve(site) as url:
+        yield url
 
 
 def test_incident_maps_render_offline_in_chromium(served_incident_report: str) -> None:
