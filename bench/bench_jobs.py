@@ -103,7 +103,7 @@ def _warm(con: Any) -> None:
 
 def rank_crimelens(args: argparse.Namespace) -> dict[str, Any]:
     """crimelens ``rank(by='rate', start, end)`` over the loaded warehouse."""
-    from crimelens.analysis.jurisdictions import rank
+    from crimelens.analysis.jurisdictions.ranking import rank
     from crimelens.warehouse import connect
 
     con = connect(args.db, read_only=True)
@@ -184,7 +184,7 @@ def rank_duckdb(args: argparse.Namespace) -> dict[str, Any]:
 
 def trends_crimelens(args: argparse.Namespace) -> dict[str, Any]:
     """crimelens ``long_run_trends(start, end)``: Theil–Sen + Mann–Kendall per jurisdiction (no baseline)."""
-    from crimelens.analysis.trends import long_run_trends
+    from crimelens.analysis.jurisdictions.trends import long_run_trends
     from crimelens.warehouse import connect
 
     con = connect(args.db, read_only=True)

@@ -92,7 +92,7 @@ def _preload_ibis() -> None:
 
 
 def area_week_crimelens(args: argparse.Namespace) -> dict[str, Any]:
-    from crimelens.analysis.aggregate import area_counts
+    from crimelens.analysis.incidents.aggregate import area_counts
     from crimelens.engine import incident_table
 
     _preload_ibis()
@@ -104,7 +104,7 @@ def area_week_crimelens(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def area_week_spark(args: argparse.Namespace) -> dict[str, Any]:
-    from crimelens.analysis.aggregate import area_counts
+    from crimelens.analysis.incidents.aggregate import area_counts
     from crimelens.engine import incident_table
 
     t0 = time.perf_counter()
@@ -150,7 +150,7 @@ def area_week_duckdb(args: argparse.Namespace) -> dict[str, Any]:
 
 # -- 150 m grid × week ---------------------------------------------------------------------------------
 def grid_week_crimelens(args: argparse.Namespace) -> dict[str, Any]:
-    from crimelens.analysis.aggregate import grid_counts
+    from crimelens.analysis.incidents.aggregate import grid_counts
     from crimelens.engine import incident_table
 
     _preload_ibis()
@@ -224,7 +224,7 @@ def grid_week_duckdb(args: argparse.Namespace) -> dict[str, Any]:
 # -- Gi* on the city grid (all weeks together) --------------------------------------------------------
 def _city_grid(db: str) -> Any:
     """The 150 m grid totals, shared input of the three Gi* jobs (not timed)."""
-    from crimelens.analysis.aggregate import grid_counts
+    from crimelens.analysis.incidents.aggregate import grid_counts
     from crimelens.engine import incident_table
 
     with incident_table(db, "duckdb") as t:
@@ -232,7 +232,7 @@ def _city_grid(db: str) -> Any:
 
 
 def gi_crimelens(args: argparse.Namespace) -> dict[str, Any]:
-    from crimelens.analysis.spatial import getis_ord_gi_star
+    from crimelens.analysis.incidents.spatial import getis_ord_gi_star
 
     grid = _city_grid(args.db)
     t0 = time.perf_counter()

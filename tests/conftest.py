@@ -10,7 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from crimelens import sources, warehouse
+from crimelens import sources
+from crimelens.warehouse import core as warehouse
 
 REPO = Path(__file__).resolve().parents[1]
 

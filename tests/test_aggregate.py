@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crimelens import warehouse
-from crimelens.analysis import aggregate as ag
-from crimelens.analysis.projection import AUTHALIC_RADIUS_M, GridOrigin, forward, inverse, origin_for_extent
+from crimelens.analysis.incidents import aggregate as ag
 from crimelens.engine import incident_table
 from crimelens.errors import ConfigError, DataError
+from crimelens.geo import AUTHALIC_RADIUS_M, GridOrigin, forward, inverse, origin_for_extent
+from crimelens.warehouse import core as warehouse
 
 pytestmark = [
     # ibis 12 still calls DuckDB 2's deprecated fetch_arrow_table(); nothing crimelens can change
@@ -200,7 +200,7 @@ def test_engine_projection_equals_numpy_and_proj(con: duckdb.DuckDBPyConnection)
     """x, y computed inside DuckDB (Ibis arithmetic) = numpy formula = PROJ's cea on the authalic sphere."""
     from pyproj import Transformer
 
-    from crimelens.analysis.projection import forward_expr
+    from crimelens.geo import forward_expr
 
     lon0, lat0 = -87.65, 41.85
     rng = np.random.default_rng(7)

@@ -11,11 +11,11 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from crimelens import warehouse
 from crimelens.cli import app
 from crimelens.errors import ConfigError, DataError, SourceError
-from crimelens.sources.areas import load_areas, load_preset
+from crimelens.sources.boundaries import load_areas, load_preset
 from crimelens.sources.incidents import load_incident_file
+from crimelens.warehouse import core as warehouse
 
 runner = CliRunner()
 CHICAGO = "chicago_community_areas/chicago_community_areas_acs2014.geojson"

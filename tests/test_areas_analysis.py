@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crimelens.analysis.areas import poisson_rate_interval, rank_areas
+from crimelens.analysis.incidents.ranking import poisson_rate_interval, rank_areas
 from crimelens.errors import DataError, SchemaError
 
 

@@ -16,10 +16,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from crimelens import warehouse
 from crimelens.errors import CrimeLensError, SchemaError, SourceError
 from crimelens.sources import chicago
 from crimelens.sources.incidents import load_incident_file
+from crimelens.warehouse import core as warehouse
 
 HEADER = ",".join(chicago.FULL_COLUMNS)
 

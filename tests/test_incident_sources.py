@@ -18,11 +18,12 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from crimelens import sources, warehouse
+from crimelens import sources
 from crimelens.cli import app
 from crimelens.errors import DataError
 from crimelens.sources import chicago, houston, nij_portland, toronto
 from crimelens.sources.incidents import INCIDENT_FORMATS, Extent, load_incident_file
+from crimelens.warehouse import core as warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crimelens.analysis import jurisdictions
+from crimelens.analysis.jurisdictions import ranking as jurisdictions
 from crimelens.errors import DataError
 from test_stats import make_warehouse
 

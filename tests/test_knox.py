@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crimelens.analysis.knox import knox_test
+from crimelens.analysis.incidents.knox import knox_test
 from crimelens.errors import DataError, SchemaError
 
 DAY0 = pd.Timestamp("2022-03-01")

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from crimelens.analysis import persistence
+from crimelens.analysis.jurisdictions import hotspots as persistence
 from crimelens.config import SETTINGS
 from crimelens.errors import DataError
 from test_stats import make_warehouse

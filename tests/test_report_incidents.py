@@ -11,9 +11,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from crimelens import warehouse
-from crimelens.sources.areas import load_areas, load_preset
-from crimelens.sources.synthetic import simulate
+from crimelens.simulate import simulate
+from crimelens.sources.boundaries import load_areas, load_preset
+from crimelens.warehouse import core as warehouse
 from test_report import Parsed, build
 
 pytestmark = pytest.mark.slow

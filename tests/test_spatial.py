@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crimelens.analysis.spatial import (
+from crimelens.analysis.incidents.spatial import (
     concentration_curve,
     getis_ord_gi_star,
     grid_weights,

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from crimelens import simulate as synthetic
 from crimelens.cli import app
 from crimelens.errors import ConfigError, SourceError
-from crimelens.sources import synthetic
-from crimelens.sources.synthetic import (
+from crimelens.simulate import (
     BOX,
     CHICAGO_HEADER,
     FAMILIES,

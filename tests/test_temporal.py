@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crimelens.analysis.temporal import hour_weekday_profile, monthly_seasonality
+from crimelens.analysis.incidents.temporal import hour_weekday_profile, monthly_seasonality
 from crimelens.errors import DataError, SchemaError, SparseDataWarning
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from crimelens.analysis import trends
+from crimelens.analysis.jurisdictions import trends
 from crimelens.errors import DataError, PartialReportingWarning
 from test_stats import make_warehouse
 

@@ -1,5 +1,5 @@
 """Run the CLI with ``python -m crimelens``."""
 
-from .cli import main
+from crimelens.cli import main
 
 main()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from crimelens.errors import ConfigError
 
 __all__ = ["SETTINGS", "Setting", "get_setting", "load_config_file"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .errors import SourceError
+from crimelens.errors import SourceError
 
 __all__ = ["BUILTIN", "builtin_path"]
 

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import ConfigError, DataError, SchemaError, SourceError
+from crimelens.errors import ConfigError, DataError, SchemaError, SourceError
 
 if TYPE_CHECKING:
     import duckdb
@@ -118,7 +118,7 @@ def spark_backend(master: str | None = None, driver_memory: str | None = None) -
     ``master`` and ``driver_memory`` (default: the ``spark_master`` and ``spark_driver_memory`` settings) apply
     only when this process has no SparkSession yet.
     """
-    from .config import get_setting
+    from crimelens.config import get_setting
 
     master = str(get_setting("spark_master", master))
     driver_memory = str(get_setting("spark_driver_memory", driver_memory))
@@ -308,7 +308,7 @@ def _open(
 ) -> duckdb.DuckDBPyConnection:
     """A private connection: a cursor on the caller's connection, or the warehouse file opened read-only."""
     if isinstance(con_or_path, str | Path):
-        from .warehouse import connect
+        from crimelens.warehouse import connect
 
         con = connect(con_or_path, read_only=True)
     else:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from .schema import OFFENCE_LABELS
+from crimelens.schema import OFFENCE_LABELS
 
 __all__ = ["COLUMN_LABELS", "MAX_EVIDENCE_ITEMS", "evidence_text", "format_value", "humanize", "is_missing"]
 

@@ -18,9 +18,9 @@ from typing import Generic, ParamSpec, TypeVar
 import duckdb
 from markupsafe import Markup
 
-from ..analysis.result import ChartSpec
-from ..errors import CrimeLensError, CrimeLensWarning
-from .charts import COMPACT_WIDTH_IN, render_figure, slug
+from crimelens.analysis.result import ChartSpec
+from crimelens.errors import CrimeLensError, CrimeLensWarning
+from crimelens.report.charts import COMPACT_WIDTH_IN, render_figure, slug
 
 __all__ = ["Block", "Outcome", "PageSection", "Runner"]
 

@@ -17,20 +17,17 @@ from typing import Any
 import duckdb
 from markupsafe import Markup
 
-from .. import __version__
-from ..config import SETTINGS
-from ..errors import DataError, SourceError
-from ..formatting import evidence_text, format_value, humanize
-from ..insights import Finding, key_findings
-from ..schema import OFFENCE_LABELS
-from ..warehouse import list_incident_sources, list_sources, resolve_source
-from .blocks import PageSection, Runner
-from .charts import ensure_headless, slug
-from .formatting import records
-from .incidents import IncidentReportParams, incident_limitations, incident_section
-from .provenance import provenance
-from .quality import Limitation, limitations, provenance_section
-from .sections import (
+from crimelens import __version__
+from crimelens.config import SETTINGS
+from crimelens.errors import DataError, SourceError
+from crimelens.formatting import evidence_text, format_value, humanize
+from crimelens.insights import Finding, key_findings
+from crimelens.report.blocks import PageSection, Runner
+from crimelens.report.charts import ensure_headless, slug
+from crimelens.report.incidents import IncidentReportParams, incident_limitations, incident_section
+from crimelens.report.provenance import provenance
+from crimelens.report.quality import Limitation, limitations, provenance_section
+from crimelens.report.sections import (
     OFFENCE,
     ReportParams,
     hotspots_section,
@@ -38,6 +35,9 @@ from .sections import (
     statistics_section,
     trends_section,
 )
+from crimelens.report.tables import records
+from crimelens.schema import OFFENCE_LABELS
+from crimelens.warehouse import list_incident_sources, list_sources, resolve_source
 
 __all__ = ["STEPS", "Section", "build_report"]
 

@@ -22,8 +22,8 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
-from ..analysis.result import ChartSpec
-from .formatting import render_table
+from crimelens.analysis.result import ChartSpec
+from crimelens.report.tables import render_table
 
 __all__ = ["COMPACT_WIDTH_IN", "PALETTE", "ensure_headless", "render_figure", "render_svg", "slug"]
 

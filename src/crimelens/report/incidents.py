@@ -17,13 +17,13 @@ import duckdb
 import pandas as pd
 from markupsafe import Markup
 
-from ..analysis.incidents import area_set_for
-from ..insights import Finding
-from ..schema import OFFENCE_LABELS
-from .blocks import Block, PageSection, Runner
-from .charts import slug
-from .formatting import render_table
-from .maps import GI_CLASSES, area_map_svg, grid_map_svg, matrix_svg
+from crimelens.analysis.incidents.scope import area_set_for
+from crimelens.insights import Finding
+from crimelens.report.blocks import Block, PageSection, Runner
+from crimelens.report.charts import slug
+from crimelens.report.maps import GI_CLASSES, area_map_svg, grid_map_svg, matrix_svg
+from crimelens.report.tables import render_table
+from crimelens.schema import OFFENCE_LABELS
 
 __all__ = ["IncidentReportParams", "incident_limitations", "incident_section"]
 
@@ -87,7 +87,7 @@ def _area_kind(con: duckdb.DuckDBPyConnection, source: str) -> tuple[str | None,
 
 
 def _overview(run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, info: dict[str, Any]) -> Block:
-    from ..analysis.incidents import coverage, offence_counts
+    from crimelens.analysis.incidents.scope import coverage, offence_counts
 
     block = Block("What was loaded", anchor=f"{slug(source)}-loaded")
     cov = run.run(f"incidents.coverage[{source}]", coverage, t)
@@ -120,7 +120,7 @@ def _overview(run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, 
 
 
 def _when(run: Runner, t: Any, source: str, found: dict[str, Any]) -> Block:
-    from ..analysis.incidents import seasonality, weekly_profile
+    from crimelens.analysis.incidents.scope import seasonality, weekly_profile
 
     block = Block("When", anchor=f"{slug(source)}-when")
     prof = run.run(f"incidents.weekly_profile[{source}]", weekly_profile, t)
@@ -145,7 +145,7 @@ def _when(run: Runner, t: Any, source: str, found: dict[str, Any]) -> Block:
 
 
 def _seasonal_spec(result: Any) -> Any:
-    from ..analysis.result import ChartSpec
+    from crimelens.analysis.result import ChartSpec
 
     return ChartSpec(
         kind="bar", data=result.table, x="month_name", y="seasonal_index", title=result.title,
@@ -164,7 +164,7 @@ def _areas(
 ) -> Block:
     import json
 
-    from ..analysis.incidents import area_ranking
+    from crimelens.analysis.incidents.scope import area_ranking
 
     label = area.replace("_", " ")
     block = Block(f"Areas: {label}s", anchor=f"{slug(source)}-areas")
@@ -203,7 +203,7 @@ def _areas(
 def _concentration(
     run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, p: IncidentReportParams, found: dict[str, Any]
 ) -> Block:
-    from ..analysis.incidents import concentration
+    from crimelens.analysis.incidents.scope import concentration
 
     block = Block("Concentration", anchor=f"{slug(source)}-concentration")
     res = run.run(
@@ -226,7 +226,7 @@ def _concentration(
 
 
 def _density(run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams) -> Block:
-    from ..analysis.incidents import density
+    from crimelens.analysis.incidents.scope import density
 
     block = Block("Kernel density", anchor=f"{slug(source)}-density")
     res = run.run(f"incidents.density[{source}]", density, t, cell_m=p.cell_m)
@@ -248,7 +248,7 @@ def _density(run: Runner, t: Any, source: str, info: dict[str, Any], p: Incident
 def _gi(
     run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams, found: dict[str, Any]
 ) -> Block:
-    from ..analysis.incidents import hotspots
+    from crimelens.analysis.incidents.scope import hotspots
 
     block = Block("Hot and cold spots (Getis-Ord Gi*)", anchor=f"{slug(source)}-gi")
     res = run.run(
@@ -277,7 +277,7 @@ def _gi(
 
 
 def _persistent(run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams) -> Block:
-    from ..analysis.incidents import persistent
+    from crimelens.analysis.incidents.scope import persistent
 
     block = Block("Persistent hot spots", anchor=f"{slug(source)}-persistent")
     res = run.run(
@@ -305,7 +305,7 @@ def _persistent(run: Runner, t: Any, source: str, info: dict[str, Any], p: Incid
 
 
 def _knox(run: Runner, t: Any, source: str, p: IncidentReportParams, found: dict[str, Any]) -> Block:
-    from ..analysis.incidents import near_repeat
+    from crimelens.analysis.incidents.scope import near_repeat
 
     block = Block("Near repeats (Knox test)", anchor=f"{slug(source)}-knox")
     res = run.run(
@@ -328,8 +328,8 @@ def incident_section(
     con: duckdb.DuckDBPyConnection, source: str, run: Runner, params: IncidentReportParams | None = None
 ) -> tuple[PageSection, list[Finding]]:
     """The report section on one incident dataset (``source``), and the key findings it supports."""
-    from ..analysis.aggregate import grid_counts
-    from ..engine import incident_table
+    from crimelens.analysis.incidents.aggregate import grid_counts
+    from crimelens.engine import incident_table
 
     p = params or IncidentReportParams()
     info = _source_info(con, source)

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..analysis.projection import forward
-from .charts import _RC, _clean_svg, slug
+from crimelens.geo import forward
+from crimelens.report.charts import _RC, _clean_svg, slug
 
 __all__ = ["GI_CLASSES", "area_map_svg", "grid_map_svg", "matrix_svg"]
 

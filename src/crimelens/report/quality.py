@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .blocks import Block, PageSection
-from .formatting import format_value, records, render_table
-from .provenance import Provenance
+from crimelens.report.blocks import Block, PageSection
+from crimelens.report.provenance import Provenance
+from crimelens.report.tables import format_value, records, render_table
 
 __all__ = ["Limitation", "limitations", "provenance_section"]
 

@@ -13,11 +13,14 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis import jurisdictions, persistence, stats, trends
-from ..analysis.result import ChartSpec
-from ..schema import VIOLENT_OFFENCES
-from .blocks import Block, PageSection, Runner
-from .formatting import format_value, records, render_table
+from crimelens.analysis.jurisdictions import hotspots as persistence
+from crimelens.analysis.jurisdictions import ranking as jurisdictions
+from crimelens.analysis.jurisdictions import statistics as stats
+from crimelens.analysis.jurisdictions import trends
+from crimelens.analysis.result import ChartSpec
+from crimelens.report.blocks import Block, PageSection, Runner
+from crimelens.report.tables import format_value, records, render_table
+from crimelens.schema import VIOLENT_OFFENCES
 
 __all__ = [
     "ReportParams",

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError, SourceError
-from . import chicago, fbi_estimates, houston, mapped_csv, marshall_states, nij_portland, toronto, ucr_marshall
-from .base import CsvRecords, Issue, ParsedFile, Progress
-from .incidents import INCIDENT_FORMATS, read_header
+from crimelens.errors import ConfigError, SourceError
+from crimelens.sources import (
+    chicago,
+    fbi_estimates,
+    houston,
+    mapped_csv,
+    marshall_states,
+    nij_portland,
+    toronto,
+    ucr_marshall,
+)
+from crimelens.sources.base import CsvRecords, Issue, ParsedFile, Progress
+from crimelens.sources.incidents import INCIDENT_FORMATS, read_header
 
 __all__ = ["FORMATS", "INCIDENT_FORMATS", "Issue", "ParsedFile", "detect_format", "read", "resolve_format"]
 

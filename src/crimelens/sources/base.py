@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ..errors import SchemaError, SourceError
-from ..schema import COUNT_COLUMNS
+from crimelens.errors import SchemaError, SourceError
+from crimelens.schema import COUNT_COLUMNS
 
 __all__ = [
     "JY_COLUMNS",

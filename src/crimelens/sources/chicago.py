@@ -8,7 +8,7 @@ coordinates): keyed by a content hash, offence from ``Primary Type`` and ``Descr
 
 from __future__ import annotations
 
-from .incident_spec import Extent, IncidentSpec, q, read_taxonomy, sql_area_id
+from crimelens.sources.incident_spec import Extent, IncidentSpec, q, read_taxonomy, sql_area_id
 
 __all__ = ["EXTENT", "FORMAT", "FULL_COLUMNS", "SLIM_COLUMNS", "matches", "spec"]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import CsvRecords, ParsedFile, Progress, RowBuilder, set_rape
-from .states import STATE_NAMES, resolve_state
+from crimelens.sources.base import CsvRecords, ParsedFile, Progress, RowBuilder, set_rape
+from crimelens.sources.states import STATE_NAMES, resolve_state
 
 __all__ = ["FORMAT", "HEADER_SIGNATURE", "parse"]
 

@@ -7,7 +7,7 @@ counts are records, not offences. No incident id: keyed by content hash.
 
 from __future__ import annotations
 
-from .incident_spec import Extent, IncidentSpec, q, read_taxonomy
+from crimelens.sources.incident_spec import Extent, IncidentSpec, q, read_taxonomy
 
 __all__ = ["EXTENT", "FORMAT", "matches", "spec"]
 

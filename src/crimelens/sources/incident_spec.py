@@ -20,8 +20,8 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import ConfigError, SchemaError, SourceError
-from ..schema import OFFENCES, TIME_PRECISIONS
+from crimelens.errors import ConfigError, SchemaError, SourceError
+from crimelens.schema import OFFENCES, TIME_PRECISIONS
 
 __all__ = [
     "Extent",

@@ -24,8 +24,8 @@ from typing import Any
 
 import duckdb
 
-from ..errors import ConfigError, LoadRejected, SchemaError, SourceError
-from .incident_spec import (
+from crimelens.errors import ConfigError, LoadRejected, SchemaError, SourceError
+from crimelens.sources.incident_spec import (
     Extent,
     IncidentSpec,
     Taxonomy,
@@ -391,7 +391,7 @@ def _unchanged(
 
 
 def _spec_for(path: Path, fmt: str | None, header: list[str], mapping: Path | None) -> IncidentSpec:
-    from . import chicago, houston, mapped_csv, nij_portland, toronto
+    from crimelens.sources import chicago, houston, mapped_csv, nij_portland, toronto
 
     if fmt is None:
         fmt = "mapped-csv" if mapping is not None else detect_incident_format(path, header)
@@ -414,7 +414,7 @@ def _spec_for(path: Path, fmt: str | None, header: list[str], mapping: Path | No
 
 def detect_incident_format(path: Path, header: list[str] | None = None) -> str:
     """The incident format whose header signature matches ``path``'s header (SourceError when none does)."""
-    from . import chicago, houston, nij_portland, toronto
+    from crimelens.sources import chicago, houston, nij_portland, toronto
 
     cols = set(header if header is not None else read_header(path))
     matches = [str(m.FORMAT) for m in (chicago, toronto, houston, nij_portland) if m.matches(cols)]

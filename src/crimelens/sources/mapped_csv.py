@@ -15,10 +15,10 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..schema import COUNT_COLUMNS, JURISDICTION_KINDS, OFFENCES, RAPE_DEFINITIONS, TIME_PRECISIONS
-from .base import CsvRecords, ParsedFile, Progress, RowBuilder
-from .incident_spec import Extent, IncidentSpec, Taxonomy, q, sql_area_id
+from crimelens.errors import ConfigError
+from crimelens.schema import COUNT_COLUMNS, JURISDICTION_KINDS, OFFENCES, RAPE_DEFINITIONS, TIME_PRECISIONS
+from crimelens.sources.base import CsvRecords, ParsedFile, Progress, RowBuilder
+from crimelens.sources.incident_spec import Extent, IncidentSpec, Taxonomy, q, sql_area_id
 
 __all__ = [
     "FORMAT",

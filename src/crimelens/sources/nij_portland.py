@@ -8,7 +8,7 @@ America/Los_Angeles). ``offence_raw`` holds ``final_case_type`` (the call type c
 
 from __future__ import annotations
 
-from .incident_spec import Extent, IncidentSpec, q, read_taxonomy
+from crimelens.sources.incident_spec import Extent, IncidentSpec, q, read_taxonomy
 
 __all__ = ["EXTENT", "FORMAT", "matches", "spec"]
 

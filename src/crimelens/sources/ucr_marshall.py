@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import CsvRecords, ParsedFile, Progress, RowBuilder
-from .states import NATION_ID
+from crimelens.sources.base import CsvRecords, ParsedFile, Progress, RowBuilder
+from crimelens.sources.states import NATION_ID
 
 __all__ = ["FORMAT", "HEADER_SIGNATURE", "parse"]
 

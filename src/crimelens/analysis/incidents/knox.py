@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import CrimeLensWarning, DataError, SchemaError
-from .result import ChartSpec, Result
+from crimelens.analysis.result import ChartSpec, Result
+from crimelens.errors import CrimeLensWarning, DataError, SchemaError
 
 __all__ = ["KnoxResult", "LargeComputationWarning", "knox_test"]
 

@@ -14,15 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, SchemaError, SparseDataWarning
-from .hotspots_gi import (
+from crimelens.analysis.incidents.hotspots import (
     GiStarResult,
     PersistentHotspotResult,
     getis_ord_gi_star,
     grid_weights,
     persistent_hotspots,
 )
-from .result import ChartSpec, Result
+from crimelens.analysis.result import ChartSpec, Result
+from crimelens.errors import DataError, SchemaError, SparseDataWarning
 
 __all__ = [
     "ConcentrationResult",

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, SchemaError, SparseDataWarning
-from .result import Result
+from crimelens.analysis.result import Result
+from crimelens.errors import DataError, SchemaError, SparseDataWarning
 
 if TYPE_CHECKING:
     from scipy import sparse

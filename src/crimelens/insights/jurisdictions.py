@@ -30,11 +30,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .analysis import jurisdictions, persistence, stats, trends
-from .analysis.panel import panel
-from .analysis.result import Result
-from .errors import DataError
-from .schema import COUNT_COLUMNS, OFFENCE_LABELS, VIOLENT_OFFENCES
+from crimelens.analysis.jurisdictions import hotspots as persistence
+from crimelens.analysis.jurisdictions import ranking as jurisdictions
+from crimelens.analysis.jurisdictions import statistics as stats
+from crimelens.analysis.jurisdictions import trends
+from crimelens.analysis.jurisdictions.panel import panel
+from crimelens.analysis.result import Result
+from crimelens.errors import DataError
+from crimelens.schema import COUNT_COLUMNS, OFFENCE_LABELS, VIOLENT_OFFENCES
 
 __all__ = ["Finding", "Findings", "key_findings"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import duckdb
 
-from ..errors import ConfigError, DataError, SourceError
-from .incident_spec import file_sha256, normalise_area_id
+from crimelens.errors import ConfigError, DataError, SourceError
+from crimelens.sources.incident_spec import file_sha256, normalise_area_id
 
 __all__ = ["AREA_KINDS", "PRESETS", "AreaLoadReport", "AreaPreset", "load_areas", "load_preset"]
 

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
-from ..formatting import format_value, humanize, is_missing
+from crimelens.formatting import format_value, humanize, is_missing
 
 __all__ = ["format_value", "humanize", "is_missing", "records", "render_table"]
 

@@ -14,10 +14,10 @@ from typing import Annotated, Any, NamedTuple, TypeVar, cast
 
 import typer
 
-from .cli_support import guarded
-from .config import get_setting
-from .console import err, out, print_json, show_result, show_table
-from .errors import DataError
+from crimelens.cli.render import err, out, print_json, show_result, show_table
+from crimelens.cli.support import guarded
+from crimelens.config import get_setting
+from crimelens.errors import DataError
 
 __all__ = ["incidents_app"]
 
@@ -108,9 +108,9 @@ def _scope(
 
     ``require_rows``: a filter that leaves no incident is an error (statistics of nothing are not results).
     """
-    from .analysis.incidents import IncidentFilter, coverage
-    from .engine import incident_table
-    from .warehouse import connect, resolve_incident_source
+    from crimelens.analysis.incidents.scope import IncidentFilter, coverage
+    from crimelens.engine import incident_table
+    from crimelens.warehouse import connect, resolve_incident_source
 
     flt = IncidentFilter(tuple(offence or ()), _date(since, "--since"), _date(until, "--until"))
     con = None
@@ -168,7 +168,7 @@ def counts_cmd(
     limit: LimitOpt = 25,
 ) -> None:
     """Count incidents by area, grid cell (metres) or H3 hexagon, per period (and offence)."""
-    from .analysis.aggregate import area_counts, grid_counts, h3_counts
+    from crimelens.analysis.incidents.aggregate import area_counts, grid_counts, h3_counts
 
     per = None if period in (None, "none") else period
     if by not in ("area", "grid", "h3"):
@@ -190,7 +190,7 @@ def counts_cmd(
         frame.to_csv(csv_out, index=False)
         err.print(f"Wrote {len(frame):,} rows to {csv_out}")
     if as_json:
-        from .analysis.result import frame_records
+        from crimelens.analysis.result import frame_records
 
         print_json({"scope": scope.info, "by": by, "period": per, **extra, "rows": frame_records(frame)})
         return
@@ -214,7 +214,7 @@ def when_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """When crime happens: the hour × weekday profile and monthly seasonality."""
-    from .analysis.incidents import seasonality, weekly_profile
+    from crimelens.analysis.incidents.scope import seasonality, weekly_profile
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
         profile = weekly_profile(scope.table)
@@ -262,7 +262,7 @@ def areas_cmd(
     limit: LimitOpt = 25,
 ) -> None:
     """Rank areas by incidents, with rates per 100,000 residents where the areas have a population."""
-    from .analysis.incidents import area_ranking
+    from crimelens.analysis.incidents.scope import area_ranking
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
         result = area_ranking(scope.con, scope.table, area=area, area_set=area_set)
@@ -284,7 +284,7 @@ def concentration_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """The law of crime concentration: what share of places holds what share of incidents."""
-    from .analysis.incidents import concentration
+    from crimelens.analysis.incidents.scope import concentration
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
         result = concentration(scope.con, scope.table, unit=unit, cell_m=cell, area=area)  # type: ignore[arg-type]
@@ -321,7 +321,7 @@ def density_cmd(
     limit: LimitOpt = 15,
 ) -> None:
     """Kernel density surface of incidents (per km²); shows the densest cells."""
-    from .analysis.incidents import density
+    from crimelens.analysis.incidents.scope import density
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
         result = density(scope.table, cell_m=cell, bandwidth_m=bandwidth)
@@ -357,7 +357,7 @@ def hotspots_cmd(
     limit: LimitOpt = 20,
 ) -> None:
     """Getis-Ord Gi* hot and cold spots on a grid, with the false discovery rate controlled."""
-    from .analysis.incidents import hotspots
+    from crimelens.analysis.incidents.scope import hotspots
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
         result = hotspots(
@@ -399,7 +399,7 @@ def persistent_cmd(
     limit: LimitOpt = 20,
 ) -> None:
     """Grid cells that stay hot period after period (stable, emerging or intermittent)."""
-    from .analysis.incidents import persistent
+    from crimelens.analysis.incidents.scope import persistent
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
         result = persistent(
@@ -442,7 +442,7 @@ def near_repeat_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Near-repeat Knox test: are incidents close in space also close in time more often than chance?"""
-    from .analysis.incidents import near_repeat
+    from crimelens.analysis.incidents.scope import near_repeat
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
         result = near_repeat(

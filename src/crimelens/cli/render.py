@@ -18,7 +18,7 @@ from rich.table import Table
 if TYPE_CHECKING:  # pandas and the analyses load only when a command needs them: `--help` stays fast
     import pandas as pd
 
-    from .analysis.result import Result
+    from crimelens.analysis.result import Result
 
 __all__ = ["err", "out", "print_json", "progress_bar", "show_result", "show_table"]
 
@@ -38,7 +38,7 @@ def show_table(
     """Print a data frame as a rich table, numbers formatted for reading (optionally only ``columns``)."""
     import pandas as pd
 
-    from .formatting import format_value, humanize
+    from crimelens.formatting import format_value, humanize
 
     if columns is not None:
         frame = frame[[c for c in columns if c in frame.columns]]

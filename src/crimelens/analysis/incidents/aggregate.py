@@ -23,8 +23,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ConfigError, DataError
-from .projection import GridOrigin, forward_expr, origin_for_extent
+from crimelens.errors import ConfigError, DataError
+from crimelens.geo import GridOrigin, forward_expr, origin_for_extent
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigError, SourceError
+from crimelens.errors import ConfigError, SourceError
 
 __all__ = [
     "AREA_GRID",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from ..errors import DataError
-from ..schema import COUNT_COLUMNS
-from ..warehouse import resolve_source
+from crimelens.errors import DataError
+from crimelens.schema import COUNT_COLUMNS
+from crimelens.warehouse import resolve_source
 
 __all__ = ["check_offence", "panel"]
 

@@ -14,12 +14,19 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
-from ..config import SETTINGS
-from ..errors import DataError
-from ..schema import OFFENCE_LABELS, VIOLENT_OFFENCES
-from .panel import panel
-from .result import ChartSpec, Result
-from .stats import RATE_BASE, check_whole, offence_frame, period_label, resolve_period, skipped_note
+from crimelens.analysis.jurisdictions.panel import panel
+from crimelens.analysis.jurisdictions.statistics import (
+    RATE_BASE,
+    check_whole,
+    offence_frame,
+    period_label,
+    resolve_period,
+    skipped_note,
+)
+from crimelens.analysis.result import ChartSpec, Result
+from crimelens.config import SETTINGS
+from crimelens.errors import DataError
+from crimelens.schema import OFFENCE_LABELS, VIOLENT_OFFENCES
 
 __all__ = [
     "Comparison",

@@ -13,12 +13,12 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from . import __version__
-from .cli_incidents import incidents_app
-from .cli_support import guarded
-from .config import SETTINGS, get_setting
-from .console import err, out, print_json, progress_bar, show_result, show_table
-from .errors import ConfigError
+from crimelens import __version__
+from crimelens.cli.incidents import incidents_app
+from crimelens.cli.render import err, out, print_json, progress_bar, show_result, show_table
+from crimelens.cli.support import guarded
+from crimelens.config import SETTINGS, get_setting
+from crimelens.errors import ConfigError
 
 __all__ = ["app", "main"]
 
@@ -81,7 +81,7 @@ def _db(db: Path | None) -> Path:
 
 
 def _open(db: Path | None, read_only: bool = True) -> Any:
-    from .warehouse import connect
+    from crimelens.warehouse import connect
 
     return connect(_db(db), read_only=read_only)
 
@@ -161,7 +161,8 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Load a crime data file into the warehouse (atomic: all of it or nothing; re-loading is a no-op)."""
-    from . import sources, warehouse
+    from crimelens import sources
+    from crimelens.warehouse import core as warehouse
 
     _, incidents = sources.resolve_format(path, fmt, mapping, encoding)
     if incidents:
@@ -217,7 +218,7 @@ def _ingest_incidents(
     as_json: bool, simulated: bool = False,
 ) -> None:  # fmt: skip
     """Incident files load DuckDB-natively (upsert by incident key); the summary lists rows by reason."""
-    from . import warehouse
+    from crimelens.warehouse import core as warehouse
 
     with progress_bar(enabled=not as_json) as bar:
         task = bar.add_task(f"Loading {path.name}", total=None)
@@ -285,9 +286,9 @@ def areas_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Load area boundaries (GeoJSON) for incident maps and rates (atomic; the same file again is a no-op)."""
-    from . import warehouse
-    from .errors import ConfigError
-    from .sources import areas
+    from crimelens.errors import ConfigError
+    from crimelens.sources import boundaries as areas
+    from crimelens.warehouse import core as warehouse
 
     con = warehouse.connect(_db(db))
     try:
@@ -329,8 +330,8 @@ def _write_issues(path: Path, issues: list[Any]) -> None:
 @command("loads")
 def loads(db: DbOpt = None, as_json: JsonOpt = False, limit: LimitOpt = 25) -> None:
     """List every load: file, sha256, rows read/loaded/rejected, when, and whether it was replaced."""
-    from .analysis.result import frame_records
-    from .warehouse import list_loads
+    from crimelens.analysis.result import frame_records
+    from crimelens.warehouse import list_loads
 
     con = _open(db)
     frame = list_loads(con)
@@ -364,8 +365,8 @@ def issues_cmd(
     limit: LimitOpt = 25,
 ) -> None:
     """List the problems recorded when files were loaded (rejected rows and warnings), with file, line, column."""
-    from .analysis.result import frame_records
-    from .warehouse import list_issues
+    from crimelens.analysis.result import frame_records
+    from crimelens.warehouse import list_issues
 
     frame = list_issues(_open(db), load, code)
     if as_json:
@@ -382,7 +383,7 @@ def issues_cmd(
 @command("formats")
 def formats() -> None:
     """List the input formats crimelens can read."""
-    from .sources import FORMATS
+    from crimelens.sources import FORMATS
 
     for name, text in FORMATS.items():
         out.print(f"[bold]{name}[/bold]: {text}")
@@ -404,7 +405,7 @@ def simulate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Write SIMULATED incidents of a synthetic city in the Chicago crimes export format (for tests and demos)."""
-    from .sources.synthetic import simulate
+    from crimelens.simulate import simulate
 
     with progress_bar(enabled=not as_json) as bar:
         task = bar.add_task("Simulating", total=None)
@@ -443,7 +444,7 @@ def stats_cmd(
     limit: LimitOpt = 25,
 ) -> None:
     """Crime statistics: totals and shares per offence, and the most common violent offences."""
-    from .analysis import stats
+    from crimelens.analysis.jurisdictions import statistics as stats
 
     _emit(stats.offence_totals(_open(db), source, year=year, start=start, end=end), as_json, limit)
 
@@ -460,7 +461,7 @@ def rates_cmd(
     limit: LimitOpt = 25,
 ) -> None:
     """Rates per 100,000 residents for each jurisdiction and year (and the nation where available)."""
-    from .analysis import stats
+    from crimelens.analysis.jurisdictions import statistics as stats
 
     _emit(stats.rates(_open(db), source, offence=offence, year=year, start=start, end=end), as_json, limit)
 
@@ -479,7 +480,7 @@ def rank_cmd(
     limit: LimitOpt = 25,
 ) -> None:
     """Rank jurisdictions by rate or count, for one year or a span of years."""
-    from .analysis import jurisdictions
+    from crimelens.analysis.jurisdictions import ranking as jurisdictions
 
     result = jurisdictions.rank(_open(db), source, offence=offence, by=by, year=year, start=start, end=end, top=top)
     _emit(result, as_json, limit)
@@ -495,8 +496,8 @@ def profile_cmd(
     limit: LimitOpt = 0,
 ) -> None:
     """A jurisdiction's rank over time and its offence mix against its peers."""
-    from .analysis import jurisdictions
-    from .analysis.result import frame_records
+    from crimelens.analysis.jurisdictions import ranking as jurisdictions
+    from crimelens.analysis.result import frame_records
 
     result = jurisdictions.profile(_open(db), jurisdiction, source, offence=offence)
     if as_json:
@@ -521,7 +522,7 @@ def concentration_cmd(
     limit: LimitOpt = 25,
 ) -> None:
     """How much of all recorded crime the top k jurisdictions hold."""
-    from .analysis import jurisdictions
+    from crimelens.analysis.jurisdictions import ranking as jurisdictions
 
     kk = int(get_setting("top_k", k))
     result = jurisdictions.concentration(_open(db), source, offence=offence, year=year, start=start, end=end, k=kk)
@@ -539,7 +540,7 @@ def compare_cmd(
     limit: LimitOpt = 0,
 ) -> None:
     """Compare jurisdictions year by year."""
-    from .analysis import jurisdictions
+    from crimelens.analysis.jurisdictions import ranking as jurisdictions
 
     result = jurisdictions.compare(_open(db), names, source, offence=offence, measure=measure)
     if as_json:
@@ -568,7 +569,7 @@ def trends_cmd(
     limit: LimitOpt = 25,
 ) -> None:
     """Long-run trends per jurisdiction: Theil–Sen slope of the rate with a Mann–Kendall test."""
-    from .analysis import trends
+    from crimelens.analysis.jurisdictions import trends
 
     a = float(get_setting("alpha", alpha))
     _emit(
@@ -591,7 +592,7 @@ def yoy_cmd(
     limit: LimitOpt = 0,
 ) -> None:
     """Year-over-year changes, each judged with an exact Poisson test (not a bare percent)."""
-    from .analysis import trends
+    from crimelens.analysis.jurisdictions import trends
 
     a = float(get_setting("alpha", alpha))
     result = trends.year_over_year(_open(db), source, jurisdiction=jurisdiction, offence=offence, alpha=a)
@@ -610,7 +611,7 @@ def turning_points_cmd(
     limit: LimitOpt = 0,
 ) -> None:
     """Years where a long-run rise turned into a fall, or the other way round."""
-    from .analysis import trends
+    from crimelens.analysis.jurisdictions import trends
 
     _emit(trends.turning_points(_open(db), source, jurisdiction=jurisdiction, offence=offence), as_json, limit)
 
@@ -628,7 +629,7 @@ def hotspots_cmd(
     limit: LimitOpt = 25,
 ) -> None:
     """Persistent hotspots: jurisdictions in the top k by rate in at least a share of recent years."""
-    from .analysis import persistence
+    from crimelens.analysis.jurisdictions import hotspots as persistence
 
     result = persistence.persistent_hotspots(
         _open(db),
@@ -652,7 +653,7 @@ def findings_cmd(
     limit: LimitOpt = 0,
 ) -> None:
     """Key findings in plain language, each with the numbers behind it."""
-    from .insights import key_findings
+    from crimelens.insights import key_findings
 
     result = key_findings(_open(db), source, year=year, k=int(get_setting("top_k", k)))
     if as_json:
@@ -664,7 +665,7 @@ def findings_cmd(
 def _show_findings(result: Any, limit: int | None) -> None:
     from rich.table import Table
 
-    from .formatting import evidence_text, humanize
+    from crimelens.formatting import evidence_text, humanize
 
     table = Table(title=result.title, title_justify="left", header_style="bold", show_lines=True)
     table.add_column("#", justify="right")
@@ -691,7 +692,7 @@ def report_cmd(
 
 
 def _build_report(con: Any, out_path: Path, source: str | None, year: int | None, k: int) -> Path:
-    from .report import build_report
+    from crimelens.report import build_report
 
     with progress_bar() as bar:
         task = bar.add_task("Writing report", total=None)
@@ -709,9 +710,9 @@ DEMO_SEED = 20241124
 
 def _demo_incidents(con: Any, out_dir: Path, n: int) -> None:
     """The demo's incident part: a SIMULATED city (2 years), its areas with population, loaded as such."""
-    from . import warehouse
-    from .sources.areas import load_areas
-    from .sources.synthetic import simulate
+    from crimelens.simulate import simulate
+    from crimelens.sources.boundaries import load_areas
+    from crimelens.warehouse import core as warehouse
 
     csv = out_dir / "simulated_city.csv"
     areas = out_dir / "simulated_city_areas.geojson"
@@ -746,8 +747,9 @@ def demo(
     ] = 200_000,
 ) -> None:
     """Run everything on built-in data: FBI state estimates 1979–2019 and a SIMULATED city's incidents (offline)."""
-    from . import datasets, sources, warehouse
-    from .insights import key_findings
+    from crimelens import datasets, sources
+    from crimelens.insights import key_findings
+    from crimelens.warehouse import core as warehouse
 
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)

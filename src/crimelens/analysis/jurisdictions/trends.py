@@ -14,13 +14,20 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..config import SETTINGS
-from ..errors import DataError, PartialReportingWarning
-from ..schema import OFFENCE_LABELS
-from .jurisdictions import find_jurisdiction
-from .panel import panel
-from .result import ChartSpec, Result
-from .stats import check_whole, national_series, offence_frame, period_label, resolve_period, skipped_note
+from crimelens.analysis.jurisdictions.panel import panel
+from crimelens.analysis.jurisdictions.ranking import find_jurisdiction
+from crimelens.analysis.jurisdictions.statistics import (
+    check_whole,
+    national_series,
+    offence_frame,
+    period_label,
+    resolve_period,
+    skipped_note,
+)
+from crimelens.analysis.result import ChartSpec, Result
+from crimelens.config import SETTINGS
+from crimelens.errors import DataError, PartialReportingWarning
+from crimelens.schema import OFFENCE_LABELS
 
 __all__ = [
     "LongRunTrends",

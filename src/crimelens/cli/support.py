@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import typer
 
-from .console import err
-from .errors import CrimeLensError, CrimeLensWarning
+from crimelens.cli.render import err
+from crimelens.errors import CrimeLensError, CrimeLensWarning
 
 __all__ = ["guarded", "show_warnings"]
 

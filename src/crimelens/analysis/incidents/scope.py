@@ -13,20 +13,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import DataError
-from ..schema import OFFENCES
-from .aggregate import AREA_COLUMNS, GridCounts, area_counts, data_origin, execute, grid_counts, weekday_hour_counts
+from crimelens.analysis.incidents.aggregate import (
+    AREA_COLUMNS,
+    GridCounts,
+    area_counts,
+    data_origin,
+    execute,
+    grid_counts,
+    weekday_hour_counts,
+)
+from crimelens.errors import DataError
+from crimelens.schema import OFFENCES
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-    from .areas import AreaRankResult
-    from .hotspots_gi import GiStarResult, PersistentHotspotResult
-    from .knox import KnoxResult
-    from .projection import GridOrigin
-    from .spatial import ConcentrationResult, KdeResult
-    from .temporal import HourWeekdayResult, SeasonalityResult
+    from crimelens.analysis.incidents.hotspots import GiStarResult, PersistentHotspotResult
+    from crimelens.analysis.incidents.knox import KnoxResult
+    from crimelens.analysis.incidents.ranking import AreaRankResult
+    from crimelens.analysis.incidents.spatial import ConcentrationResult, KdeResult
+    from crimelens.analysis.incidents.temporal import HourWeekdayResult, SeasonalityResult
+    from crimelens.geo import GridOrigin
 
 __all__ = [
     "IncidentFilter",
@@ -126,7 +134,7 @@ def monthly_counts(t: Any) -> pd.DataFrame:
 
 def weekly_profile(t: Any) -> HourWeekdayResult:
     """Hour-of-day × day-of-week counts (incidents known only to the day are left out and counted)."""
-    from .temporal import hour_weekday_profile
+    from crimelens.analysis.incidents.temporal import hour_weekday_profile
 
     return hour_weekday_profile(weekday_hour_counts(t))
 
@@ -138,7 +146,7 @@ def seasonality(t: Any, *, span: tuple[dt.date, dt.date] | None = None) -> Seaso
     ``t``). Pass the span of the unfiltered source, clipped to the date filter (:meth:`IncidentFilter.span`),
     when ``t`` holds a rare offence: its first incident may fall weeks after the data begin.
     """
-    from .temporal import monthly_seasonality
+    from crimelens.analysis.incidents.temporal import monthly_seasonality
 
     if span is None:
         first, last, _ = coverage(t)
@@ -241,7 +249,7 @@ def area_ranking(
     ``area``: the incidents' area column (default: the one they fill most). With ``area_set`` whose kind the
     incidents carry no id of, located incidents are assigned to its polygons by location instead.
     """
-    from .areas import rank_areas
+    from crimelens.analysis.incidents.ranking import rank_areas
 
     notes: list[str] = []
     by_location = False
@@ -297,7 +305,7 @@ def concentration(
     included, when boundaries are loaded. ``grid``: the counts ``grid_counts(t, cell_m, period=None)`` when
     already made (a report shares them with :func:`hotspots` rather than counting twice).
     """
-    from .spatial import concentration_curve
+    from crimelens.analysis.incidents.spatial import concentration_curve
 
     if unit == "grid":
         grid = _totals_grid(t, cell_m, grid)
@@ -337,7 +345,7 @@ def incident_points(
     t: Any, origin: GridOrigin, *, limit: int | None = None, columns: Sequence[str] = ("occurred_at",)
 ) -> pd.DataFrame:
     """Located incidents as projected points (``x_m``, ``y_m`` in the grid's plane), newest first when limited."""
-    from .projection import forward
+    from crimelens.geo import forward
 
     located = t.filter(t.latitude.notnull() & t.longitude.notnull())
     expr = located.select("latitude", "longitude", *columns)
@@ -356,8 +364,8 @@ def incident_points(
 
 def density(t: Any, *, cell_m: float = 150.0, bandwidth_m: float | None = None) -> KdeResult:
     """Kernel density surface (incidents per km²) of the located incidents, on the grid of ``cell_m`` cells."""
-    from .projection import inverse
-    from .spatial import kernel_density
+    from crimelens.analysis.incidents.spatial import kernel_density
+    from crimelens.geo import inverse
 
     origin = data_origin(t)
     points = incident_points(t, origin, columns=())
@@ -401,7 +409,7 @@ def hotspots(
 
     ``grid``: the counts ``grid_counts(t, cell_m, period=None)`` when already made (see :func:`concentration`).
     """
-    from .spatial import getis_ord_gi_star
+    from crimelens.analysis.incidents.spatial import getis_ord_gi_star
 
     grid = _totals_grid(t, cell_m, grid)
     result = getis_ord_gi_star(
@@ -422,7 +430,7 @@ def persistent(
     seed: int = 0,
 ) -> PersistentHotspotResult:
     """Grid cells that stay hot across periods (top share of cells, or Gi* after FDR, in most periods)."""
-    from .spatial import persistent_hotspots
+    from crimelens.analysis.incidents.spatial import persistent_hotspots
 
     grid = grid_counts(t, cell_m=cell_m, period=period)
     result = persistent_hotspots(
@@ -442,7 +450,7 @@ def near_repeat(
     max_points: int = KNOX_MAX_POINTS,
 ) -> KnoxResult:
     """Knox near-repeat test on the located incidents (the most recent ``max_points`` when there are more)."""
-    from .knox import knox_test
+    from crimelens.analysis.incidents.knox import knox_test
 
     if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 2:
         raise DataError(f"max_points: expected a whole number ≥ 2 (e.g. {KNOX_MAX_POINTS}), got {max_points!r}")

@@ -18,10 +18,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from ..schema import COUNT_COLUMNS, OFFENCE_LABELS, PROPERTY_OFFENCES, VIOLENT_OFFENCES
-from .panel import check_offence, panel
-from .result import ChartSpec, Result
+from crimelens.analysis.jurisdictions.panel import check_offence, panel
+from crimelens.analysis.result import ChartSpec, Result
+from crimelens.errors import DataError
+from crimelens.schema import COUNT_COLUMNS, OFFENCE_LABELS, PROPERTY_OFFENCES, VIOLENT_OFFENCES
 
 __all__ = [
     "RATE_BASE",

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, SchemaError, SparseDataWarning
-from .result import ChartSpec, Result
+from crimelens.analysis.result import ChartSpec, Result
+from crimelens.errors import DataError, SchemaError, SparseDataWarning
 
 __all__ = ["WEEKDAYS", "HourWeekdayResult", "SeasonalityResult", "hour_weekday_profile", "monthly_seasonality"]
 

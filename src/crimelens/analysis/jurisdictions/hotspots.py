@@ -13,12 +13,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..config import SETTINGS
-from ..errors import DataError
-from ..schema import OFFENCE_LABELS
-from .panel import panel
-from .result import ChartSpec, Result
-from .stats import check_whole, offence_frame, period_label, resolve_period
+from crimelens.analysis.jurisdictions.panel import panel
+from crimelens.analysis.jurisdictions.statistics import check_whole, offence_frame, period_label, resolve_period
+from crimelens.analysis.result import ChartSpec, Result
+from crimelens.config import SETTINGS
+from crimelens.errors import DataError
+from crimelens.schema import OFFENCE_LABELS
 
 __all__ = ["Hotspots", "persistent_hotspots"]
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, SchemaError
-from .result import ChartSpec, Result
+from crimelens.analysis.result import ChartSpec, Result
+from crimelens.errors import DataError, SchemaError
 
 __all__ = ["AreaRankResult", "poisson_rate_interval", "rank_areas"]
 

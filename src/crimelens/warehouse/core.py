@@ -16,10 +16,10 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .errors import DataError, LoadRejected, SourceError
-from .schema import MIGRATIONS
-from .sources.base import JY_COLUMNS, Issue, ParsedFile, file_sha256
-from .sources.incidents import IncidentLoadReport, Progress, load_incident_file
+from crimelens.errors import DataError, LoadRejected, SourceError
+from crimelens.schema import MIGRATIONS
+from crimelens.sources.base import JY_COLUMNS, Issue, ParsedFile, file_sha256
+from crimelens.sources.incidents import IncidentLoadReport, Progress, load_incident_file
 
 __all__ = [
     "IncidentLoadReport",

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import DataError
+from crimelens.errors import DataError
 
 __all__ = ["AUTHALIC_RADIUS_M", "GridOrigin", "forward", "forward_expr", "inverse", "origin_for_extent"]
 
