@@ -232,7 +232,7 @@ def _city_grid(db: str) -> Any:
 
 
 def gi_crimelens(args: argparse.Namespace) -> dict[str, Any]:
-    from crimelens.analysis.incidents.spatial import getis_ord_gi_star
+    from crimelens.analysis.incidents.hotspots import getis_ord_gi_star
 
     grid = _city_grid(args.db)
     t0 = time.perf_counter()

@@ -132,7 +132,7 @@ def test_filter_span_clips_the_source_days(table: Any) -> None:
 
 # -- areas ---------------------------------------------------------------------------------------------
 def test_area_ranking_rates_with_the_area_set_found_automatically(con: duckdb.DuckDBPyConnection, table: Any) -> None:
-    result = inc.area_ranking(con, table)  # area_set not given: 'city-areas' is the only community_area set
+    result = inc.area_ranking(table, con=con)  # area_set not given: 'city-areas' is the only community_area set
     assert result.params["area_set"] == "city-areas" and result.params["ranked_by"] == "rate"
     t = result.table.set_index("area")
     # incidents / population × 100,000: area 3: 3 / 500 → 600; area 1: 4 / 1,000 → 400; area 2: 4 / 2,000 → 200;
@@ -151,24 +151,24 @@ def test_area_ranking_rates_with_the_area_set_found_automatically(con: duckdb.Du
 def test_area_ranking_without_or_with_a_wrong_area_set(con: duckdb.DuckDBPyConnection, table: Any) -> None:
     # two sets of community areas: no automatic choice, ranked by count
     con.execute("INSERT INTO areas VALUES ('other', 'community_area', '1', 'x', ?, 10, NULL, 3)", [SQUARE])
-    result = inc.area_ranking(con, table)
+    result = inc.area_ranking(table, con=con)
     assert result.params["area_set"] is None and result.params["ranked_by"] == "incidents"
     assert list(result.table["incidents"]) == [4, 4, 3]
     # a set named explicitly is used
-    assert inc.area_ranking(con, table, area_set="city-areas").params["area_set"] == "city-areas"
+    assert inc.area_ranking(table, con=con, area_set="city-areas").params["area_set"] == "city-areas"
     with pytest.raises(DataError, match=r"area set 'nope' is not loaded; loaded: city-areas, other"):
-        inc.area_ranking(con, table, area_set="nope")
+        inc.area_ranking(table, con=con, area_set="nope")
     # a set of another kind joined to the community-area ids would give plausible but wrong rates: refused
     con.execute("INSERT INTO areas VALUES ('districts', 'district', '1', 'D1', ?, 10, NULL, 4)", [SQUARE])
     with pytest.raises(DataError, match=r"'districts': expected a set of community areas .*got a set of districts"):
-        inc.area_ranking(con, table, area="community_area", area_set="districts")
+        inc.area_ranking(table, con=con, area="community_area", area_set="districts")
     # an area column these incidents do not fill: named, with the ones they do
     with pytest.raises(DataError, match=r"no.* neighbourhood id; expected an area column they fill \(community_area\)"):
-        inc.area_ranking(con, table, area="neighbourhood")
+        inc.area_ranking(table, con=con, area="neighbourhood")
 
 
 def test_concentration_over_areas_counts_areas_without_incidents(con: duckdb.DuckDBPyConnection, table: Any) -> None:
-    result = inc.concentration(con, table, unit="area")
+    result = inc.concentration(table, con=con, unit="area")
     # 4 areas of city-areas (area 4 has none); counts busiest first 4, 4, 3, 0 of 11.
     # top 1% of 4 units = ⌈0.04⌉ = 1 unit → 4/11; half: 4/11 = 0.36 < 0.5 ≤ 8/11 → 2 of 4 units = 0.5;
     # Gini with ascending y = 0, 3, 4, 4: 2·(1·0 + 2·3 + 3·4 + 4·4) / (4·11) − 5/4 = 68/44 − 1.25 = 0.2955
@@ -184,13 +184,13 @@ def test_concentration_over_areas_with_an_area_outside_the_set(tmp_path: Path) -
     # an incident in area 9, which the set does not know: it is a fifth unit, not an error
     extra = [("k13", T(2024, 3, 6, 9), "hour", "arson", C[0], C[1], "9")]
     with build(tmp_path / "w.duckdb", extra=extra) as con, incident_table(con) as t:
-        result = inc.concentration(con, t, unit="area")
+        result = inc.concentration(t, con=con, unit="area")
     assert result.units_total == 5 and result.incidents_total == 12
     assert any("1 area id(s) with incidents are not in city-areas" in n and n.endswith(": 9") for n in result.notes)
 
 
 def test_concentration_over_grid_cells(table: Any) -> None:
-    result = inc.concentration(None, table, unit="grid", cell_m=150)
+    result = inc.concentration(table, unit="grid", cell_m=150)
     cells = ag.grid_counts(table, cell_m=150, period=None).table
     # only cells with incidents are places; the 11 located incidents (k11 has none) are in them
     assert result.units_total == len(cells) and result.incidents_total == 11
@@ -199,7 +199,7 @@ def test_concentration_over_grid_cells(table: Any) -> None:
     assert result.top_1pct == pytest.approx(busiest / 11)  # ⌈1% of the cells⌉ = 1 cell
     assert any("1 incidents without coordinates" in n for n in result.notes)
     with pytest.raises(DataError, match="unit: expected grid or area, got 'hexagon'"):
-        inc.concentration(None, table, unit="hexagon")  # type: ignore[arg-type]
+        inc.concentration(table, unit="hexagon")  # type: ignore[arg-type]
 
 
 # -- hot spots -----------------------------------------------------------------------------------------
@@ -313,12 +313,12 @@ def toronto(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def test_toronto_concentration(toronto: Any) -> None:
-    result = inc.concentration(None, toronto, unit="grid", cell_m=150)
+    result = inc.concentration(toronto, unit="grid", cell_m=150)
     assert result.incidents_total == 180_886  # PROVENANCE.md: every row has coordinates
     # the law of crime concentration: a small share of places holds a large share of incidents
     assert result.top_10pct > 0.40 and 0.02 < result.units_for_half < 0.20
     assert 0.4 < result.gini < 0.9
-    areas = inc.concentration(None, toronto, unit="area", area="neighbourhood")
+    areas = inc.concentration(toronto, unit="area", area="neighbourhood")
     assert areas.units_total == 140  # Toronto's 140 social-planning neighbourhoods
     assert areas.top_10pct < result.top_10pct  # whole neighbourhoods are less concentrated than 150 m cells
 
@@ -363,7 +363,7 @@ def test_areas_without_ids_are_assigned_by_location(con: duckdb.DuckDBPyConnecti
         ],
     )
     with incident_table(con, source="city") as t:
-        result = inc.area_ranking(con, t, area_set="districts")
+        result = inc.area_ranking(t, con=con, area_set="districts")
     table = result.table.set_index("area")
     assert table.loc["D1", "incidents"] == 5 and table.loc["D2", "incidents"] == 4
     # rate: 5 incidents / 5,000 residents × 100,000 = 100 per 100,000
@@ -375,7 +375,7 @@ def test_areas_without_ids_are_assigned_by_location(con: duckdb.DuckDBPyConnecti
 def test_the_area_column_defaults_to_the_one_filled_most(con: duckdb.DuckDBPyConnection) -> None:
     with incident_table(con, source="city") as t:
         assert inc.default_area(t) == "community_area"
-        result = inc.area_ranking(con, t)
+        result = inc.area_ranking(t, con=con)
     assert result.params["area"] == "community_area" and result.params["area_set"] == "city-areas"
 
 
@@ -384,7 +384,7 @@ def test_incidents_with_no_area_ids_need_an_area_set(tmp_path: Path) -> None:
     c.execute("UPDATE incidents SET community_area = NULL")
     try:
         with incident_table(c, source="city") as t, pytest.raises(DataError, match="--areas SET"):
-            inc.area_ranking(c, t)
+            inc.area_ranking(t, con=c)
     finally:
         c.close()
 
@@ -396,10 +396,10 @@ def test_whole_period_grid_can_be_shared(table: Any) -> None:
     assert inc.hotspots(table, cell_m=250.0, permutations=0, grid=grid).table.equals(
         inc.hotspots(table, cell_m=250.0, permutations=0).table
     )
-    shared = inc.concentration(None, table, cell_m=250.0, grid=grid)
-    assert shared.gini == inc.concentration(None, table, cell_m=250.0).gini
+    shared = inc.concentration(table, cell_m=250.0, grid=grid)
+    assert shared.gini == inc.concentration(table, cell_m=250.0).gini
     with pytest.raises(DataError, match="expected whole-period counts on 150 m cells, got 250 m"):
         inc.hotspots(table, cell_m=150.0, permutations=0, grid=grid)
     weekly = ag.grid_counts(table, cell_m=250.0, period="week")
     with pytest.raises(DataError, match="by week"):
-        inc.concentration(None, table, cell_m=250.0, grid=weekly)
+        inc.concentration(table, cell_m=250.0, grid=weekly)

@@ -86,7 +86,7 @@ def test_rank_bad_parameters(tiny_con: duckdb.DuckDBPyConnection, kwargs: dict[s
 
 # -- profile -------------------------------------------------------------------------------------------
 def test_profile_by_hand(tiny_con: duckdb.DuckDBPyConnection) -> None:
-    result = jurisdictions.profile(tiny_con, "city a")
+    result = jurisdictions.profile(tiny_con, jurisdiction="city a")
     t = result.table.set_index("year")
     # rates 2010: A 100, B 100, C 20 → A and B tie at 1; 2011: A 110, B 95, C 24 → A is 1
     assert t.loc[2010, "rank_by_rate"] == 1 and t.loc[2011, "rank_by_rate"] == 1
@@ -105,14 +105,14 @@ def test_profile_by_hand(tiny_con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_profile_flags_partial_years(tiny_con: duckdb.DuckDBPyConnection) -> None:
-    result = jurisdictions.profile(tiny_con, "C")
+    result = jurisdictions.profile(tiny_con, jurisdiction="C")
     assert result.table.set_index("year")["partial"].to_dict() == {2010: False, 2011: False, 2012: True}
     assert any("fewer than 12 months" in n for n in result.notes)
 
 
 def test_profile_unknown_name_lists_close_matches(tiny_con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(DataError, match="close matches: City A"):
-        jurisdictions.profile(tiny_con, "City Aa")
+        jurisdictions.profile(tiny_con, jurisdiction="City Aa")
 
 
 def test_profile_refuses_the_nation() -> None:
@@ -124,12 +124,12 @@ def test_profile_refuses_the_nation() -> None:
         kinds={"US": "nation"},
     )
     with pytest.raises(DataError, match="not the national total"):
-        jurisdictions.profile(con, "US")
+        jurisdictions.profile(con, jurisdiction="US")
 
 
 # -- concentration -------------------------------------------------------------------------------------
 def test_concentration_by_hand(tiny_con: duckdb.DuckDBPyConnection) -> None:
-    result = jurisdictions.concentration(tiny_con, k=2)
+    result = jurisdictions.top_k_concentration(tiny_con, k=2)
     t = result.table
     # 2012 counts: B 900, A 120, C 13; total 1033
     assert t["jurisdiction_id"].tolist() == ["B", "A", "C"]
@@ -143,7 +143,7 @@ def test_concentration_by_hand(tiny_con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_concentration_k_larger_than_jurisdictions(tiny_con: duckdb.DuckDBPyConnection) -> None:
-    result = jurisdictions.concentration(tiny_con, k=10)
+    result = jurisdictions.top_k_concentration(tiny_con, k=10)
     assert result.top_k_share == pytest.approx(1.0)
     assert any("more than the 3 jurisdictions" in n for n in result.notes)
 
@@ -158,7 +158,7 @@ def test_concentration_cumulative_share_is_monotone_and_ends_at_one(counts: list
             for i, c in enumerate(counts)
         ]
     )
-    result = jurisdictions.concentration(con, k=k)
+    result = jurisdictions.top_k_concentration(con, k=k)
     cum = result.table["cumulative_share"].to_numpy()
     assert (cum[1:] >= cum[:-1] - 1e-12).all()
     assert cum[-1] == pytest.approx(1.0)
@@ -168,11 +168,11 @@ def test_concentration_cumulative_share_is_monotone_and_ends_at_one(counts: list
 
 # -- compare and top series ----------------------------------------------------------------------------
 def test_compare_long_table(tiny_con: duckdb.DuckDBPyConnection) -> None:
-    result = jurisdictions.compare(tiny_con, ["City A", "c"])
+    result = jurisdictions.compare(tiny_con, jurisdictions=["City A", "c"])
     t = result.table
     assert list(t.columns) == ["year", "jurisdiction_id", "name", "value", "partial"]
     assert t[t["jurisdiction_id"] == "C"]["value"].tolist() == pytest.approx([20.0, 24.0, 26.0])
-    counts = jurisdictions.compare(tiny_con, ["A"], measure="count").table
+    counts = jurisdictions.compare(tiny_con, jurisdictions=["A"], measure="count").table
     assert counts["value"].tolist() == [100, 110, 120]
     chart = result.chart()
     assert chart.kind == "line" and chart.series == "name"
@@ -186,7 +186,7 @@ def test_compare_bad_parameters(
     tiny_con: duckdb.DuckDBPyConnection, names: list[str], kwargs: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(DataError, match=message):
-        jurisdictions.compare(tiny_con, names, **kwargs)
+        jurisdictions.compare(tiny_con, jurisdictions=names, **kwargs)
 
 
 def test_top_series(tiny_con: duckdb.DuckDBPyConnection) -> None:
@@ -229,7 +229,7 @@ def test_states_2017_ranking_and_concentration(states_con: duckdb.DuckDBPyConnec
     assert ranked["name"].tolist() == top5
     total = sum(counts.values())
     biggest = sorted(counts.values(), reverse=True)
-    result = jurisdictions.concentration(states_con, k=10)
+    result = jurisdictions.top_k_concentration(states_con, k=10)
     assert result.top_k_share == pytest.approx(sum(biggest[:10]) / total)
     assert result.table["count"].tolist() == biggest
 
@@ -237,7 +237,7 @@ def test_states_2017_ranking_and_concentration(states_con: duckdb.DuckDBPyConnec
 def test_marshall_profile_matches_ranking(marshall_con: duckdb.DuckDBPyConnection) -> None:
     ranking = jurisdictions.rank(marshall_con, year=2015).table
     first = ranking.iloc[0]
-    prof = jurisdictions.profile(marshall_con, str(first["name"])).table.set_index("year")
+    prof = jurisdictions.profile(marshall_con, jurisdiction=str(first["name"])).table.set_index("year")
     assert prof.loc[2015, "rank_by_rate"] == 1
     assert prof.loc[2015, "n_jurisdictions"] == len(ranking)
     assert isinstance(prof.loc[2015, "rate_per_100k"], float)

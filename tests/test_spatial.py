@@ -13,14 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crimelens.analysis.incidents.spatial import (
-    concentration_curve,
-    getis_ord_gi_star,
-    grid_weights,
-    kernel_density,
-    persistent_hotspots,
-    scott_bandwidth,
-)
+from crimelens.analysis.incidents.hotspots import getis_ord_gi_star, grid_weights, persistent_cells
+from crimelens.analysis.incidents.spatial import concentration_curve, kernel_density, scott_bandwidth
 from crimelens.errors import DataError, SchemaError, SparseDataWarning
 
 
@@ -313,7 +307,7 @@ def test_gi_star_errors() -> None:
 
 
 # -- persistent hotspots ---------------------------------------------------------------------------------
-def test_persistent_hotspots_top_share_hand_computed() -> None:
+def test_persistent_cells_top_share_hand_computed() -> None:
     # cells 0–4 × 0–3 = 20 cells, 8 weeks; top_share 0.05 → ⌈0.05 · 20⌉ = 1 cell (plus ties) hot a week.
     # (0,0) has 9 in weeks 1–7 (hot 7/8 = 0.875 ≥ 0.75: stable) and 1 in week 8 (not hot: 9s that week).
     # (4,3) has 9 in weeks 7–8 (ties (0,0) in week 7): hot in both of the latest r = ⌊8/4⌋ = 2 weeks and
@@ -329,7 +323,7 @@ def test_persistent_hotspots_top_share_hand_computed() -> None:
         if k >= 6:
             rows.append((4, 3, w, 9))
     frame = pd.DataFrame(rows, columns=["cell_x", "cell_y", "period_start", "incidents"])
-    res = persistent_hotspots(frame, top_share=0.05, min_periods_share=0.75)
+    res = persistent_cells(frame, top_share=0.05, min_periods_share=0.75)
     got = res.table.set_index(["cell_x", "cell_y"])
     assert got.loc[(0, 0), "status"] == "stable" and got.loc[(0, 0), "periods_hot"] == 7
     assert got.loc[(0, 0), "longest_run"] == 7 and got.loc[(0, 0), "incidents"] == 7 * 9 + 1
@@ -340,7 +334,7 @@ def test_persistent_hotspots_top_share_hand_computed() -> None:
     assert res.table["status"].iloc[0] == "stable"
 
 
-def test_persistent_hotspots_gi_method_finds_planted_block() -> None:
+def test_persistent_cells_gi_method_finds_planted_block() -> None:
     rng = np.random.default_rng(1)
     frames = []
     for k, w in enumerate(pd.date_range("2022-01-03", periods=6, freq="7D")):
@@ -348,17 +342,17 @@ def test_persistent_hotspots_gi_method_finds_planted_block() -> None:
         values[6:9, 6:9] += 12  # a chronic block
         frames.append(_grid(values).assign(period_start=w))
         del k
-    res = persistent_hotspots(pd.concat(frames), method="gi", min_periods_share=0.75)
+    res = persistent_cells(pd.concat(frames), method="gi", min_periods_share=0.75)
     stable = res.table[res.table["status"] == "stable"]
     assert ((stable["cell_x"] - 7).abs() <= 2).all() and ((stable["cell_y"] - 7).abs() <= 2).all()
     assert ((stable["cell_x"] == 7) & (stable["cell_y"] == 7)).any()
 
 
-def test_persistent_hotspots_errors() -> None:
+def test_persistent_cells_errors() -> None:
     with pytest.raises(SchemaError, match="period_start"):
-        persistent_hotspots(_grid(np.ones((2, 2))))
+        persistent_cells(_grid(np.ones((2, 2))))
     with pytest.raises(DataError, match="top_share"):
-        persistent_hotspots(_grid(np.ones((2, 2))).assign(period_start="2022-01-03"), top_share=2)
+        persistent_cells(_grid(np.ones((2, 2))).assign(period_start="2022-01-03"), top_share=2)
 
 
 def test_gi_star_fdr_equals_esda_and_scipy_benjamini_hochberg(toronto_xy: pd.DataFrame) -> None:

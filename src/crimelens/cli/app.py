@@ -499,7 +499,7 @@ def profile_cmd(
     from crimelens.analysis.jurisdictions import ranking as jurisdictions
     from crimelens.analysis.result import frame_records
 
-    result = jurisdictions.profile(_open(db), jurisdiction, source, offence=offence)
+    result = jurisdictions.profile(_open(db), source, jurisdiction=jurisdiction, offence=offence)
     if as_json:
         data = result.to_dict()
         data["mix"] = frame_records(result.mix)
@@ -525,7 +525,9 @@ def concentration_cmd(
     from crimelens.analysis.jurisdictions import ranking as jurisdictions
 
     kk = int(get_setting("top_k", k))
-    result = jurisdictions.concentration(_open(db), source, offence=offence, year=year, start=start, end=end, k=kk)
+    result = jurisdictions.top_k_concentration(
+        _open(db), source, offence=offence, year=year, start=start, end=end, k=kk
+    )
     _emit(result, as_json, limit)
 
 
@@ -542,7 +544,7 @@ def compare_cmd(
     """Compare jurisdictions year by year."""
     from crimelens.analysis.jurisdictions import ranking as jurisdictions
 
-    result = jurisdictions.compare(_open(db), names, source, offence=offence, measure=measure)
+    result = jurisdictions.compare(_open(db), source, jurisdictions=names, offence=offence, measure=measure)
     if as_json:
         _emit(result, True, limit)
         return

@@ -265,7 +265,7 @@ def areas_cmd(
     from crimelens.analysis.incidents.scope import area_ranking
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
-        result = area_ranking(scope.con, scope.table, area=area, area_set=area_set)
+        result = area_ranking(scope.table, con=scope.con, area=area, area_set=area_set)
     _emit(result, scope, as_json, limit)
 
 
@@ -287,7 +287,7 @@ def concentration_cmd(
     from crimelens.analysis.incidents.scope import concentration
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
-        result = concentration(scope.con, scope.table, unit=unit, cell_m=cell, area=area)  # type: ignore[arg-type]
+        result = concentration(scope.table, con=scope.con, unit=unit, cell_m=cell, area=area)  # type: ignore[arg-type]
     if as_json:
         print_json({**result.to_dict(), "scope": scope.info})
         return

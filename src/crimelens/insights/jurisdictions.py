@@ -329,7 +329,7 @@ def _national_change(con: duckdb.DuckDBPyConnection, src: str, offence: str, yea
 
 
 def _concentration(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
-    result = jurisdictions.concentration(con, src, offence=offence, year=year, k=k)
+    result = jurisdictions.top_k_concentration(con, src, offence=offence, year=year, k=k)
     _check_k_below(k, result.table)
     if math.isnan(result.top_k_share):
         return []

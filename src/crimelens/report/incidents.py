@@ -168,7 +168,7 @@ def _areas(
 
     label = area.replace("_", " ")
     block = Block(f"Areas: {label}s", anchor=f"{slug(source)}-areas")
-    ranked = run.run(f"incidents.area_ranking[{source}]", area_ranking, con, t, area=area, area_set=area_set)
+    ranked = run.run(f"incidents.area_ranking[{source}]", area_ranking, t, con=con, area=area, area_set=area_set)
     if ranked.value is None:
         block.unavailable = ranked.unavailable("The area ranking")
         return block
@@ -207,7 +207,7 @@ def _concentration(
 
     block = Block("Concentration", anchor=f"{slug(source)}-concentration")
     res = run.run(
-        f"incidents.concentration[{source}]", concentration, con, t, unit="grid", cell_m=p.cell_m,
+        f"incidents.concentration[{source}]", concentration, t, con=con, unit="grid", cell_m=p.cell_m,
         grid=found.get("grid"),
     )  # fmt: skip
     if res.value is None:

@@ -200,7 +200,13 @@ def jurisdictions_section(run: Runner, p: ReportParams) -> PageSection:
     section.blocks.append(block)
 
     conc = run.run(
-        "jurisdictions.concentration", jurisdictions.concentration, con, src, offence=OFFENCE, year=p.year, k=p.k
+        "jurisdictions.top_k_concentration",
+        jurisdictions.top_k_concentration,
+        con,
+        src,
+        offence=OFFENCE,
+        year=p.year,
+        k=p.k,
     )
     block = Block("Concentration: how much the top jurisdictions hold")
     if conc.value is None:
@@ -239,7 +245,9 @@ def jurisdictions_section(run: Runner, p: ReportParams) -> PageSection:
 
 def _mix_block(run: Runner, leader: pd.Series) -> Block:
     name, jid = str(leader["name"]), str(leader["jurisdiction_id"])
-    out = run.run("jurisdictions.profile", jurisdictions.profile, run.con, jid, run.source, offence=OFFENCE)
+    out = run.run(
+        "jurisdictions.profile", jurisdictions.profile, run.con, run.source, jurisdiction=jid, offence=OFFENCE
+    )
     block = Block(f"Offence mix: {name} against its peers", anchor="offence-mix")
     if out.value is None:
         block.unavailable = out.unavailable("The offence mix")

@@ -28,10 +28,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GiStarResult",
-    "PersistentHotspotResult",
+    "PersistentCellsResult",
     "getis_ord_gi_star",
     "grid_weights",
-    "persistent_hotspots",
+    "persistent_cells",
 ]
 
 Neighbours = Literal["queen", "rook", "distance"]
@@ -294,7 +294,7 @@ def getis_ord_gi_star(
         raise DataError(
             "grid: expected the counts of one period, got "
             f"{grid['period_start'].nunique()} distinct period_start values (filter one period first, "
-            "or use persistent_hotspots)"
+            "or use persistent_cells)"
         )
     counts = _cell_counts(grid, "grid")
     if neighbours == "distance" and cell_m is None:
@@ -406,7 +406,7 @@ _PERSIST_COLUMNS = [
 
 
 @dataclass(frozen=True)
-class PersistentHotspotResult(Result):
+class PersistentCellsResult(Result):
     """Cells hot in many periods. ``table``: one row per cell hot at least once (see the function)."""
 
     n_periods: int = 0
@@ -423,7 +423,7 @@ def _longest_run(flags: np.ndarray) -> np.ndarray:
     return best
 
 
-def persistent_hotspots(
+def persistent_cells(
     grid_by_period: pd.DataFrame,
     *,
     method: Literal["top", "gi"] = "top",
@@ -433,7 +433,7 @@ def persistent_hotspots(
     alpha: float = 0.05,
     permutations: int = 0,
     seed: int = 0,
-) -> PersistentHotspotResult:
+) -> PersistentCellsResult:
     """Grid cells that are hot in at least ``min_periods_share`` of the periods.
 
     ``grid_by_period``: columns ``cell_x, cell_y, period_start, incidents`` (optional ``x_m, y_m, lat, lon``
@@ -539,7 +539,7 @@ def persistent_hotspots(
     if method == "top":
         notes.append("the rectangle includes cells outside the city; the top share is taken of all of them")
     n_stable = int((table["status"] == "stable").sum())
-    return PersistentHotspotResult(
+    return PersistentCellsResult(
         title=f"Persistent hot spots: {n_stable} cell(s) hot in at least {min_periods_share:.0%} of {m} periods",
         table=table,
         params={

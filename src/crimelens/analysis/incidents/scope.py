@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-    from crimelens.analysis.incidents.hotspots import GiStarResult, PersistentHotspotResult
+    from crimelens.analysis.incidents.hotspots import GiStarResult, PersistentCellsResult
     from crimelens.analysis.incidents.knox import KnoxResult
     from crimelens.analysis.incidents.ranking import AreaRankResult
     from crimelens.analysis.incidents.spatial import ConcentrationResult, KdeResult
@@ -237,9 +237,9 @@ def area_totals_by_location(con: duckdb.DuckDBPyConnection, t: Any, area_set: st
 
 
 def area_ranking(
-    con: duckdb.DuckDBPyConnection | None,
     t: Any,
     *,
+    con: duckdb.DuckDBPyConnection | None = None,
     area: str | None = None,
     area_set: str | None = None,
     top: int | None = None,
@@ -289,9 +289,9 @@ def area_ranking(
 
 
 def concentration(
-    con: duckdb.DuckDBPyConnection | None,
     t: Any,
     *,
+    con: duckdb.DuckDBPyConnection | None = None,
     unit: Literal["grid", "area"] = "grid",
     cell_m: float = 150.0,
     area: str = "community_area",
@@ -409,7 +409,7 @@ def hotspots(
 
     ``grid``: the counts ``grid_counts(t, cell_m, period=None)`` when already made (see :func:`concentration`).
     """
-    from crimelens.analysis.incidents.spatial import getis_ord_gi_star
+    from crimelens.analysis.incidents.hotspots import getis_ord_gi_star
 
     grid = _totals_grid(t, cell_m, grid)
     result = getis_ord_gi_star(
@@ -428,12 +428,12 @@ def persistent(
     top_share: float = 0.05,
     min_periods_share: float = 0.75,
     seed: int = 0,
-) -> PersistentHotspotResult:
+) -> PersistentCellsResult:
     """Grid cells that stay hot across periods (top share of cells, or Gi* after FDR, in most periods)."""
-    from crimelens.analysis.incidents.spatial import persistent_hotspots
+    from crimelens.analysis.incidents.hotspots import persistent_cells
 
     grid = grid_counts(t, cell_m=cell_m, period=period)
-    result = persistent_hotspots(
+    result = persistent_cells(
         grid.table, method=method, top_share=top_share, min_periods_share=min_periods_share, seed=seed
     )
     params = {**result.params, **grid.params}

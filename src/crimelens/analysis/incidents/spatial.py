@@ -1,7 +1,6 @@
 """Where incidents are: concentration over places and kernel density surfaces.
 
-Gi* hot spots and persistent grid hot spots live in :mod:`crimelens.analysis.hotspots_gi` and are
-re-exported here, so ``crimelens.analysis.spatial`` is the one place to import spatial analyses from.
+Gi* hot spots and persistent hot cells are in :mod:`crimelens.analysis.incidents.hotspots`.
 """
 
 from __future__ import annotations
@@ -14,26 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crimelens.analysis.incidents.hotspots import (
-    GiStarResult,
-    PersistentHotspotResult,
-    getis_ord_gi_star,
-    grid_weights,
-    persistent_hotspots,
-)
 from crimelens.analysis.result import ChartSpec, Result
 from crimelens.errors import DataError, SchemaError, SparseDataWarning
 
 __all__ = [
     "ConcentrationResult",
-    "GiStarResult",
     "KdeResult",
-    "PersistentHotspotResult",
     "concentration_curve",
-    "getis_ord_gi_star",
-    "grid_weights",
     "kernel_density",
-    "persistent_hotspots",
     "scott_bandwidth",
 ]
 

@@ -34,10 +34,10 @@ __all__ = [
     "Profile",
     "Ranking",
     "compare",
-    "concentration",
     "find_jurisdiction",
     "profile",
     "rank",
+    "top_k_concentration",
     "top_series",
 ]
 
@@ -241,9 +241,9 @@ def _mix(frame: pd.DataFrame, jid: str) -> pd.DataFrame:
 
 def profile(
     con: duckdb.DuckDBPyConnection,
-    jurisdiction: str,
     source: str | None = None,
     *,
+    jurisdiction: str,
     offence: str = "violent_crime",
 ) -> Profile:
     """A jurisdiction's count, rate and ranks year by year, and its violent-offence mix against its peers.
@@ -308,7 +308,7 @@ class Concentration(Result):
         )
 
 
-def concentration(
+def top_k_concentration(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,
     *,
@@ -407,9 +407,9 @@ def _series_table(of: pd.DataFrame, ids: list[str], measure: str) -> tuple[pd.Da
 
 def compare(
     con: duckdb.DuckDBPyConnection,
-    jurisdictions: list[str],
     source: str | None = None,
     *,
+    jurisdictions: list[str],
     offence: str = "violent_crime",
     measure: str = "rate",
 ) -> Comparison:
