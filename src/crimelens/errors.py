@@ -11,7 +11,6 @@ __all__ = [
     "CrimeLensError",
     "CrimeLensWarning",
     "DataError",
-    "DataQualityWarning",
     "LoadRejected",
     "NotFittedError",
     "PartialReportingWarning",
@@ -58,10 +57,6 @@ class LoadRejected(DataError):
 
 class CrimeLensWarning(UserWarning):
     """Base class of crimelens' statistical and data-quality caveats."""
-
-
-class DataQualityWarning(CrimeLensWarning):
-    """The data loaded has a known quality problem (e.g. totals that do not add up)."""
 
 
 class PartialReportingWarning(CrimeLensWarning):
