@@ -29,9 +29,11 @@ $(TEST_STAMP): pyproject.toml constraints.txt $(RUNTIME_STAMP)
 system-deps:
 	bash scripts/install-system-deps.sh
 
+# lint-imports: the architecture contracts in pyproject.toml ([tool.importlinter]); fails on any upward import
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/lint-imports
 
 typecheck: $(TEST_STAMP)
 	$(VENV)/bin/mypy
@@ -51,4 +53,4 @@ lock: $(TEST_STAMP)
 	$(PY) -m pip freeze --exclude-editable | grep -vi '^crimelens' > constraints.txt
 
 clean:
-	rm -rf $(VENV) demo crimelens.duckdb .mypy_cache .ruff_cache tests/artifacts
+	rm -rf $(VENV) demo crimelens.duckdb .mypy_cache .ruff_cache .import_linter_cache tests/artifacts
