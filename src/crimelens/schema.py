@@ -221,4 +221,32 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        3,
+        "grid origins pinned per incident source",
+        """
+        -- per incident source: the origin its grid cells are counted from, pinned once (from the source's whole
+        -- extent, by crimelens.warehouse.grid.pin_grid_origin) so cells keep their ids whatever the time window
+        -- or offence filter; the extent it was computed from is kept beside it
+        CREATE TABLE grid_origins (
+            source VARCHAR PRIMARY KEY,
+            lon0 DOUBLE CHECK (lon0 BETWEEN -180 AND 180),
+            lat0 DOUBLE CHECK (lat0 BETWEEN -80 AND 80),
+            x0 DOUBLE,
+            y0 DOUBLE,
+            min_lon DOUBLE NOT NULL,
+            max_lon DOUBLE NOT NULL,
+            min_lat DOUBLE NOT NULL,
+            max_lat DOUBLE NOT NULL,
+            pinned_at TIMESTAMP NOT NULL
+        );
+        -- backfill for sources loaded before this migration: their whole extent now (the origin, NULL here, is
+        -- derived from it by crimelens.geo, the one copy of the projection, when read and written by the next pin)
+        INSERT INTO grid_origins (source, min_lon, max_lon, min_lat, max_lat, pinned_at)
+        SELECT source, min(longitude), max(longitude), min(latitude), max(latitude), CAST(now() AS TIMESTAMP)
+        FROM incidents
+        WHERE latitude IS NOT NULL AND longitude IS NOT NULL
+        GROUP BY source;
+        """,
+    ),
 )
