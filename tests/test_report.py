@@ -241,11 +241,51 @@ def test_findings_are_the_key_findings(fbi_report: Parsed, fbi_con: duckdb.DuckD
     params = fbi_report.metadata["params"]
     expected = key_findings(fbi_con, params["source"], year=params["year"], k=params["k"]).findings
     items = fbi_report.root.by_id("findings-list").find_all("li", "finding")
+    # the report renders insights' findings, in order, and builds none of its own
     assert [li.find_all("p", "headline")[0].text() for li in items] == [f.headline for f in expected]
     assert [li.find_all("p", "detail")[0].text() for li in items] == [f.detail for f in expected]
     assert len(expected) >= 5
     first = items[0].find_all("dl", "evidence")[0]
     assert [dt.text() for dt in first.find_all("dt")] == [humanize(k) for k in expected[0].evidence]
+    # the numbers the findings state, computed here straight from the warehouse with SQL (not by crimelens)
+    shown = {li.attrs["data-kind"]: li.text() for li in items}
+
+    def sql(query: str) -> list[Any]:
+        return fbi_con.execute(query).fetchall()
+
+    (year,) = sql("SELECT max(year) FROM jurisdiction_year WHERE source = 'fbi-estimates' AND violent_crime > 0")[0]
+    assert year == 2019
+    states = (
+        "FROM jurisdiction_year jy JOIN jurisdictions j USING (jurisdiction_id) "
+        f"WHERE jy.source = 'fbi-estimates' AND j.kind <> 'nation' AND jy.year = {year}"
+    )
+    # most violent crime by count and by rate (count / population × 100,000), states and DC, 2019
+    most, most_n = sql(f"SELECT j.name, jy.violent_crime {states} ORDER BY 2 DESC LIMIT 1")[0]
+    worst, worst_rate = sql(f"SELECT j.name, jy.violent_crime * 1e5 / jy.population {states} ORDER BY 2 DESC")[0]
+    assert (most, worst) == ("California", "District of Columbia")
+    assert f"{most} records the most violent crime ({most_n:,} in {year})" in shown["counts_vs_rates"]
+    assert f"{worst} has the highest rate ({worst_rate:,.1f} per 100,000 residents)" in shown["counts_vs_rates"]
+    # the national rate, 2018 → 2019, from the nation rows
+    (r0,), (r1,) = sql(
+        "SELECT violent_crime * 1e5 / population FROM jurisdiction_year JOIN jurisdictions USING (jurisdiction_id) "
+        "WHERE source = 'fbi-estimates' AND kind = 'nation' AND year IN (2018, 2019) ORDER BY year"
+    )
+    assert f"fell {abs(r1 / r0 - 1) * 100:.1f}% from 2018 to 2019" in shown["national_change"]
+    assert f"{r0:,.1f} → {r1:,.1f} per 100,000" in shown["national_change"]
+    # share of all violent crime held by the 10 states with the most
+    share, n = sql(
+        f"SELECT sum(v) FILTER (WHERE rk <= 10) / sum(v), count(*) "
+        f"FROM (SELECT jy.violent_crime AS v, row_number() OVER (ORDER BY jy.violent_crime DESC) AS rk {states})"
+    )[0]
+    assert f"The 10 jurisdictions with the most violent crime ({10 / n:.1%} of {n})" in shown["concentration"]
+    assert f"account for {share:.1%} of it in {year}" in shown["concentration"]
+    # aggravated assault's share of the four violent offences, over states reporting all four
+    (assault,) = sql(
+        "SELECT sum(aggravated_assault) / sum(homicide + rape + robbery + aggravated_assault) "
+        f"{states} AND homicide IS NOT NULL AND rape IS NOT NULL AND robbery IS NOT NULL "
+        "AND aggravated_assault IS NOT NULL"
+    )[0]
+    assert f"Aggravated assault is the most common violent offence: {assault:.1%}" in shown["offence_mix"]
 
 
 def test_provenance_lists_the_load(any_report: Parsed, request: pytest.FixtureRequest) -> None:
