@@ -55,19 +55,30 @@ def test_knox_expectation_matches_exact_enumeration() -> None:
     days = [e[2] for e in EVENTS]
     pairs = [(i, j) for i in range(5) for j in range(i + 1, 5)]
     exact = np.zeros((3, 3))
+    exact_p = np.zeros((3, 3))  # share of the 120 assignments whose cell count is ≥ the observed one
     for perm in itertools.permutations(days):
+        table = np.zeros((3, 3))
         for i, j in pairs:
             d, t = np.hypot(*(xy[i] - xy[j])), abs(perm[i] - perm[j])
             if d <= 400 and t <= 28:
                 a = 0 if d <= 100 else 1 if d <= 200 else 2
                 b = 0 if t <= 7 else 1 if t <= 14 else 2
-                exact[a, b] += 1
+                table[a, b] += 1
+        exact += table
+        exact_p += table >= OBSERVED
     exact /= 120
+    exact_p /= 120
     res = knox_test(_points(EVENTS), distance_bands_m=D_EDGES, time_bands_days=T_EDGES, permutations=9999, seed=3)
     # each cell is a mean of ≤ 3 pair indicators over 9,999 draws: Monte Carlo sd ≤ √(3·0.25/9999) ≈ 0.009
     assert np.allclose(_table(res.table, "expected"), exact, atol=0.04)
-    # p-value of the AB cell: P(count ≥ 1) under permutation, (#≥ + 1)/(9999 + 1)
-    assert 0 < res.table["p_value"].iloc[0] <= 1
+    # p-value of the AB cell (0–100 m × 0–7 d; AB is the only pair within 100 m, observed count 1):
+    # P(count ≥ 1) = P(the two dates drawn for A and B are ≤ 7 days apart). Of the C(5, 2) = 10 pairs of the
+    # dates {0, 1, 3, 10, 20}, four are: 0–1, 0–3, 1–3 and 3–10, so P = 4/10 = 0.4. The Monte Carlo p is
+    # (#permutations ≥ 1 + 1) / (9999 + 1), sd √(0.4·0.6/9999) ≈ 0.005.
+    assert exact_p[0, 0] == pytest.approx(0.4)
+    assert res.table["p_value"].iloc[0] == pytest.approx(0.4, abs=0.02)
+    # and every cell's p-value is the exact permutation p within Monte Carlo error (sd ≤ 0.005)
+    assert np.allclose(_table(res.table, "p_value"), exact_p, atol=0.02)
 
 
 def test_knox_detects_near_repeats() -> None:
