@@ -70,7 +70,7 @@ def test_ingest_json_and_env_db(tmp_path: Path, real_file, monkeypatch: pytest.M
     again = runner.invoke(app, ["ingest", str(real_file("marshall-states")), "--json"])
     assert json.loads(again.stdout)["status"] == "unchanged"
     listing = runner.invoke(app, ["loads", "--json"])
-    assert [row["rows_loaded"] for row in json.loads(listing.stdout)] == [1683]
+    assert [row["rows_loaded"] for row in json.loads(listing.stdout)["rows"]] == [1683]
 
 
 ANALYSIS_COMMANDS = [
@@ -139,7 +139,7 @@ def test_issues_lists_what_was_recorded_at_load(marshall_db: Path) -> None:
 
     rows = json.loads(
         runner.invoke(app, ["issues", "--code", "partial_year", "--json", "--db", str(marshall_db)]).stdout
-    )
+    )["rows"]
     assert len(rows) == 53 and all(r["column_name"] == "months_reported" and r["line"] > 1 for r in rows)
     table = runner.invoke(app, ["issues", "--db", str(marshall_db)])
     assert table.exit_code == 0 and "partial_year" in table.stdout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 from typing import Any
 
 import duckdb
@@ -45,7 +44,7 @@ def test_findings_table_and_objects(tiny_con: duckdb.DuckDBPyConnection) -> None
     scores = [f.score for f in result.findings]
     assert scores == sorted(scores, reverse=True)
     for f, evidence in zip(result.findings, t["evidence"], strict=True):
-        assert json.loads(evidence) == f.evidence
+        assert evidence == f.evidence  # structured, not a JSON string (issue 7)
         assert 0 <= f.score <= 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.findings[0].score = 2.0  # type: ignore[misc]

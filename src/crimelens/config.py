@@ -61,6 +61,27 @@ SETTINGS: dict[str, Setting] = {
         Setting("hotspot_window", int, 10, "Length in years of the window persistent hotspots look at."),
         Setting("alpha", float, 0.05, "Significance level for trend and change tests."),
         Setting(
+            "cell_m",
+            float,
+            150.0,
+            "Grid cell size in metres for incident maps, hot spots, persistent cells and density (square cells "
+            "on an equal-area plane; about a street block).",
+        ),
+        Setting(
+            "permutations",
+            int,
+            999,
+            "Monte Carlo permutations of the Gi* and Knox tests (0 = analytic p-values only where available).",
+        ),
+        Setting("seed", int, 0, "Random seed of permutation tests (recorded with every result)."),
+        Setting(
+            "area",
+            str,
+            "auto",
+            "Area column incident rankings and maps use: community_area, neighbourhood, district, beat, "
+            "census_tract, or auto (the one the incidents fill most).",
+        ),
+        Setting(
             "spark_master",
             str,
             "local[2]",

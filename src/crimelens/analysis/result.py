@@ -1,19 +1,32 @@
 """Result objects shared by every analysis, and the declarative chart spec they expose.
 
 An analysis returns a frozen :class:`Result`: ``table`` (a tidy data frame), ``params`` (what it was
-asked), and ``chart()`` (a :class:`ChartSpec` the CLI, report and dashboard all render the same way).
+asked), ``notes``, ``warnings`` (the statistical caveats raised while it was computed) and ``chart()`` (a
+:class:`ChartSpec` the CLI, report and dashboard all render the same way). ``to_dict()`` serialises every
+declared field, so a renderer never patches fields in.
+
+Results are immutable: the dataclass is frozen, ``params`` is a read-only mapping and ``notes`` and
+``warnings`` are tuples. Data frames (``table`` and any frame-valued field) are shared, not copied, for
+speed: treat them as read-only, and copy a frame before changing it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import functools
 import math
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import pandas as pd
 
-__all__ = ["ChartSpec", "Result", "frame_records"]
+from crimelens.errors import CrimeLensWarning
+
+__all__ = ["Caveat", "ChartSpec", "Result", "frame_records", "jsonable", "records_caveats"]
 
 ChartKind = Literal["line", "bar", "barh", "stacked_barh", "small_multiples", "scatter"]
 
@@ -39,6 +52,17 @@ class ChartSpec:
     highlight: str | None = None  # a boolean column: marks emphasised points/bars
 
 
+@dataclass(frozen=True)
+class Caveat:
+    """A statistical caveat raised while a result was computed: the warning's class name and its message."""
+
+    category: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"category": self.category, "message": self.message}
+
+
 def _clean(value: Any) -> Any:
     if value is None:
         return None
@@ -46,7 +70,7 @@ def _clean(value: Any) -> Any:
         return None
     if value is pd.NA or value is pd.NaT:
         return None
-    if isinstance(value, pd.Timestamp):
+    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
         return value.isoformat()
     if hasattr(value, "item"):  # numpy scalar
         return _clean(value.item())
@@ -58,23 +82,86 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
+def jsonable(value: Any) -> Any:
+    """Any result field as JSON-ready data: frames become records, results and dataclasses nested objects."""
+    if isinstance(value, pd.DataFrame):
+        return frame_records(value)
+    if isinstance(value, pd.Series):
+        return [_clean(v) for v in value.tolist()]
+    if hasattr(value, "to_dict") and not isinstance(value, type) and callable(value.to_dict):
+        return jsonable(value.to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays
+        return jsonable(value.tolist())
+    return _clean(value)
+
+
+_BASE_FIELDS = ("title", "table", "params", "notes", "warnings")
+
+
 @dataclass(frozen=True)
 class Result:
-    """The outcome of one analysis."""
+    """The outcome of one analysis (immutable: see the module docstring)."""
 
     title: str
     table: pd.DataFrame
     params: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    warnings: tuple[Caveat, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, MappingProxyType):
+            object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        object.__setattr__(self, "notes", tuple(self.notes))
+        object.__setattr__(self, "warnings", tuple(self.warnings))
 
     def chart(self) -> ChartSpec | None:
         """The chart that best shows this result (None when a table says it all)."""
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """Every declared field as JSON-ready data: title, params, notes, warnings, rows and the result's own."""
+        data: dict[str, Any] = {
             "title": self.title,
-            "params": {k: _clean(v) for k, v in self.params.items()},
+            "params": {k: jsonable(v) for k, v in self.params.items()},
             "notes": list(self.notes),
+            "warnings": [w.to_dict() for w in self.warnings],
             "rows": frame_records(self.table),
         }
+        for f in dataclasses.fields(self):
+            if f.name not in _BASE_FIELDS:
+                data[f.name] = jsonable(getattr(self, f.name))
+        return data
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def records_caveats(func: Callable[P, R]) -> Callable[P, R]:
+    """Decorate an analysis so the :class:`CrimeLensWarning` caveats it raises travel inside its result.
+
+    The warnings are still raised as usual (callers and the CLI see them); each one is also added to the
+    returned result's ``warnings`` (once, however deeply nested the analyses that raised it).
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CrimeLensWarning)
+            result = func(*args, **kwargs)
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        own = [Caveat(w.category.__name__, str(w.message)) for w in caught if issubclass(w.category, CrimeLensWarning)]
+        if own and isinstance(result, Result):
+            new = tuple(dict.fromkeys(c for c in own if c not in result.warnings))
+            if new:
+                result = dataclasses.replace(result, warnings=(*result.warnings, *new))  # type: ignore[assignment]
+        return result
+
+    return wrapper

@@ -14,7 +14,23 @@ from typing import Annotated, Any, NamedTuple, TypeVar, cast
 
 import typer
 
-from crimelens.cli.render import err, out, print_json, show_result, show_table
+from crimelens.cli.options import (
+    AreaOpt,
+    CellOpt,
+    CsvOpt,
+    DbOpt,
+    EngineOpt,
+    JsonOpt,
+    LimitOpt,
+    ParquetOpt,
+    PermOpt,
+    SeedOpt,
+    SinceOpt,
+    SourceOpt,
+    UntilOpt,
+)
+from crimelens.cli.options import IncidentOffenceOpt as OffenceOpt
+from crimelens.cli.render import emit, err, out, show_result, show_table
 from crimelens.cli.support import guarded
 from crimelens.config import get_setting
 from crimelens.errors import DataError
@@ -39,40 +55,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _command(name: str) -> Callable[[F], F]:
     return guarded(incidents_app, name)
-
-
-# -- shared options ----------------------------------------------------------------------------------------
-DbOpt = Annotated[Path | None, typer.Option("--db", help="Warehouse file [env: CRIMELENS_DB].")]
-SourceOpt = Annotated[
-    str | None, typer.Option("--source", help="Incident dataset (needed only when several are loaded).")
-]
-EngineOpt = Annotated[
-    str,
-    typer.Option(
-        "--engine",
-        help="Where the counting runs: duckdb (default, this machine) or spark (local Spark, or a cluster via "
-        "SPARK_REMOTE/spark-submit; needs the `spark` extra and Java 17).",
-    ),
-]
-ParquetOpt = Annotated[
-    Path | None,
-    typer.Option("--parquet", help="Read incidents from this Parquet file or folder instead of the warehouse."),
-]
-OffenceOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--offence",
-        help="Only these offences (repeat the option): homicide, rape, robbery, aggravated_assault, burglary, "
-        "larceny, motor_vehicle_theft, arson, other_assault, other.",
-    ),
-]
-SinceOpt = Annotated[str | None, typer.Option("--since", help="First day included (YYYY-MM-DD).")]
-UntilOpt = Annotated[str | None, typer.Option("--until", help="Last day included (YYYY-MM-DD).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
-LimitOpt = Annotated[int, typer.Option("--limit", help="Rows to show in the table (0 = all).")]
-CellOpt = Annotated[float, typer.Option("--cell", help="Grid cell size in metres (square cells, equal-area plane).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the permutation test (recorded in --json).")]
-PermOpt = Annotated[int, typer.Option("--permutations", help="Monte Carlo permutations (0 = none).")]
 
 
 def _date(value: str | None, option: str) -> dt.date | None:
@@ -137,11 +119,22 @@ def _scope(
             con.close()
 
 
-def _emit(result: Any, scope: _Scope, as_json: bool, limit: int, columns: list[str] | None = None) -> None:
-    if as_json:
-        print_json({**result.to_dict(), "scope": scope.info})
-    else:
-        show_result(result, None if limit == 0 else limit, columns)
+def _emit(
+    result: Any, scope: _Scope, as_json: bool, as_csv: bool, limit: int, columns: list[str] | None = None
+) -> None:
+    emit(result, as_json=as_json, as_csv=as_csv, limit=limit, columns=columns, scope=scope.info)
+
+
+def _cell(cell: float | None) -> float:
+    return float(get_setting("cell_m", cell))
+
+
+def _permutations(permutations: int | None) -> int:
+    return int(get_setting("permutations", permutations))
+
+
+def _seed(seed: int | None) -> int:
+    return int(get_setting("seed", seed))
 
 
 @_command("counts")
@@ -154,7 +147,7 @@ def counts_cmd(
         str | None, typer.Option("--period", help="hour, day, week (from Monday), month or year; 'none' for totals.")
     ] = "week",
     offences_split: Annotated[bool, typer.Option("--by-offence", help="Split the counts by offence.")] = False,
-    cell: CellOpt = 150.0,
+    cell: CellOpt = None,
     resolution: Annotated[int, typer.Option("--resolution", help="H3 resolution 0–15 (8 ≈ 0.74 km²).")] = 8,
     csv_out: Annotated[Path | None, typer.Option("--out", help="Write every row to this CSV file.")] = None,
     db: DbOpt = None,
@@ -165,41 +158,22 @@ def counts_cmd(
     since: SinceOpt = None,
     until: UntilOpt = None,
     as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
     limit: LimitOpt = 25,
 ) -> None:
     """Count incidents by area, grid cell (metres) or H3 hexagon, per period (and offence)."""
-    from crimelens.analysis.incidents.aggregate import area_counts, grid_counts, h3_counts
+    from crimelens.analysis.incidents.summaries import incident_counts
 
     per = None if period in (None, "none") else period
-    if by not in ("area", "grid", "h3"):
-        raise DataError(f"--by: expected area, grid or h3, got {by!r}")
     with _scope(db, source, engine, parquet, offence, since, until, require_rows=False) as scope:
-        if by == "area":
-            if per is None:
-                raise DataError("--period none is for grid and h3 counts; areas need a period (e.g. year)")
-            frame = area_counts(scope.table, area=area, period=per, by_offence=offences_split)  # type: ignore[arg-type]
-            extra: dict[str, Any] = {"area": area}
-        elif by == "grid":
-            grid = grid_counts(scope.table, cell_m=cell, period=per, by_offence=offences_split)  # type: ignore[arg-type]
-            frame, extra = grid.table, {**grid.params, "rows_without_coordinates": grid.rows_without_coordinates}
-        else:
-            hexes = h3_counts(scope.table, resolution=resolution, period=per, by_offence=offences_split)  # type: ignore[arg-type]
-            frame = hexes.table
-            extra = {"resolution": resolution, "rows_without_coordinates": hexes.rows_without_coordinates}
+        result = incident_counts(
+            scope.table, by=cast(Any, by), area=area, period=per, by_offence=offences_split, cell_m=_cell(cell),
+            resolution=resolution,
+        )  # fmt: skip
     if csv_out is not None:
-        frame.to_csv(csv_out, index=False)
-        err.print(f"Wrote {len(frame):,} rows to {csv_out}")
-    if as_json:
-        from crimelens.analysis.result import frame_records
-
-        print_json({"scope": scope.info, "by": by, "period": per, **extra, "rows": frame_records(frame)})
-        return
-    title = f"Incidents by {by if by != 'area' else area.replace('_', ' ')}" + (f" and {per}" if per else "")
-    show_table(frame, title, None if limit == 0 else limit)
-    if extra.get("rows_without_coordinates"):
-        out.print(
-            f"[dim]Note: {extra['rows_without_coordinates']:,} incidents without coordinates are not counted.[/dim]"
-        )
+        result.table.to_csv(csv_out, index=False)
+        err.print(f"Wrote {len(result.table):,} rows to {csv_out}")
+    _emit(result, scope, as_json, as_csv, limit)
 
 
 @_command("when")
@@ -212,17 +186,19 @@ def when_cmd(
     since: SinceOpt = None,
     until: UntilOpt = None,
     as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
     """When crime happens: the hour × weekday profile and monthly seasonality."""
-    from crimelens.analysis.incidents.scope import seasonality, weekly_profile
+    from crimelens.analysis.incidents.summaries import timing
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
-        profile = weekly_profile(scope.table)
         # complete months are judged on the source's own span: a rare offence's first incident is not its start
-        season = seasonality(scope.table, span=scope.filter.span(scope.unfiltered))
-    if as_json:
-        print_json({"scope": scope.info, "hour_weekday": profile.to_dict(), "seasonality": season.to_dict()})
+        result = timing(scope.table, span=scope.filter.span(scope.unfiltered))
+    if as_json or as_csv:
+        _emit(result, scope, as_json, as_csv, 0)
         return
+    profile, season = result.hour_weekday, result.seasonality
+    assert profile is not None and season is not None
     grid = profile.table.pivot_table(index="hour", columns="weekday", values="incidents", sort=True)
     names = profile.table.drop_duplicates("weekday").set_index("weekday")["weekday_name"]
     grid.columns = [str(names[d])[:3] for d in grid.columns]
@@ -235,14 +211,7 @@ def when_cmd(
 
 @_command("areas")
 def areas_cmd(
-    area: Annotated[
-        str | None,
-        typer.Option(
-            "--area",
-            help="Area column: community_area, district, beat, neighbourhood, census_tract (default: the one the "
-            "incidents fill most).",
-        ),
-    ] = None,
+    area: AreaOpt = None,
     area_set: Annotated[
         str | None,
         typer.Option(
@@ -259,20 +228,22 @@ def areas_cmd(
     since: SinceOpt = None,
     until: UntilOpt = None,
     as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
     limit: LimitOpt = 25,
 ) -> None:
     """Rank areas by incidents, with rates per 100,000 residents where the areas have a population."""
     from crimelens.analysis.incidents.scope import area_ranking
 
+    chosen = str(get_setting("area", area))
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
-        result = area_ranking(scope.table, con=scope.con, area=area, area_set=area_set)
-    _emit(result, scope, as_json, limit)
+        result = area_ranking(scope.table, con=scope.con, area=None if chosen == "auto" else chosen, area_set=area_set)
+    _emit(result, scope, as_json, as_csv, limit)
 
 
 @_command("concentration")
 def concentration_cmd(
     unit: Annotated[str, typer.Option("--unit", help="grid (cells of --cell metres) or area.")] = "grid",
-    cell: CellOpt = 150.0,
+    cell: CellOpt = None,
     area: Annotated[str, typer.Option("--area", help="Area column when --unit area.")] = "community_area",
     db: DbOpt = None,
     source: SourceOpt = None,
@@ -282,22 +253,22 @@ def concentration_cmd(
     since: SinceOpt = None,
     until: UntilOpt = None,
     as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
     """The law of crime concentration: what share of places holds what share of incidents."""
     from crimelens.analysis.incidents.scope import concentration
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
-        result = concentration(scope.table, con=scope.con, unit=unit, cell_m=cell, area=area)  # type: ignore[arg-type]
-    if as_json:
-        print_json({**result.to_dict(), "scope": scope.info})
+        result = concentration(scope.table, con=scope.con, unit=cast(Any, unit), cell_m=_cell(cell), area=area)
+    if as_json or as_csv:
+        _emit(result, scope, as_json, as_csv, 0)
         return
-    summary = result.to_dict()["summary"]
     out.print(f"[bold]{result.title}[/bold]")
     out.print(
-        f"{summary['units_total']:,} places, {summary['incidents_total']:,} incidents. "
-        f"The busiest 1% of places hold {summary['top_1pct']:.1%} of incidents, the busiest 5% hold "
-        f"{summary['top_5pct']:.1%}, the busiest 10% hold {summary['top_10pct']:.1%}; "
-        f"{summary['units_for_half']:.1%} of places hold half. Gini {summary['gini']:.2f}."
+        f"{result.units_total:,} places, {result.incidents_total:,} incidents. "
+        f"The busiest 1% of places hold {result.top_1pct:.1%} of incidents, the busiest 5% hold "
+        f"{result.top_5pct:.1%}, the busiest 10% hold {result.top_10pct:.1%}; "
+        f"{result.units_for_half:.1%} of places hold half. Gini {result.gini:.2f}."
     )
     for note in result.notes:
         out.print(f"[dim]Note: {note}[/dim]")
@@ -305,7 +276,7 @@ def concentration_cmd(
 
 @_command("density")
 def density_cmd(
-    cell: CellOpt = 150.0,
+    cell: CellOpt = None,
     bandwidth: Annotated[
         float | None, typer.Option("--bandwidth", help="Kernel bandwidth in metres (default: Scott's rule).")
     ] = None,
@@ -318,18 +289,19 @@ def density_cmd(
     until: UntilOpt = None,
     csv_out: Annotated[Path | None, typer.Option("--out", help="Write the whole surface to this CSV file.")] = None,
     as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
     limit: LimitOpt = 15,
 ) -> None:
     """Kernel density surface of incidents (per km²); shows the densest cells."""
     from crimelens.analysis.incidents.scope import density
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
-        result = density(scope.table, cell_m=cell, bandwidth_m=bandwidth)
+        result = density(scope.table, cell_m=_cell(cell), bandwidth_m=bandwidth)
     if csv_out is not None:
         result.table.to_csv(csv_out, index=False)
         err.print(f"Wrote {len(result.table):,} cells to {csv_out}")
-    if as_json:
-        print_json({**result.to_dict(), "scope": scope.info})
+    if as_json or as_csv:
+        _emit(result, scope, as_json, as_csv, 0)
         return
     value = next(c for c in result.table.columns if c.startswith("density"))
     top = result.table.sort_values(value, ascending=False)
@@ -338,14 +310,14 @@ def density_cmd(
 
 @_command("hotspots")
 def hotspots_cmd(
-    cell: CellOpt = 150.0,
+    cell: CellOpt = None,
     neighbours: Annotated[str, typer.Option("--neighbours", help="queen (8 around) or rook (4 around).")] = "queen",
     alpha: Annotated[float, typer.Option("--alpha", help="False discovery rate (Benjamini–Hochberg).")] = 0.05,
     no_fdr: Annotated[
         bool, typer.Option("--no-fdr", help="Do not correct for testing every cell (not advised).")
     ] = False,
-    permutations: PermOpt = 999,
-    seed: SeedOpt = 0,
+    permutations: PermOpt = None,
+    seed: SeedOpt = None,
     db: DbOpt = None,
     source: SourceOpt = None,
     engine: EngineOpt = "duckdb",
@@ -354,6 +326,7 @@ def hotspots_cmd(
     since: SinceOpt = None,
     until: UntilOpt = None,
     as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
     limit: LimitOpt = 20,
 ) -> None:
     """Getis-Ord Gi* hot and cold spots on a grid, with the false discovery rate controlled."""
@@ -362,15 +335,15 @@ def hotspots_cmd(
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
         result = hotspots(
             scope.table,
-            cell_m=cell,
+            cell_m=_cell(cell),
             neighbours=cast(Any, neighbours),
-            permutations=permutations,
-            seed=seed,
+            permutations=_permutations(permutations),
+            seed=_seed(seed),
             alpha=alpha,
             fdr=not no_fdr,
         )
-    if as_json:
-        print_json({**result.to_dict(), "scope": scope.info})
+    if as_json or as_csv:
+        _emit(result, scope, as_json, as_csv, 0)
         return
     table = result.table[result.table["hotspot"] != "not significant"].sort_values("z", ascending=False)
     cols = ["cell_x", "cell_y", "lat", "lon", "incidents", "z", "p_value", "q_value", "hotspot"]
@@ -381,13 +354,14 @@ def hotspots_cmd(
 
 @_command("persistent")
 def persistent_cmd(
-    cell: CellOpt = 250.0,
+    cell: CellOpt = None,
     period: Annotated[str, typer.Option("--period", help="week, month or year.")] = "month",
     method: Annotated[
         str, typer.Option("--method", help="top (busiest share of cells) or gi (Gi* after FDR).")
     ] = "top",
     top_share: Annotated[float, typer.Option("--top-share", help="Share of cells hot per period (top).")] = 0.05,
     min_share: Annotated[float, typer.Option("--min-share", help="Share of periods hot, at least.")] = 0.75,
+    seed: SeedOpt = None,
     db: DbOpt = None,
     source: SourceOpt = None,
     engine: EngineOpt = "duckdb",
@@ -396,6 +370,7 @@ def persistent_cmd(
     since: SinceOpt = None,
     until: UntilOpt = None,
     as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
     limit: LimitOpt = 20,
 ) -> None:
     """Grid cells that stay hot period after period (stable, emerging or intermittent)."""
@@ -404,13 +379,14 @@ def persistent_cmd(
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
         result = persistent(
             scope.table,
-            cell_m=cell,
+            cell_m=_cell(cell),
             period=cast(Any, period),
             method=cast(Any, method),
             top_share=top_share,
             min_periods_share=min_share,
+            seed=_seed(seed),
         )
-    _emit(result, scope, as_json, limit)
+    _emit(result, scope, as_json, as_csv, limit)
 
 
 def _bands(value: str, option: str) -> tuple[float, ...]:
@@ -427,8 +403,8 @@ def near_repeat_cmd(
         str, typer.Option("--distances", help="Distance band edges in metres, comma-separated.")
     ] = "0,100,200,400",
     days: Annotated[str, typer.Option("--days", help="Time band edges in days, comma-separated.")] = "0,7,14,28",
-    permutations: PermOpt = 999,
-    seed: SeedOpt = 0,
+    permutations: PermOpt = None,
+    seed: SeedOpt = None,
     max_points: Annotated[
         int, typer.Option("--max-points", help="Test at most this many most recent incidents.")
     ] = 50_000,
@@ -440,6 +416,7 @@ def near_repeat_cmd(
     since: SinceOpt = None,
     until: UntilOpt = None,
     as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
     """Near-repeat Knox test: are incidents close in space also close in time more often than chance?"""
     from crimelens.analysis.incidents.scope import near_repeat
@@ -449,8 +426,8 @@ def near_repeat_cmd(
             scope.table,
             distance_bands_m=_bands(distances, "--distances"),
             time_bands_days=_bands(days, "--days"),
-            permutations=permutations,
-            seed=seed,
+            permutations=_permutations(permutations),
+            seed=_seed(seed),
             max_points=max_points,
         )
-    _emit(result, scope, as_json, 0)
+    _emit(result, scope, as_json, as_csv, 0)

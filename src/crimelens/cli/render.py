@@ -1,6 +1,8 @@
-"""Terminal rendering for the CLI: result tables, load reports and progress bars (rich).
+"""Rendering for the CLI: result tables (rich), the one JSON envelope, CSV, findings and progress bars.
 
-Results go to stdout; progress and notices go to stderr so ``--json`` output stays clean.
+Results go to stdout; progress and notices go to stderr so ``--json`` and ``--csv`` output stays clean.
+Every ``--json`` output is one envelope: ``command``, ``title``, ``params``, ``rows``, ``notes``,
+``warnings`` and the result's own fields (:meth:`crimelens.analysis.result.Result.to_dict`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,18 @@ if TYPE_CHECKING:  # pandas and the analyses load only when a command needs them
 
     from crimelens.analysis.result import Result
 
-__all__ = ["err", "out", "print_json", "progress_bar", "show_result", "show_table"]
+__all__ = [
+    "emit",
+    "envelope",
+    "err",
+    "out",
+    "print_csv",
+    "print_json",
+    "progress_bar",
+    "show_findings",
+    "show_result",
+    "show_table",
+]
 
 out = Console(soft_wrap=False)
 err = Console(stderr=True)
@@ -63,6 +76,70 @@ def show_result(result: Result, limit: int | None = 25, columns: Sequence[str] |
 def print_json(data: Any) -> None:
     """Machine-readable output on stdout (no colour, no wrapping)."""
     print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def envelope(command: str, payload: Any, **extra: Any) -> dict[str, Any]:
+    """The one JSON shape of every command: a result's ``to_dict()`` (or a report's), under ``command``.
+
+    ``payload``: a :class:`~crimelens.analysis.result.Result`, or any object with ``to_dict()``, or a dict.
+    ``extra``: fields this command adds (e.g. ``scope``); the keys every envelope has are filled in when the
+    payload lacks them (``rows`` empty, ``params`` empty and so on).
+    """
+    from crimelens.analysis.result import jsonable
+
+    data = payload.to_dict() if hasattr(payload, "to_dict") else dict(payload)
+    base: dict[str, Any] = {"command": command, "title": "", "params": {}, "rows": [], "notes": [], "warnings": []}
+    return {**base, **jsonable(data), **{k: jsonable(v) for k, v in extra.items()}, "command": command}
+
+
+def print_csv(frame: pd.DataFrame) -> None:
+    """A table as CSV on stdout (nested values such as evidence as JSON text)."""
+    import sys
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, dict | list | tuple):
+            return json.dumps(value, ensure_ascii=False, default=str)
+        return value
+
+    frame.map(cell).to_csv(sys.stdout, index=False)
+
+
+def emit(
+    result: Any,
+    *,
+    as_json: bool,
+    as_csv: bool = False,
+    limit: int = 25,
+    columns: Sequence[str] | None = None,
+    **extra: Any,
+) -> None:
+    """Render a result: the JSON envelope, its table as CSV, or a terminal table (``columns`` only, if given)."""
+    from crimelens.cli.support import command_name
+
+    if as_json:
+        print_json(envelope(command_name(), result, **extra))
+    elif as_csv:
+        print_csv(result.table)
+    else:
+        show_result(result, None if limit == 0 else limit, columns)
+
+
+def show_findings(result: Any, limit: int | None) -> None:
+    """Findings as a numbered table: headline and detail, with the evidence beside them."""
+    from crimelens.formatting import evidence_text, humanize
+
+    table = Table(title=result.title, title_justify="left", header_style="bold", show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("Finding")
+    table.add_column("Evidence", style="dim")
+    for i, f in enumerate(result.findings[:limit] if limit else result.findings, start=1):
+        evidence = "\n".join(f"{humanize(str(k))}: {evidence_text(str(k), v)}" for k, v in f.evidence.items())
+        table.add_row(str(i), f"[bold]{f.headline}[/bold]\n{f.detail}", evidence)
+    out.print(table)
+    if not result.findings:
+        out.print("No findings: the data loaded support none of the checks (see the notes).")
+    for note in result.notes:
+        out.print(f"[dim]Note: {note}[/dim]")
 
 
 @contextmanager

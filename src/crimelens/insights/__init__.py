@@ -1,5 +1,92 @@
-"""Findings and recommendations: every finding, jurisdiction and incident alike, on one [0, 1] scale."""
+"""Findings and recommendations: every finding, jurisdiction and incident alike, on one [0, 1] scale.
 
-from crimelens.insights.jurisdictions import Finding, Findings, key_findings
+:func:`key_findings` is what ``crimelens findings``, the demo and (later) the dashboard show: the findings on
+the jurisdiction-year dataset and on every incident dataset loaded (or on the one ``source`` names), ranked
+together by score (:mod:`crimelens.insights.base`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crimelens.insights.base import Finding, Findings, findings_result
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from crimelens.analysis.memo import Memo
 
 __all__ = ["Finding", "Findings", "key_findings"]
+
+
+def key_findings(
+    con: duckdb.DuckDBPyConnection,
+    source: str | None = None,
+    *,
+    year: int | None = None,
+    k: int = 5,
+    cell_m: float | None = None,
+    permutations: int | None = None,
+    seed: int | None = None,
+    memo: Memo | None = None,
+) -> Findings:
+    """The key findings on the data loaded, highest score first.
+
+    Parameters
+    ----------
+    con : the warehouse.
+    source : one dataset (jurisdiction-year or incident); default every dataset (with several jurisdiction-year
+        datasets loaded, name one).
+    year : the year jurisdiction findings look at (default: the latest).
+    k : how many jurisdictions rankings, hotspots and concentration consider.
+    cell_m, permutations, seed : the incident analyses' grid cell and permutation test (default: the settings).
+    memo : share analyses with a report that shows them too.
+
+    Returns
+    -------
+    Findings
+        ``findings`` ranked by score; ``table`` one row per finding with its structured evidence; ``notes``
+        say which findings could not be drawn on this data and why.
+    """
+    from crimelens.config import get_setting
+    from crimelens.errors import DataError
+    from crimelens.insights.incidents import incident_findings
+    from crimelens.insights.jurisdictions import jurisdiction_findings
+    from crimelens.schema import OFFENCE_LABELS
+    from crimelens.warehouse import list_incident_sources, list_sources
+
+    jur_sources, inc_sources = list_sources(con), list_incident_sources(con)
+    if source is not None and source not in jur_sources and source not in inc_sources:
+        loaded = ", ".join([*jur_sources, *inc_sources]) or "none loaded yet"
+        raise DataError(f"dataset {source!r} is not in the warehouse; loaded datasets: {loaded}")
+    if not jur_sources and not inc_sources:
+        raise DataError("the warehouse holds no crime data yet; load a file with `crimelens ingest PATH`")
+    if source is None and len(jur_sources) > 1:
+        raise DataError(
+            f"the warehouse holds several jurisdiction-year datasets ({', '.join(jur_sources)}); choose one "
+            "with --source"
+        )
+    found: list[Finding] = []
+    notes: list[str] = []
+    params: dict[str, Any] = {"k": k}
+    titles: list[str] = []
+    jur = [source] if source in jur_sources else (jur_sources if source is None else [])
+    for src in jur:
+        got, jur_notes, jur_params = jurisdiction_findings(con, src, year=year, k=k, memo=memo)
+        found.extend(got)
+        notes.extend(jur_notes)
+        params.update(jur_params)
+        titles.append(f"{OFFENCE_LABELS[jur_params['offence']].lower()}, {jur_params['year']}")
+    incs = [source] if source in inc_sources else (inc_sources if source is None else [])
+    if incs:
+        cell = float(get_setting("cell_m", cell_m))
+        perms = int(get_setting("permutations", permutations))
+        rng_seed = int(get_setting("seed", seed))
+        params.update({"incident_sources": incs, "cell_m": cell, "permutations": perms, "seed": rng_seed})
+        for src in incs:
+            got, inc_notes = incident_findings(con, src, cell_m=cell, permutations=perms, seed=rng_seed)
+            found.extend(got)
+            notes.extend(inc_notes)
+        titles.append("incidents of " + ", ".join(incs))
+    notes.append("recorded crime reflects what is reported to and recorded by the police, not all crime")
+    return findings_result(found, title="Key findings, " + "; ".join(titles), params=params, notes=notes)

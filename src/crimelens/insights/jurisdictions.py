@@ -1,30 +1,14 @@
-"""Key findings in plain language, each derived from an analysis and citing the numbers behind it.
+"""Findings on jurisdiction-year data, each derived from an analysis and citing the numbers behind it.
 
-Nothing here knows any place: every name and number comes from the analyses run on the data loaded.
-
-Findings are ordered by a simple score, ``weight(kind) × strength`` (both in [0, 1]):
-
-=================  ======  ==========================================================================
-kind               weight  strength
-=================  ======  ==========================================================================
-counts_vs_rates    1.0     1 − 0.5 × (overlap of the top-k lists by count and by rate) / k
-hotspots           0.9     mean share of years the hotspots spent in the top k (0.5 when none)
-national_change    0.8     1 when the latest change is significant, 0.5 when not
-trend_rising,      0.8     0.5 + |% change of the rate per year| / 10, at most 1
-trend_falling
-trend_none         0.8     0.5 (no significant long-run trend anywhere)
-concentration      0.6     0.5 + (share held by the top k − k's share of jurisdictions), at most 1
-offence_mix        0.6     0.5 + share of the most common violent offence / 2
-caveats            0.5     1
-=================  ======  ==========================================================================
+Nothing here knows any place: every name and number comes from the analyses run on the data loaded. Scores
+follow the one scale of :mod:`crimelens.insights.base`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import duckdb
@@ -35,98 +19,24 @@ from crimelens.analysis.jurisdictions import ranking as jurisdictions
 from crimelens.analysis.jurisdictions import statistics as stats
 from crimelens.analysis.jurisdictions import trends
 from crimelens.analysis.jurisdictions.panel import panel
-from crimelens.analysis.result import Result
+from crimelens.analysis.memo import Memo
 from crimelens.errors import DataError
+from crimelens.insights.base import MAX_NAMES as _MAX_NAMES
+from crimelens.insights.base import Finding, make_finding
+from crimelens.insights.base import among_highest as _among_highest
+from crimelens.insights.base import fmt_count as _n
+from crimelens.insights.base import fmt_p as _p
+from crimelens.insights.base import fmt_pct as _pct
+from crimelens.insights.base import fmt_rate as _rate
+from crimelens.insights.base import join_names as _names
+from crimelens.insights.base import sentence as _sentence
 from crimelens.schema import COUNT_COLUMNS, OFFENCE_LABELS, VIOLENT_OFFENCES
 
-__all__ = ["Finding", "Findings", "key_findings"]
-
-#: Most names a headline lists before "and N more".
-_MAX_NAMES = 5
-
-_WEIGHTS = {
-    "counts_vs_rates": 1.0,
-    "hotspots": 0.9,
-    "national_change": 0.8,
-    "trend_rising": 0.8,
-    "trend_falling": 0.8,
-    "trend_none": 0.8,
-    "concentration": 0.6,
-    "offence_mix": 0.6,
-    "caveats": 0.5,
-}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One finding: a plain-language headline, a detail sentence, the numbers behind it and its score."""
-
-    kind: str
-    headline: str
-    detail: str
-    evidence: dict[str, Any]
-    score: float
-
-
-@dataclass(frozen=True)
-class Findings(Result):
-    """Key findings, highest score first (``table``: rank, kind, headline, detail, evidence, score)."""
-
-    findings: tuple[Finding, ...] = field(default=())
-
-
-# -- formatting ----------------------------------------------------------------------------------------
-def _n(value: float) -> str:
-    return f"{round(value):,}"
-
-
-def _rate(value: float) -> str:
-    return f"{value:,.1f}"
-
-
-def _pct(value: float, signed: bool = False) -> str:
-    return f"{value:+.1f}%" if signed else f"{value:.1f}%"
-
-
-def _p(value: float) -> str:
-    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
-
-
-def _names(names: Sequence[str]) -> str:
-    """'A, B and C' (semicolons when a name has a comma, e.g. 'St. Louis, Mo.')."""
-    names = [str(n) for n in names]
-    if len(names) <= 1:
-        return "".join(names)
-    sep = "; " if any("," in n for n in names) else ", "
-    return sep.join(names[:-1]) + " and " + names[-1]
-
-
-def _among_highest(k: int) -> str:
-    return "with the highest" if k == 1 else f"among the {k} highest"
-
-
-def _sentence(text: str) -> str:
-    """``text`` ending with exactly one full stop."""
-    return text if text.endswith(".") else text + "."
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or value is pd.NA:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+__all__ = ["jurisdiction_findings"]
 
 
 def _finding(kind: str, headline: str, detail: str, evidence: dict[str, Any], strength: float) -> Finding:
-    score = round(_WEIGHTS[kind] * max(0.0, min(1.0, strength)), 4)
-    return Finding(kind, headline, detail, _jsonable(evidence), score)
+    return make_finding(kind, headline, detail, evidence, strength)
 
 
 def _check_k_below(k: int, table: pd.DataFrame) -> None:
@@ -137,9 +47,11 @@ def _check_k_below(k: int, table: pd.DataFrame) -> None:
 
 
 # -- one function per finding --------------------------------------------------------------------------
-def _counts_vs_rates(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
-    by_count = jurisdictions.rank(con, src, offence=offence, by="count", year=year).table.head(k)
-    by_rate = jurisdictions.rank(con, src, offence=offence, by="rate", year=year).table.head(k)
+def _counts_vs_rates(
+    con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int, memo: Memo
+) -> list[Finding]:
+    by_count = memo(jurisdictions.rank, con, src, offence=offence, by="count", year=year).table.head(k)
+    by_rate = memo(jurisdictions.rank, con, src, offence=offence, by="rate", year=year).table.head(k)
     if by_count.empty or by_rate.empty:
         return []
     what = OFFENCE_LABELS[offence].lower()
@@ -181,8 +93,10 @@ def _counts_vs_rates(con: duckdb.DuckDBPyConnection, src: str, offence: str, yea
     return [_finding("counts_vs_rates", headline, detail, evidence, 1 - 0.5 * len(overlap) / max(n, 1))]
 
 
-def _offence_mix(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
-    totals = stats.offence_totals(con, src, year=year).table
+def _offence_mix(
+    con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int, memo: Memo
+) -> list[Finding]:
+    totals = memo(stats.offence_totals, con, src, year=year).table
     parts = totals[totals["offence"].isin(VIOLENT_OFFENCES) & totals["share_of_violent"].notna()]
     if parts.empty:
         return []
@@ -206,9 +120,9 @@ def _offence_mix(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: i
     return [_finding("offence_mix", headline, detail.strip(), evidence, 0.5 + float(first["share_of_violent"]) / 2)]
 
 
-def _hotspots(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
-    _check_k_below(k, jurisdictions.rank(con, src, offence=offence, year=year).table)
-    result = persistence.persistent_hotspots(con, src, offence=offence, k=k, end=year)
+def _hotspots(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int, memo: Memo) -> list[Finding]:
+    _check_k_below(k, memo(jurisdictions.rank, con, src, offence=offence, year=year).table)
+    result = memo(persistence.persistent_hotspots, con, src, offence=offence, k=k, end=year)
     p = result.params
     t = result.table
     what = OFFENCE_LABELS[offence].lower()
@@ -237,8 +151,8 @@ def _hotspots(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int,
     return [_finding("hotspots", headline, detail, evidence, float(t["share_of_years"].mean()))]
 
 
-def _trends(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
-    result = trends.long_run_trends(con, src, offence=offence, end=year)
+def _trends(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int, memo: Memo) -> list[Finding]:
+    result = memo(trends.long_run_trends, con, src, offence=offence, end=year)
     t = result.table
     local = t[t["kind"] != "nation"]
     if local.empty:
@@ -291,8 +205,10 @@ def _trends(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k
     return out
 
 
-def _national_change(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
-    result = trends.year_over_year(con, src, offence=offence)
+def _national_change(
+    con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int, memo: Memo
+) -> list[Finding]:
+    result = memo(trends.year_over_year, con, src, offence=offence)
     t = result.table
     row = t[t["year"] == year]
     if row.empty or pd.isna(row.iloc[0]["p_value"]):
@@ -328,8 +244,10 @@ def _national_change(con: duckdb.DuckDBPyConnection, src: str, offence: str, yea
     return [_finding("national_change", headline, detail, evidence, strength)]
 
 
-def _concentration(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int) -> list[Finding]:
-    result = jurisdictions.top_k_concentration(con, src, offence=offence, year=year, k=k)
+def _concentration(
+    con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int, memo: Memo
+) -> list[Finding]:
+    result = memo(jurisdictions.top_k_concentration, con, src, offence=offence, year=year, k=k)
     _check_k_below(k, result.table)
     if math.isnan(result.top_k_share):
         return []
@@ -395,29 +313,31 @@ def _main_offence(frame: pd.DataFrame) -> str:
     raise DataError("findings: expected a dataset with at least one offence count, got none")
 
 
-def key_findings(
+def jurisdiction_findings(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,
     *,
     year: int | None = None,
     k: int = 5,
-) -> Findings:
-    """The key findings for ``year`` (default: the latest) on the loaded data, highest score first.
+    memo: Memo | None = None,
+) -> tuple[list[Finding], list[str], dict[str, Any]]:
+    """The findings on jurisdiction dataset ``source`` for ``year`` (default: the latest), with notes and params.
 
     Findings (each from an analysis, with its evidence): the jurisdictions with the most crimes against
     those with the highest rates; the most common violent offences; persistent hotspots (top ``k`` by
     rate); the fastest significant long-run rise and fall up to ``year``; the national (or combined) change
     from the year before, significant or not; how much the top ``k`` hold; and data caveats (partial
     years, the 2013 rape definition change, missing counts). Violent crime is used when the dataset has
-    it. The score is documented in the module docstring. A finding whose analysis cannot run on this
-    data is left out and said in ``notes``.
+    it. A finding whose analysis cannot run on this data is left out and said in the notes. ``memo``: share
+    analyses with a report that shows them too (each runs once).
     """
+    memo = memo or Memo()
     k = stats.check_whole("k", k)
     src, frame = panel(con, source)
     offence = _main_offence(frame)
     of = stats.offence_frame(frame, offence)
     the_year, _ = stats.resolve_period(of, offence, year=year, start=None, end=None, default="latest")
-    makers: list[tuple[str, Callable[[duckdb.DuckDBPyConnection, str, str, int, int], list[Finding]]]] = [
+    makers: list[tuple[str, Callable[[duckdb.DuckDBPyConnection, str, str, int, int, Memo], list[Finding]]]] = [
         ("counts vs rates", _counts_vs_rates),
         ("offence mix", _offence_mix),
         ("persistent hotspots", _hotspots),
@@ -429,23 +349,10 @@ def key_findings(
     notes: list[str] = []
     for label, make in makers:
         try:
-            found.extend(make(con, src, offence, the_year, k))
+            found.extend(make(con, src, offence, the_year, k, memo))
         except DataError as exc:
             notes.append(f"{label}: not available on this data ({exc})")
     found.extend(_caveats(frame, offence, the_year))
-    found.sort(key=lambda f: f.score, reverse=True)
-    notes.append("recorded crime reflects what is reported to and recorded by the police, not all crime")
-    table = pd.DataFrame(
-        [
-            (i, f.kind, f.headline, f.detail, json.dumps(f.evidence, ensure_ascii=False, sort_keys=True), f.score)
-            for i, f in enumerate(found, start=1)
-        ],
-        columns=["rank", "kind", "headline", "detail", "evidence", "score"],
-    )
-    return Findings(
-        title=f"Key findings, {OFFENCE_LABELS[offence].lower()}, {the_year}",
-        table=table,
-        params={"source": src, "year": the_year, "k": k, "offence": offence},
-        notes=tuple(notes),
-        findings=tuple(found),
-    )
+    found = [replace(f, source=src) for f in found]
+    params = {"source": src, "year": the_year, "k": k, "offence": offence}
+    return found, notes, params

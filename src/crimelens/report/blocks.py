@@ -18,6 +18,7 @@ from typing import Generic, ParamSpec, TypeVar
 import duckdb
 from markupsafe import Markup
 
+from crimelens.analysis.memo import Memo
 from crimelens.analysis.result import ChartSpec
 from crimelens.errors import CrimeLensError, CrimeLensWarning
 from crimelens.report.charts import COMPACT_WIDTH_IN, render_figure, slug
@@ -80,6 +81,7 @@ class Runner:
         self.analyses: list[str] = []
         self.failed: dict[str, str] = {}
         self.n_charts = 0
+        self.memo = Memo()  # each analysis runs once per report, whether a section or a finding asks first
 
     def run(self, name: str, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Outcome[T]:
         """Call ``fn``; record ``name``; keep crimelens warnings as caveats and re-issue any other warning."""
@@ -87,11 +89,15 @@ class Runner:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                value = fn(*args, **kwargs)
+                value = self.memo(fn, *args, **kwargs)
                 error = None
             except CrimeLensError as exc:
                 value, error = None, str(exc)
         caveats: list[str] = []
+        # a result computed earlier (the memo) raises no warning again: its caveats travel inside it
+        for c in getattr(value, "warnings", ()):
+            if c.message not in caveats:
+                caveats.append(c.message)
         for w in caught:
             if issubclass(w.category, CrimeLensWarning):
                 text = str(w.message)

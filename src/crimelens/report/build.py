@@ -22,6 +22,7 @@ from crimelens.config import SETTINGS
 from crimelens.errors import DataError, SourceError
 from crimelens.formatting import evidence_text, format_value, humanize
 from crimelens.insights import Finding, key_findings
+from crimelens.insights.incidents import findings_from_results
 from crimelens.report.blocks import PageSection, Runner
 from crimelens.report.charts import ensure_headless, slug
 from crimelens.report.incidents import IncidentReportParams, incident_limitations, incident_section
@@ -159,7 +160,7 @@ def build_report(
     ensure_headless()
 
     inc_sources = list(incident_sources) if incident_sources is not None else list_incident_sources(con)
-    inc_params = incident_params or IncidentReportParams()
+    inc_params = incident_params or IncidentReportParams.from_settings()
     if source is None and not list_sources(con):
         if not inc_sources:
             raise DataError("the warehouse holds no crime data yet; load a file with `crimelens ingest PATH`")
@@ -182,9 +183,9 @@ def _incident_sections(
     findings: list[Finding] = []
     simulated = False
     for inc in sources:
-        section, found = incident_section(con, inc, run, params)
+        section, results = incident_section(con, inc, run, params)
         sections.append(section)
-        findings.extend(found)
+        findings.extend(findings_from_results(results))
         simulated = simulated or "SIMULATED" in section.title
     return sections, findings, simulated
 
@@ -284,7 +285,7 @@ def _full_report(
     run = Runner(con, src)
 
     step(STEPS[1])
-    found = run.run("insights.key_findings", key_findings, con, src, year=the_year, k=k)
+    found = run.run("insights.key_findings", key_findings, con, src, year=the_year, k=k, memo=run.memo)
 
     sections: list[PageSection] = []
     for name, make in zip(
@@ -358,7 +359,8 @@ def _full_report(
         "param_rows": param_rows,
     }
     findings = found.value
-    all_findings = [*(findings.findings if findings else ()), *sorted(inc_findings, key=lambda f: -f.score)]
+    # one scale for every finding: jurisdiction and incident findings are ranked together
+    all_findings = sorted([*(findings.findings if findings else ()), *inc_findings], key=lambda f: -f.score)
     toc = [("findings", "Key findings"), *((s.anchor, s.title) for s in sections), ("limitations", "Limitations")]
     limits = limitations(prov, the_year)
     if inc_sources:

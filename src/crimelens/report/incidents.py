@@ -18,7 +18,8 @@ import pandas as pd
 from markupsafe import Markup
 
 from crimelens.analysis.incidents.scope import area_set_for
-from crimelens.insights import Finding
+from crimelens.config import SETTINGS, get_setting
+from crimelens.insights.incidents import IncidentResults
 from crimelens.report.blocks import Block, PageSection, Runner
 from crimelens.report.charts import slug
 from crimelens.report.maps import GI_CLASSES, area_map_svg, grid_map_svg, matrix_svg
@@ -33,14 +34,29 @@ PERSISTENCE_CLASSES: dict[str, str] = {"stable": "#b2182b", "emerging": "#ef8a62
 
 @dataclass(frozen=True)
 class IncidentReportParams:
-    """What the incident section computes with (all recorded in the report's metadata)."""
+    """What the incident section computes with (all recorded in the report's metadata).
 
-    cell_m: float = 250.0
-    permutations: int = 199
-    seed: int = 0
+    Cell size, permutations, seed and area column are settings (:mod:`crimelens.config`), the same the CLI
+    uses: :meth:`from_settings` resolves them (flag > environment > config file > default).
+    """
+
+    cell_m: float = SETTINGS["cell_m"].default
+    permutations: int = SETTINGS["permutations"].default
+    seed: int = SETTINGS["seed"].default
+    area: str = SETTINGS["area"].default
     alpha: float = 0.05
     persistence_period: Literal["week", "month", "year"] = "month"
     knox_max_points: int = 20_000
+
+    @classmethod
+    def from_settings(cls) -> IncidentReportParams:
+        """The parameters with cell size, permutations, seed and area taken from the settings."""
+        return cls(
+            cell_m=float(get_setting("cell_m")),
+            permutations=int(get_setting("permutations")),
+            seed=int(get_setting("seed")),
+            area=str(get_setting("area")),
+        )
 
 
 def _figure(svg: str, caption: str, table: Markup | None = None) -> Markup:
@@ -71,19 +87,14 @@ def _reasons(con: duckdb.DuckDBPyConnection, source: str) -> pd.DataFrame:
     ).df()
 
 
-def _area_kind(con: duckdb.DuckDBPyConnection, source: str) -> tuple[str | None, str | None]:
-    """The area column this source fills most, and the loaded area set of that kind (if one)."""
-    counts = con.execute(
-        "SELECT count(community_area), count(neighbourhood), count(district), count(beat) FROM incidents "
-        "WHERE source = ?",
-        [source],
-    ).fetchall()[0]
-    names = ("community_area", "neighbourhood", "district", "beat")
-    best = max(range(4), key=lambda i: counts[i])
-    if not counts[best]:
+def _area_kind(t: Any, con: duckdb.DuckDBPyConnection, area: str) -> tuple[str | None, str | None]:
+    """The area column (the ``area`` setting, or the one the incidents fill most) and its loaded area set."""
+    from crimelens.analysis.incidents.scope import default_area
+
+    chosen = default_area(t) if area == "auto" else area
+    if chosen is None:
         return None, None
-    area = names[best]
-    return area, area_set_for(con, area, None)
+    return chosen, area_set_for(con, chosen, None)
 
 
 def _overview(run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, info: dict[str, Any]) -> Block:
@@ -326,12 +337,12 @@ def _knox(run: Runner, t: Any, source: str, p: IncidentReportParams, found: dict
 
 def incident_section(
     con: duckdb.DuckDBPyConnection, source: str, run: Runner, params: IncidentReportParams | None = None
-) -> tuple[PageSection, list[Finding]]:
-    """The report section on one incident dataset (``source``), and the key findings it supports."""
+) -> tuple[PageSection, IncidentResults]:
+    """The report section on one incident dataset (``source``), and the results its findings are drawn from."""
     from crimelens.analysis.incidents.aggregate import grid_counts
     from crimelens.engine import incident_table
 
-    p = params or IncidentReportParams()
+    p = params or IncidentReportParams.from_settings()
     info = _source_info(con, source)
     title = f"Incidents: {source}" + (" (SIMULATED DATA)" if info["simulated"] else "")
     section = PageSection(f"incidents-{slug(source)}", title)
@@ -345,9 +356,9 @@ def incident_section(
         "habits and where officers patrol as well as crime itself. Hot spots found here are places to look at "
         "more closely, not proof of risk; directing patrols by them can feed back into future data."
     )
-    area, area_set = _area_kind(con, source)
     found: dict[str, Any] = {}
     with incident_table(con, "duckdb", source=source) as t:
+        area, area_set = _area_kind(t, con, p.area)
         section.blocks.append(_overview(run, con, t, source, info))
         section.blocks.append(_when(run, t, source, found))
         if area is not None:
@@ -369,73 +380,17 @@ def incident_section(
             section.intro.append(
                 "This dataset has no coordinates, so the grid maps, hot spots and near repeats are left out."
             )
-    return section, _findings(source, info, found, p)
-
-
-def _findings(source: str, info: dict[str, Any], found: dict[str, Any], p: IncidentReportParams) -> list[Finding]:
-    """Headline findings from the incident results, each citing its numbers (scores rank them with the others)."""
-    label = f"{source} (simulated)" if info["simulated"] else source
-    out: list[Finding] = []
-    conc = found.get("concentration")
-    if conc is not None:
-        out.append(
-            Finding(
-                "incident_concentration",
-                f"{label}: half of all located incidents fall in {conc.units_for_half:.1%} of {p.cell_m:g} m cells",
-                f"The busiest 5% of cells hold {conc.top_5pct:.0%} of incidents: resources aimed at a few places "
-                "reach a large share of crime.",
-                {
-                    "cells": conc.units_total,
-                    "share_in_busiest_1pct_of_cells": conc.top_1pct,
-                    "share_in_busiest_5pct_of_cells": conc.top_5pct,
-                    "gini": conc.gini,
-                },
-                2.0 + (1 - conc.units_for_half),
-            )
-        )
-    gi = found.get("gi")
-    if gi is not None and gi.n_hot:
-        out.append(
-            Finding(
-                "incident_hotspots",
-                f"{label}: {gi.n_hot:,} grid cells are statistically significant hot spots (Gi*, FDR {p.alpha:g})",
-                "Clusters of busy cells, not single busy cells: candidates for place-based prevention, checked "
-                "against local knowledge first.",
-                {"hot_cells": gi.n_hot, "cold_cells": gi.n_cold, "cell_m": p.cell_m},
-                1.5,
-            )
-        )
-    prof = found.get("profile")
-    if prof is not None and not prof.table.empty:
-        top = prof.table.sort_values("incidents", ascending=False).iloc[0]
-        out.append(
-            Finding(
-                "incident_peak_time",
-                f"{label}: incidents peak on {top['weekday_name']}s at {int(top['hour']):02d}:00",
-                "Timing patrols and services to the busiest hours is the cheapest targeting there is.",
-                {"incidents_in_peak_hour": int(top["incidents"]), "share": float(top["share"])},
-                1.0,
-            )
-        )
-    knox = found.get("knox")
-    if knox is not None and not knox.table.empty:
-        first = knox.table.iloc[0]
-        if float(first["p_value"]) < 0.05 and float(first["knox_ratio"]) > 1:
-            out.append(
-                Finding(
-                    "incident_near_repeat",
-                    f"{label}: near repeats — {float(first['knox_ratio']):.2f}× the pairs expected by chance within "
-                    f"{first['distance_band']} and {first['time_band']}",
-                    "After an incident, nearby places are at raised risk for a short time: an early-warning window.",
-                    {
-                        "observed": int(first["observed"]),
-                        "expected": float(first["expected"]),
-                        "p_value": float(first["p_value"]),
-                    },
-                    1.2,
-                )
-            )
-    return out
+    results = IncidentResults(
+        source=source,
+        simulated=bool(info["simulated"]),
+        cell_m=p.cell_m,
+        alpha=p.alpha,
+        concentration=found.get("concentration"),
+        hotspots=found.get("gi"),
+        profile=found.get("profile"),
+        near_repeat=found.get("knox"),
+    )
+    return section, results
 
 
 def incident_limitations(simulated: bool) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crimelens.analysis.result import ChartSpec, Result
+from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.errors import CrimeLensWarning, DataError, SchemaError
 
 __all__ = ["KnoxResult", "LargeComputationWarning", "knox_test"]
@@ -78,6 +78,7 @@ def _labels(edges: np.ndarray, unit: str) -> list[str]:
     return [f"{fmt(edges[k])}–{fmt(edges[k + 1])} {unit}" for k in range(edges.size - 1)]
 
 
+@records_caveats
 def knox_test(
     points: pd.DataFrame,
     *,

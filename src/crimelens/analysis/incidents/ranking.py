@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crimelens.analysis.result import ChartSpec, Result
+from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.errors import DataError, SchemaError
 
 __all__ = ["AreaRankResult", "poisson_rate_interval", "rank_areas"]
@@ -57,6 +57,7 @@ def poisson_rate_interval(
     return low, high
 
 
+@records_caveats
 def rank_areas(
     counts: pd.DataFrame,
     populations: pd.DataFrame | None = None,

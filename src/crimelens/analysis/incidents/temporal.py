@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crimelens.analysis.result import ChartSpec, Result
+from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.errors import DataError, SchemaError, SparseDataWarning
 
 __all__ = ["WEEKDAYS", "HourWeekdayResult", "SeasonalityResult", "hour_weekday_profile", "monthly_seasonality"]
@@ -52,6 +52,7 @@ class HourWeekdayResult(Result):
         )
 
 
+@records_caveats
 def hour_weekday_profile(data: pd.DataFrame) -> HourWeekdayResult:
     """Incidents by day of week × hour of day (7 × 24), with each cell's share of the total.
 
@@ -164,6 +165,7 @@ class SeasonalityResult(Result):
         return out
 
 
+@records_caveats
 def monthly_seasonality(
     monthly: pd.DataFrame,
     *,

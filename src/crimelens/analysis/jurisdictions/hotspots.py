@@ -15,7 +15,7 @@ import pandas as pd
 
 from crimelens.analysis.jurisdictions.panel import panel
 from crimelens.analysis.jurisdictions.statistics import check_whole, offence_frame, period_label, resolve_period
-from crimelens.analysis.result import ChartSpec, Result
+from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.config import SETTINGS
 from crimelens.errors import DataError
 from crimelens.schema import OFFENCE_LABELS
@@ -59,6 +59,7 @@ def _longest_run(flags: list[bool]) -> int:
     return best
 
 
+@records_caveats
 def persistent_hotspots(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,

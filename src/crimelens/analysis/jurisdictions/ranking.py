@@ -23,7 +23,7 @@ from crimelens.analysis.jurisdictions.statistics import (
     resolve_period,
     skipped_note,
 )
-from crimelens.analysis.result import ChartSpec, Result
+from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.config import SETTINGS
 from crimelens.errors import DataError
 from crimelens.schema import OFFENCE_LABELS, VIOLENT_OFFENCES
@@ -121,6 +121,7 @@ class Ranking(Result):
         )
 
 
+@records_caveats
 def rank(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,
@@ -239,6 +240,7 @@ def _mix(frame: pd.DataFrame, jid: str) -> pd.DataFrame:
     return out
 
 
+@records_caveats
 def profile(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,
@@ -308,6 +310,7 @@ class Concentration(Result):
         )
 
 
+@records_caveats
 def top_k_concentration(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,
@@ -405,6 +408,7 @@ def _series_table(of: pd.DataFrame, ids: list[str], measure: str) -> tuple[pd.Da
     return table, missing
 
 
+@records_caveats
 def compare(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,
@@ -442,6 +446,7 @@ def compare(
     )
 
 
+@records_caveats
 def top_series(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,

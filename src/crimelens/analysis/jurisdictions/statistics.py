@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from crimelens.analysis.jurisdictions.panel import check_offence, panel
-from crimelens.analysis.result import ChartSpec, Result
+from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.errors import DataError
 from crimelens.schema import COUNT_COLUMNS, OFFENCE_LABELS, PROPERTY_OFFENCES, VIOLENT_OFFENCES
 
@@ -200,6 +200,7 @@ class OffenceTotals(Result):
         )
 
 
+@records_caveats
 def offence_totals(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,
@@ -305,6 +306,7 @@ class Rates(Result):
         )
 
 
+@records_caveats
 def rates(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,

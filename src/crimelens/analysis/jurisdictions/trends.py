@@ -24,7 +24,7 @@ from crimelens.analysis.jurisdictions.statistics import (
     resolve_period,
     skipped_note,
 )
-from crimelens.analysis.result import ChartSpec, Result
+from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.config import SETTINGS
 from crimelens.errors import DataError, PartialReportingWarning
 from crimelens.schema import OFFENCE_LABELS
@@ -110,6 +110,7 @@ def _poisson_pair(c1: int, e1: float, c2: int, e2: float, alpha: float) -> tuple
     return ratio, to_ratio(ci.low), to_ratio(ci.high), float(test.pvalue)
 
 
+@records_caveats
 def year_over_year(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,
@@ -245,6 +246,7 @@ class LongRunTrends(Result):
         )
 
 
+@records_caveats
 def long_run_trends(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,
@@ -420,6 +422,7 @@ def find_turning_points(years: np.ndarray, values: np.ndarray, min_run: int) -> 
     return pd.DataFrame(rows, columns=cols)
 
 
+@records_caveats
 def turning_points(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,
