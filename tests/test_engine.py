@@ -169,6 +169,44 @@ def test_missing_java_and_pyspark(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         engine.require_spark()
 
 
+def test_spark_start_failures_a_user_causes_are_one_line_and_bugs_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No JVM is started: SparkSession.Builder.getOrCreate is replaced by one that raises."""
+    pytest.importorskip("pyspark.sql")
+    from py4j.protocol import Py4JNetworkError
+    from pyspark.errors import PySparkRuntimeError
+    from pyspark.sql import SparkSession
+
+    monkeypatch.setattr(engine, "require_spark", lambda: None)
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    start = engine.spark_backend.__wrapped__  # bypass the per-process cache: no session is made or kept
+
+    def failing(exc: BaseException) -> Callable[..., Any]:
+        def get_or_create(self: Any) -> Any:
+            raise exc
+
+        return get_or_create
+
+    # what a user causes (no usable Java, a bad master URL or driver memory, an unreachable JVM): one line
+    gateway = PySparkRuntimeError(errorClass="JAVA_GATEWAY_EXITED", messageParameters={})
+    monkeypatch.setattr(SparkSession.Builder, "getOrCreate", failing(gateway))
+    with pytest.raises(
+        ConfigError,
+        match=r"could not start a SparkSession \(spark_master 'bogus://x', spark_driver_memory '1g'\): "
+        r"\[JAVA_GATEWAY_EXITED\] Java gateway process exited",
+    ):
+        start("bogus://x", "1g")
+    monkeypatch.setattr(SparkSession.Builder, "getOrCreate", failing(Py4JNetworkError("cannot reach the JVM")))
+    with pytest.raises(ConfigError, match=r"spark_driver_memory '2g'\): cannot reach the JVM$"):
+        start("local[1]", "2g")
+    assert "PYSPARK_PYTHON" not in os.environ  # set only while the session starts
+    # anything else is a bug: it keeps its own type and traceback
+    for bug in (TypeError("a bug in crimelens"), KeyError("spark.driver.memory"), RuntimeError("plain")):
+        monkeypatch.setattr(SparkSession.Builder, "getOrCreate", failing(bug))
+        with pytest.raises(type(bug)) as caught:
+            start("local[1]", "1g")
+        assert caught.value is bug and not isinstance(caught.value, ConfigError)
+
+
 def test_importing_engine_and_aggregate_stays_light() -> None:
     """The CLI imports these lazily, but even importing them must not pull in ibis, pyspark or pandas."""
     heavy = "('ibis', 'pyspark', 'pandas', 'duckdb', 'h3')"

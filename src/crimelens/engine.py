@@ -124,6 +124,8 @@ def spark_backend(master: str | None = None, driver_memory: str | None = None) -
     driver_memory = str(get_setting("spark_driver_memory", driver_memory))
     require_spark()
     import ibis
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkRuntimeError
     from pyspark.sql import SparkSession
 
     started = time.perf_counter()
@@ -148,8 +150,15 @@ def spark_backend(master: str | None = None, driver_memory: str | None = None) -
     os.environ["PYSPARK_PYTHON"] = previous or sys.executable
     try:
         session = builder.getOrCreate()
-    except Exception as exc:
-        raise ConfigError(f"the Spark engine could not start a local SparkSession ({exc})") from exc
+    # What a user can cause: the JVM does not start (no usable Java, a master or driver memory spark-submit
+    # rejects: PySparkRuntimeError JAVA_GATEWAY_EXITED), the JVM rejects the settings (Py4JJavaError, e.g. "Could
+    # not parse Master URL") or cannot be reached (Py4JNetworkError), the launcher cannot be run (OSError).
+    # Anything else is a bug and keeps its traceback.
+    except (PySparkRuntimeError, Py4JError, OSError) as exc:
+        raise ConfigError(
+            f"the Spark engine could not start a SparkSession (spark_master {master!r}, spark_driver_memory "
+            f"{driver_memory!r}): {_spark_start_error(exc)}"
+        ) from exc
     finally:
         if previous is None:
             del os.environ["PYSPARK_PYTHON"]
@@ -157,6 +166,14 @@ def spark_backend(master: str | None = None, driver_memory: str | None = None) -
     backend = ibis.pyspark.connect(session)
     log.info("SparkSession %s started in %.1f s", master, time.perf_counter() - started)
     return backend
+
+
+def _spark_start_error(exc: BaseException) -> str:
+    """One line saying why the SparkSession did not start (the Java exception's own message when there is one)."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java) if java is not None else str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def stop_spark() -> None:
