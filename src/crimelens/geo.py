@@ -17,6 +17,11 @@ and 4 % at ±2.5°). This is the same formula as PROJ's ``+proj=cea +lat_ts=φ0 
 
 The same formulas are written twice: once over numpy arrays (:func:`forward`, :func:`inverse`) and once over
 Ibis column expressions (:func:`forward_expr`) so that grid binning runs inside DuckDB or Spark.
+
+Grid geometry lives here too, once: a :class:`GridOrigin` anchors square cells of ``cell_m`` metres in that
+plane (:meth:`GridOrigin.cell_of` and :meth:`GridOrigin.cell_of_expr` bin points, :meth:`GridOrigin.cell_centres`
+places cells back on the map) and :func:`origin_for_extent` gives the origin of an extent. Each incident source
+keeps one origin (:mod:`crimelens.warehouse.grid`), so its cells mean the same place in every analysis.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ AUTHALIC_RADIUS_M = 6_371_007.181
 
 _DEG = math.pi / 180.0
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,30 @@ class GridOrigin:
         y = self.y0 + (np.asarray(cell_y, dtype=np.float64) + 0.5) * float(cell_m)
         lon, lat = inverse(x, y, self.lon0, self.lat0)
         return x, y, lon, lat
+
+    def cell_of(self, x: Any, y: Any, cell_m: float) -> tuple[IntArray, IntArray]:
+        """Indices (cell_x, cell_y) of the cells holding projected points ``x``, ``y`` (metres, this plane).
+
+        cell_x = ⌊(x − x0) / cell_m⌋, cell_y = ⌊(y − y0) / cell_m⌋: a point on a cell's west or south edge is in
+        that cell. The same arithmetic as :meth:`cell_of_expr`, over numpy arrays.
+        """
+        xs = np.asarray(x, dtype=np.float64)
+        ys = np.asarray(y, dtype=np.float64)
+        return (
+            np.floor((xs - self.x0) / float(cell_m)).astype(np.int64),
+            np.floor((ys - self.y0) / float(cell_m)).astype(np.int64),
+        )
+
+    def cell_of_expr(self, lon: Any, lat: Any, cell_m: float) -> tuple[Any, Any]:
+        """:meth:`cell_of` of WGS84 points given as Ibis column expressions (projected in the engine).
+
+        Rows without coordinates get NULL indices.
+        """
+        x, y = forward_expr(lon, lat, self.lon0, self.lat0)
+        return (
+            ((x - self.x0) / float(cell_m)).floor().cast("int64"),
+            ((y - self.y0) / float(cell_m)).floor().cast("int64"),
+        )
 
 
 def forward(lon: Any, lat: Any, lon0: float, lat0: float) -> tuple[FloatArray, FloatArray]:

@@ -7,7 +7,8 @@ small pandas frame, sorted by its key columns so both engines give identical fra
 
 - :func:`area_counts`: incidents per area × period (× offence).
 - :func:`grid_counts`: incidents per square cell of ``cell_m`` metres on a local equal-area projection
-  (:mod:`crimelens.analysis.projection`) × period.
+  (:mod:`crimelens.geo`) × period. The dense cells × periods form of the same counts is
+  :class:`crimelens.analysis.incidents.panel.GridPanel`.
 - :func:`h3_counts`: incidents per H3 hexagon (Uber's H3 grid, https://h3geo.org; ``h3.latlng_to_cell``).
 - :func:`weekday_hour_counts`, :func:`month_of_year_counts`: temporal profiles.
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from crimelens.errors import ConfigError, DataError
-from crimelens.geo import GridOrigin, forward_expr, origin_for_extent
+from crimelens.geo import GridOrigin, origin_for_extent
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -216,7 +217,11 @@ def _origin_of(ext: dict[str, Any]) -> GridOrigin:
 
 
 def data_origin(t: Any) -> GridOrigin:
-    """A stable grid origin for the located incidents of ``t`` (see :func:`projection.origin_for_extent`)."""
+    """A grid origin for the located incidents of ``t`` (see :func:`crimelens.geo.origin_for_extent`).
+
+    It depends on which incidents ``t`` holds: for cells that keep their ids whatever the time window or offence
+    filter, use the source's pinned origin instead (:func:`crimelens.analysis.incidents.panel.source_origin`).
+    """
     return _origin_of(_extent(t))
 
 
@@ -225,16 +230,14 @@ def grid_counts_expr(
 ) -> Any:
     """Ibis expression: located incidents per square cell (cell_x, cell_y) × period (× offence).
 
-    x, y are computed in the engine with :func:`projection.forward_expr`; cell index = floor((x − x0) / cell_m).
+    x, y are computed in the engine (:meth:`crimelens.geo.GridOrigin.cell_of_expr`); cell index =
+    floor((x − x0) / cell_m).
     """
     _check_cell(cell_m)
     _check_period(period, optional=True)
     pts = _located(t)
-    x, y = forward_expr(pts.longitude, pts.latitude, origin.lon0, origin.lat0)
-    keys: dict[str, Any] = {
-        "cell_x": ((x - origin.x0) / float(cell_m)).floor().cast("int64"),
-        "cell_y": ((y - origin.y0) / float(cell_m)).floor().cast("int64"),
-    }
+    cell_x, cell_y = origin.cell_of_expr(pts.longitude, pts.latitude, cell_m)
+    keys: dict[str, Any] = {"cell_x": cell_x, "cell_y": cell_y}
     if period is not None:
         keys["period_start"] = _period_col(pts, period)
     if by_offence:
@@ -252,8 +255,9 @@ def grid_counts(
     """Incidents per ``cell_m`` × ``cell_m`` metre square cell (× period × offence).
 
     Columns: cell_x, cell_y (integer indices), x_m, y_m (cell centre, m), lat, lon (cell centre back-projected),
-    [period_start], [offence], incidents. ``origin`` defaults to :func:`data_origin` of ``t``; pass the same
-    origin every time for cells that stay put as data is added. Rows without coordinates are not counted; their
+    [period_start], [offence], incidents. ``origin`` defaults to :func:`data_origin` of ``t``; pass the
+    source's pinned origin (:func:`crimelens.analysis.incidents.panel.source_origin`) for cells that keep their
+    ids whatever the filter, and as data is added. Rows without coordinates are not counted; their
     number is in ``rows_without_coordinates``. Projection: Lambert cylindrical equal-area (Snyder 1987, §10).
     """
     _check_cell(cell_m)

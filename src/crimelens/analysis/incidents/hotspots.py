@@ -7,19 +7,21 @@ whole study area would give a neighbourhood of that size. Every cell is tested, 
 corrected with the Benjamini–Hochberg false discovery rate (Benjamini & Hochberg 1995, JRSS B 57) before a
 cell is called hot or cold.
 
-This module is re-exported by :mod:`crimelens.analysis.spatial`.
+Both take counts as a :class:`~crimelens.analysis.incidents.panel.GridPanel` (the grid pinned for the source,
+cells × periods) or as a tidy frame.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from crimelens.analysis.incidents.panel import GridPanel, dense_counts
 from crimelens.analysis.result import Result
 from crimelens.errors import DataError, SchemaError, SparseDataWarning
 
@@ -252,7 +254,7 @@ def _infer_cell_m(grid: pd.DataFrame) -> float | None:
 
 
 def getis_ord_gi_star(
-    grid: pd.DataFrame,
+    grid: pd.DataFrame | GridPanel,
     *,
     neighbours: Neighbours = "queen",
     distance_m: float | None = None,
@@ -266,20 +268,49 @@ def getis_ord_gi_star(
 ) -> GiStarResult:
     """Getis-Ord Gi* hot and cold spots on the full rectangular grid of one period.
 
-    ``grid``: columns ``cell_x, cell_y, incidents`` (one period; rows for the same cell are summed;
-    optional ``x_m, y_m, lat, lon`` are carried to the table). The grid is the full rectangle
-    ``cell_extent`` = (x_min, y_min, x_max, y_max) cell indices, inclusive (default: the cells' bounding
-    box); cells without a row count 0 incidents. Weights are binary, the cell itself included (Gi*):
-    ``queen`` (8 neighbours), ``rook`` (4) or ``distance`` (cell centres within ``distance_m`` metres;
-    ``cell_m`` is inferred from ``x_m`` when not given).
+    Parameters
+    ----------
+    grid : pandas.DataFrame or GridPanel
+        A frame with columns ``cell_x, cell_y, incidents`` (one period; rows for the same cell are summed;
+        optional ``x_m, y_m, lat, lon`` are carried to the table), or a one-period
+        :class:`~crimelens.analysis.incidents.panel.GridPanel` (``panel.total()`` for the whole span of a
+        panel by period), whose rectangle, cell size and cell centres are used.
+    neighbours : {'queen', 'rook', 'distance'}
+        Binary weights, the cell itself included (Gi*): ``queen`` (8 neighbours), ``rook`` (4) or
+        ``distance`` (cell centres within ``distance_m`` metres).
+    distance_m : float, optional
+        The distance band with ``neighbours='distance'``.
+    cell_m : float, optional
+        Cell size in metres (a panel's own; for a frame, inferred from ``x_m`` when not given).
+    cell_extent : tuple of int, optional
+        ``(x_min, y_min, x_max, y_max)`` cell indices, inclusive: the full rectangle tested (default: the
+        cells' bounding box, or the panel's rectangle); cells without a row count 0 incidents.
+    permutations, seed : int
+        Conditional-randomisation draws (0: none) and their seed (see :func:`_permutation_p`).
+    alpha : float
+        The level (of the false discovery rate with ``fdr``).
+    fdr : bool
+        Benjamini–Hochberg adjust the p-values over all cells (default); a cell is significant when q ≤ alpha.
+    p_values : {'normal', 'permutation'}
+        Which p-value decides: the two-sided 2 · p_norm, or the permutation p.
 
+    Returns
+    -------
+    GiStarResult
+        One row per cell of the rectangle (see :class:`GiStarResult`); hot when significant with z > 0, cold
+        when z < 0.
+
+    Notes
+    -----
     z-scores: Ord & Getis (1995) with binary weights, identical to ``esda.G_Local(y, w, star=True,
     transform='B').Zs`` (esda uses the population variance over all n cells); ``p_norm`` is esda's one-sided
-    ``norm.sf(|z|)``. With ``p_values='normal'`` (default) the p used is the two-sided 2 · p_norm; with
-    ``'permutation'`` it is the conditional-randomisation p (``permutations`` draws, ``seed``; see
-    :func:`_permutation_p`). Permutation p-values are computed whenever ``permutations`` > 0 and reported as
-    ``p_sim``. With ``fdr`` (default) the p-values are Benjamini–Hochberg adjusted over all cells and a cell
-    is significant when q ≤ ``alpha``; hot when significant with z > 0, cold when z < 0.
+    ``norm.sf(|z|)``. Permutation p-values are computed whenever ``permutations`` > 0 and reported as
+    ``p_sim``.
+
+    References
+    ----------
+    Getis & Ord (1992), Geographical Analysis 24; Ord & Getis (1995), Geographical Analysis 27; Benjamini &
+    Hochberg (1995), JRSS B 57.
     """
     if isinstance(permutations, bool) or not isinstance(permutations, int | np.integer) or permutations < 0:
         raise DataError(f"permutations: expected a whole number ≥ 0 (e.g. 999), got {permutations!r}")
@@ -290,6 +321,27 @@ def getis_ord_gi_star(
         raise DataError(f"p_values: expected 'normal' or 'permutation', got {p_values!r}")
     if p_values == "permutation" and permutations == 0:
         raise DataError("p_values: 'permutation' needs permutations ≥ 1 (e.g. 999), got permutations=0")
+    if isinstance(grid, GridPanel):
+        panel = grid if cell_extent is None else grid.reindex(_extent_arg(cell_extent))
+        if panel.n_periods != 1:
+            raise DataError(
+                f"grid: expected the counts of one period, got a panel of {panel.n_periods} periods (use "
+                "panel.total() for the whole span, or persistent_cells)"
+            )
+        if cell_m is None:
+            cell_m = panel.cell_m
+        y = panel.counts[:, 0].astype(np.float64)
+        result = _gi_star(
+            y, panel.extent, int(np.count_nonzero(y)), neighbours=neighbours, distance_m=distance_m, cell_m=cell_m,
+            permutations=int(permutations), seed=int(seed), alpha=alpha, fdr=fdr, p_values=p_values,
+        )  # fmt: skip
+        x, y_m, lon, lat = panel.centres()
+        table = result.table
+        table.insert(2, "x_m", x)
+        table.insert(3, "y_m", y_m)
+        table.insert(4, "lat", lat)
+        table.insert(5, "lon", lon)
+        return result
     if "period_start" in grid.columns and grid["period_start"].nunique() > 1:
         raise DataError(
             "grid: expected the counts of one period, got "
@@ -303,9 +355,7 @@ def getis_ord_gi_star(
         x0, y0 = int(counts["cell_x"].min()), int(counts["cell_y"].min())
         x1, y1 = int(counts["cell_x"].max()), int(counts["cell_y"].max())
     else:
-        if len(cell_extent) != 4 or not all(isinstance(v, int | np.integer) for v in cell_extent):
-            raise DataError(f"cell_extent: expected four integers (x_min, y_min, x_max, y_max), got {cell_extent!r}")
-        x0, y0, x1, y1 = (int(v) for v in cell_extent)
+        x0, y0, x1, y1 = _extent_arg(cell_extent)
         inside = counts["cell_x"].between(x0, x1) & counts["cell_y"].between(y0, y1)
         if not inside.all():
             raise DataError(
@@ -313,9 +363,54 @@ def getis_ord_gi_star(
                 f"{int((~inside).sum())} cell(s) outside"
             )
     nx, ny = x1 - x0 + 1, y1 - y0 + 1
+    dense = np.zeros(nx * ny)
+    dense[(counts["cell_y"].to_numpy() - y0) * nx + (counts["cell_x"].to_numpy() - x0)] = counts["incidents"].to_numpy()
+    result = _gi_star(
+        dense, (x0, y0, x1, y1), len(counts), neighbours=neighbours, distance_m=distance_m, cell_m=cell_m,
+        permutations=int(permutations), seed=int(seed), alpha=alpha, fdr=fdr, p_values=p_values,
+    )  # fmt: skip
+    extra = [c for c in ("x_m", "y_m", "lat", "lon") if c in grid.columns]
+    if extra:
+        table = result.table
+        coords = grid[["cell_x", "cell_y", *extra]].drop_duplicates(["cell_x", "cell_y"])
+        coords = coords.astype({"cell_x": "int64", "cell_y": "int64"})
+        table = table.merge(coords, on=["cell_x", "cell_y"], how="left")
+        size = cell_m if cell_m is not None else _infer_cell_m(grid)
+        if size is not None and {"x_m", "y_m"} <= set(extra):  # centres of the cells without a row
+            ref = coords.iloc[0]
+            table["x_m"] = float(ref["x_m"]) + (table["cell_x"] - int(ref["cell_x"])) * size
+            table["y_m"] = float(ref["y_m"]) + (table["cell_y"] - int(ref["cell_y"])) * size
+        result = replace(result, table=table[["cell_x", "cell_y", *extra, *_GI_COLUMNS[2:]]])
+    return result
+
+
+def _extent_arg(cell_extent: object) -> tuple[int, int, int, int]:
+    values = list(cell_extent) if isinstance(cell_extent, tuple | list) else []
+    if len(values) != 4 or not all(isinstance(v, int | np.integer) for v in values):
+        raise DataError(f"cell_extent: expected four integers (x_min, y_min, x_max, y_max), got {cell_extent!r}")
+    x0, y0, x1, y1 = (int(v) for v in values)
+    return x0, y0, x1, y1
+
+
+def _gi_star(
+    y: np.ndarray,
+    extent: tuple[int, int, int, int],
+    n_rows: int,
+    *,
+    neighbours: Neighbours,
+    distance_m: float | None,
+    cell_m: float | None,
+    permutations: int,
+    seed: int,
+    alpha: float,
+    fdr: bool,
+    p_values: str,
+) -> GiStarResult:
+    """Gi* of the dense counts ``y`` of the rectangle ``extent`` (row-major from the south-west);
+    ``n_rows``: cells the input gave (for the notes). Warnings point at the caller's caller."""
+    x0, y0, x1, y1 = extent
+    nx, ny = x1 - x0 + 1, y1 - y0 + 1
     n = nx * ny
-    y = np.zeros(n)
-    y[(counts["cell_y"].to_numpy() - y0) * nx + (counts["cell_x"].to_numpy() - x0)] = counts["incidents"].to_numpy()
     total = float(y.sum())
     if total == 0:
         raise DataError("grid: expected at least one incident to test for hot spots, got 0 incidents in every cell")
@@ -324,7 +419,7 @@ def getis_ord_gi_star(
     from scipy.stats import norm
 
     p_norm = norm.sf(np.abs(z))
-    p_sim = _permutation_p(y, lag, card, int(permutations), int(seed)) if permutations else np.full(n, np.nan)
+    p_sim = _permutation_p(y, lag, card, permutations, seed) if permutations else np.full(n, np.nan)
     p = 2 * p_norm if p_values == "normal" else p_sim
     q = _bh(p) if fdr else p.copy()
     significant = np.isfinite(q) & (q <= alpha)
@@ -337,19 +432,8 @@ def getis_ord_gi_star(
             "p_value": p, "q_value": q, "significant": significant, "hotspot": hotspot,
         }
     )  # fmt: skip
-    extra = [c for c in ("x_m", "y_m", "lat", "lon") if c in grid.columns]
-    if extra:
-        coords = grid[["cell_x", "cell_y", *extra]].drop_duplicates(["cell_x", "cell_y"])
-        coords = coords.astype({"cell_x": "int64", "cell_y": "int64"})
-        table = table.merge(coords, on=["cell_x", "cell_y"], how="left")
-        size = cell_m if cell_m is not None else _infer_cell_m(grid)
-        if size is not None and {"x_m", "y_m"} <= set(extra):  # centres of the cells without a row
-            ref = coords.iloc[0]
-            table["x_m"] = float(ref["x_m"]) + (table["cell_x"] - int(ref["cell_x"])) * size
-            table["y_m"] = float(ref["y_m"]) + (table["cell_y"] - int(ref["cell_y"])) * size
-        table = table[["cell_x", "cell_y", *extra, *_GI_COLUMNS[2:]]]
     notes = [
-        f"{n:,} cells ({nx} × {ny}) in the rectangle; {n - len(counts):,} without a row counted as 0 incidents "
+        f"{n:,} cells ({nx} × {ny}) in the rectangle; {n - n_rows:,} without a row counted as 0 incidents "
         "(cells outside the city, e.g. water, are in the rectangle too and lower the mean)",
         f"p-values: {'two-sided normal (Ord & Getis 1995)' if p_values == 'normal' else 'two-sided permutation'}"
         f"{', Benjamini–Hochberg FDR at ' + format(alpha, 'g') if fdr else ', no multiple-testing correction'}",
@@ -368,14 +452,14 @@ def getis_ord_gi_star(
         warnings.warn(
             "grid: every cell has the same count, so Gi* has no variance to test; no cell is hot or cold",
             SparseDataWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     elif total < 30 or total / n < 0.05:
         warnings.warn(
             f"grid: {total:.0f} incidents over {n:,} cells: Gi* z-scores assume roughly normal sums, which "
             "sparse counts do not give; prefer p_values='permutation' or larger cells",
             SparseDataWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     if p_values == "normal" and permutations:
         both = np.isfinite(p_sim) & np.isfinite(p)
@@ -383,8 +467,8 @@ def getis_ord_gi_star(
         if disagree:
             notes.append(f"{disagree} cell(s) where the normal and permutation p-values disagree at α = {alpha:g}")
     params: dict[str, Any] = {
-        "neighbours": neighbours, "distance_m": distance_m, "cell_m": cell_m, "permutations": int(permutations),
-        "seed": int(seed), "alpha": alpha, "fdr": fdr, "p_values": p_values, "cell_extent": (x0, y0, x1, y1),
+        "neighbours": neighbours, "distance_m": distance_m, "cell_m": cell_m, "permutations": permutations,
+        "seed": seed, "alpha": alpha, "fdr": fdr, "p_values": p_values, "cell_extent": (x0, y0, x1, y1),
         "n_cells": n, "incidents": total,
     }  # fmt: skip
     n_hot, n_cold = int((hotspot == "hot").sum()), int((hotspot == "cold").sum())
@@ -424,7 +508,7 @@ def _longest_run(flags: np.ndarray) -> np.ndarray:
 
 
 def persistent_cells(
-    grid_by_period: pd.DataFrame,
+    grid_by_period: pd.DataFrame | GridPanel,
     *,
     method: Literal["top", "gi"] = "top",
     top_share: float = 0.05,
@@ -436,19 +520,37 @@ def persistent_cells(
 ) -> PersistentCellsResult:
     """Grid cells that are hot in at least ``min_periods_share`` of the periods.
 
-    ``grid_by_period``: columns ``cell_x, cell_y, period_start, incidents`` (optional ``x_m, y_m, lat, lon``
-    carried over). The grid is the cells' bounding rectangle, the same in every period; a cell is hot in a
-    period when
+    Parameters
+    ----------
+    grid_by_period : pandas.DataFrame or GridPanel
+        A frame with columns ``cell_x, cell_y, period_start, incidents`` (optional ``x_m, y_m, lat, lon``
+        carried over), or a :class:`~crimelens.analysis.incidents.panel.GridPanel` by period (its cell centres
+        are carried over). The grid is the frame's bounding rectangle of cells, or the panel's rectangle, the
+        same in every period.
+    method : {'top', 'gi'}
+        When a cell is hot in a period: ``'top'``: its count is > 0 and at least the count of the
+        ⌈top_share · n_cells⌉-th busiest cell of the rectangle that period (ties at the threshold are all hot);
+        ``'gi'``: :func:`getis_ord_gi_star` calls it hot after the FDR at ``alpha`` (normal p-values, or
+        permutation p-values when ``permutations`` > 0).
+    top_share, min_periods_share : float
+        Share of cells hot per period (``'top'``), and share of periods a stable cell is hot in.
+    neighbours, alpha, permutations, seed
+        Gi*'s options with ``method='gi'``.
 
-    - ``method='top'``: its count is > 0 and at least the count of the ⌈top_share · n_cells⌉-th busiest cell
-      of the rectangle that period (ties at the threshold are all hot);
-    - ``method='gi'``: :func:`getis_ord_gi_star` calls it hot after the FDR at ``alpha`` (normal p-values, or
-      permutation p-values when ``permutations`` > 0).
+    Returns
+    -------
+    PersistentCellsResult
+        Columns ``cell_x, cell_y, periods_hot, share_of_periods, longest_run, first_hot, last_hot, incidents``
+        (over all periods) and ``status``: ``stable`` (share ≥ ``min_periods_share``), ``emerging`` (not
+        stable, hot in each of the latest r = max(1, ⌊periods / 4⌋) periods and in none before), else
+        ``intermittent``; one row per cell hot at least once.
 
+    Notes
+    -----
     Periods are the distinct ``period_start`` values (a period without any row is unknown and not counted).
-    Columns ``cell_x, cell_y, periods_hot, share_of_periods, longest_run, first_hot, last_hot, incidents``
-    (over all periods) and ``status``: ``stable`` (share ≥ ``min_periods_share``), ``emerging`` (not stable,
-    hot in each of the latest r = max(1, ⌊periods / 4⌋) periods and in none before), else ``intermittent``.
+
+    References
+    ----------
     The idea of chronic versus intermittent hot spots follows Weisburd, Bushway, Lum & Yang (2004),
     "Trajectories of crime at places", Criminology 42.
     """
@@ -456,46 +558,61 @@ def persistent_cells(
         raise DataError(f"method: expected 'top' or 'gi', got {method!r}")
     top_share = _check_share("top_share", top_share)
     min_periods_share = _check_share("min_periods_share", min_periods_share)
-    _check_columns(grid_by_period, ("cell_x", "cell_y", "period_start", "incidents"), "grid_by_period")
-    periods = pd.to_datetime(grid_by_period["period_start"], errors="coerce")
-    if periods.isna().any():
-        row = int(np.flatnonzero(periods.isna().to_numpy())[0])
-        raise DataError(
-            f"grid_by_period: column period_start row {row}: expected a timestamp, "
-            f"got {str(grid_by_period['period_start'].iloc[row])!r}"
-        )
-    counts = _cell_counts(grid_by_period, "grid_by_period")
-    x0, y0 = int(counts["cell_x"].min()), int(counts["cell_y"].min())
-    x1, y1 = int(counts["cell_x"].max()), int(counts["cell_y"].max())
+    if isinstance(grid_by_period, GridPanel):
+        panel = grid_by_period
+        if panel.period is None:
+            raise DataError("grid_by_period: expected a panel by period, got one whole-span period (period None)")
+        x0, y0, x1, y1 = panel.extent
+        dense = panel.counts.astype(np.float64)
+        order = [pd.Timestamp(p) for p in panel.periods]
+    else:
+        _check_columns(grid_by_period, ("cell_x", "cell_y", "period_start", "incidents"), "grid_by_period")
+        periods = pd.to_datetime(grid_by_period["period_start"], errors="coerce")
+        if periods.isna().any():
+            row = int(np.flatnonzero(periods.isna().to_numpy())[0])
+            raise DataError(
+                f"grid_by_period: column period_start row {row}: expected a timestamp, "
+                f"got {str(grid_by_period['period_start'].iloc[row])!r}"
+            )
+        counts = _cell_counts(grid_by_period, "grid_by_period")  # validates every value
+        x0, y0 = int(counts["cell_x"].min()), int(counts["cell_y"].min())
+        x1, y1 = int(counts["cell_x"].max()), int(counts["cell_y"].max())
+        stamps, column = np.unique(periods.to_numpy(), return_inverse=True)
+        dense = dense_counts(
+            pd.to_numeric(grid_by_period["cell_x"]).to_numpy(dtype=np.int64),
+            pd.to_numeric(grid_by_period["cell_y"]).to_numpy(dtype=np.int64),
+            column.ravel(),
+            pd.to_numeric(grid_by_period["incidents"]).to_numpy(dtype=np.float64),
+            len(stamps),
+            (x0, y0, x1, y1),
+        )[0].astype(np.float64)
+        order = [pd.Timestamp(p) for p in stamps]
     nx, ny = x1 - x0 + 1, y1 - y0 + 1
     n = nx * ny
-    order = sorted(periods.unique())
-    flags = np.zeros((n, len(order)), dtype=bool)
-    totals = np.zeros(n)
-    hot_counts = []
+    totals = dense.sum(axis=1)
     notes: list[str] = []
-    for j, period in enumerate(order):
-        sel = grid_by_period[(periods == period).to_numpy()]
-        pc = _cell_counts(sel, "grid_by_period")
-        idx = (pc["cell_y"].to_numpy() - y0) * nx + (pc["cell_x"].to_numpy() - x0)
-        y = np.zeros(n)
-        y[idx] = pc["incidents"].to_numpy()
-        totals += y
-        if method == "top":
-            k = max(1, math.ceil(top_share * n - 1e-9))
-            threshold = np.partition(y, n - k)[n - k]
-            flags[:, j] = (y >= threshold) & (y > 0)
-        elif y.sum() > 0:
+    if method == "top":
+        # every period at once: the k-th largest count of each column is its threshold
+        k = max(1, math.ceil(top_share * n - 1e-9))
+        threshold = np.partition(dense, n - k, axis=0)[n - k]
+        flags = (dense >= threshold[None, :]) & (dense > 0)
+    else:
+        flags = np.zeros(dense.shape, dtype=bool)
+        for j, period in enumerate(order):  # one Gi* per period (a loop over periods, not cells)
+            y = dense[:, j]
+            if y.sum() == 0:
+                continue
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                gi = getis_ord_gi_star(
-                    pc, neighbours=neighbours, cell_extent=(x0, y0, x1, y1), permutations=permutations,
-                    seed=seed, alpha=alpha, p_values="permutation" if permutations else "normal",
+                gi = _gi_star(
+                    y, (x0, y0, x1, y1), int(np.count_nonzero(y)), neighbours=neighbours, distance_m=None,
+                    cell_m=None, permutations=permutations, seed=seed, alpha=alpha, fdr=True,
+                    p_values="permutation" if permutations else "normal",
                 )  # fmt: skip
             if caught:
-                notes.append(f"{pd.Timestamp(period).date()}: {caught[0].message}")
+                notes.append(f"{period.date()}: {caught[0].message}")
             flags[:, j] = (gi.table["hotspot"] == "hot").to_numpy()
-        hot_counts.append(int(flags[:, j].sum()))
+    hot_counts = [int(v) for v in flags.sum(axis=0)]
     periods_hot = flags.sum(axis=1)
     ever = np.flatnonzero(periods_hot > 0)
     m = len(order)
@@ -525,11 +642,20 @@ def persistent_cells(
         .drop(columns="_r")
         .reset_index(drop=True)
     )
-    extra = [c for c in ("x_m", "y_m", "lat", "lon") if c in grid_by_period.columns]
-    if extra:
-        coords = grid_by_period[["cell_x", "cell_y", *extra]].drop_duplicates(["cell_x", "cell_y"])
-        table = table.merge(coords.astype({"cell_x": "int64", "cell_y": "int64"}), on=["cell_x", "cell_y"], how="left")
-        table = table[["cell_x", "cell_y", *extra, *_PERSIST_COLUMNS[2:]]]
+    if isinstance(grid_by_period, GridPanel):
+        rows = grid_by_period.index(table["cell_x"].to_numpy(), table["cell_y"].to_numpy())
+        x, y_m, lon, lat = (v[rows] for v in grid_by_period.centres())
+        table.insert(2, "x_m", x)
+        table.insert(3, "y_m", y_m)
+        table.insert(4, "lat", lat)
+        table.insert(5, "lon", lon)
+    else:
+        extra = [c for c in ("x_m", "y_m", "lat", "lon") if c in grid_by_period.columns]
+        if extra:
+            coords = grid_by_period[["cell_x", "cell_y", *extra]].drop_duplicates(["cell_x", "cell_y"])
+            coords = coords.astype({"cell_x": "int64", "cell_y": "int64"})
+            table = table.merge(coords, on=["cell_x", "cell_y"], how="left")
+            table = table[["cell_x", "cell_y", *extra, *_PERSIST_COLUMNS[2:]]]
     if m < 4:
         notes.append(f"only {m} period(s): persistence over so few periods says little")
     what = f"top {top_share:.0%} of the {n:,} cells" if method == "top" else f"Gi* hot after FDR at {alpha:g}"

@@ -362,36 +362,46 @@ def incident_points(
     return frame
 
 
-def density(t: Any, *, cell_m: float = 150.0, bandwidth_m: float | None = None) -> KdeResult:
-    """Kernel density surface (incidents per km²) of the located incidents, on the grid of ``cell_m`` cells."""
-    from crimelens.analysis.incidents.spatial import kernel_density
-    from crimelens.geo import inverse
+def density(
+    t: Any, *, cell_m: float = 150.0, bandwidth_m: float | None = None, origin: GridOrigin | None = None
+) -> KdeResult:
+    """Kernel density surface (incidents per km²) of the located incidents, laid on the ``cell_m`` grid.
 
-    origin = data_origin(t)
-    points = incident_points(t, origin, columns=())
-    result = kernel_density(points, bandwidth_m=bandwidth_m, cell_m=cell_m)
-    table = result.table
-    if {"x_m", "y_m"} <= set(table.columns) and "lat" not in table.columns:
-        lon, lat = inverse(table["x_m"].to_numpy(), table["y_m"].to_numpy(), origin.lon0, origin.lat0)
-        table = table.assign(lat=lat, lon=lon)
-    return replace(result, table=table, params={**result.params, **origin.to_dict()})
+    Parameters
+    ----------
+    t : ibis.Table
+        The (filtered) incidents.
+    cell_m : float
+        Grid cell size in metres.
+    bandwidth_m : float, optional
+        Kernel bandwidth in metres; default: Scott's rule on the binned counts.
+    origin : GridOrigin, optional
+        The source's pinned grid origin (:func:`crimelens.analysis.incidents.panel.source_origin`): the
+        surface's cells are then the source's cells, whatever the filter. Default: the origin of ``t``'s extent.
+
+    Returns
+    -------
+    KdeResult
+        See :func:`crimelens.analysis.incidents.spatial.grid_density`; counted in the engine, one aggregation.
+    """
+    from crimelens.analysis.incidents.panel import grid_panel
+    from crimelens.analysis.incidents.spatial import grid_density
+
+    return grid_density(grid_panel(t, cell_m=cell_m, period=None, origin=origin), bandwidth_m=bandwidth_m)
 
 
-def _totals_grid(t: Any, cell_m: float, grid: GridCounts | None) -> GridCounts:
-    """Whole-period counts on the ``cell_m`` grid: the ones given (checked to be those), or counted now."""
+def _totals_grid(t: Any, cell_m: float, grid: GridCounts | None, origin: GridOrigin | None = None) -> GridCounts:
+    """Whole-period counts on the ``cell_m`` grid: the ones given (checked to be those), or counted now on
+    ``origin`` (default: the origin of ``t``'s extent)."""
     if grid is None:
-        return grid_counts(t, cell_m=cell_m, period=None)
+        return grid_counts(t, cell_m=cell_m, period=None, origin=origin)
     if grid.cell_m != float(cell_m) or grid.period is not None:
         raise DataError(
             f"grid: expected whole-period counts on {cell_m:g} m cells, got {grid.cell_m:g} m by {grid.period}"
         )
+    if origin is not None and grid.origin != origin:
+        raise DataError(f"grid: expected counts on the grid of origin {origin.to_dict()}, got {grid.origin.to_dict()}")
     return grid
-
-
-def _cell_positions(table: pd.DataFrame, grid: Any) -> pd.DataFrame:
-    """Fill x_m, y_m, lat, lon of every cell (cells without incidents have none in the counts)."""
-    x, y, lon, lat = grid.origin.cell_centres(table["cell_x"].to_numpy(), table["cell_y"].to_numpy(), grid.cell_m)
-    return table.assign(x_m=x, y_m=y, lat=lat, lon=lon)
 
 
 def hotspots(
@@ -404,19 +414,49 @@ def hotspots(
     alpha: float = 0.05,
     fdr: bool = True,
     grid: GridCounts | None = None,
+    origin: GridOrigin | None = None,
 ) -> GiStarResult:
     """Getis-Ord Gi* hot and cold spots on the ``cell_m`` grid of all filtered incidents (FDR-controlled).
 
-    ``grid``: the counts ``grid_counts(t, cell_m, period=None)`` when already made (see :func:`concentration`).
+    Parameters
+    ----------
+    t : ibis.Table
+        The (filtered) incidents.
+    cell_m, neighbours, permutations, seed, alpha, fdr
+        As :func:`crimelens.analysis.incidents.hotspots.getis_ord_gi_star`.
+    grid : GridCounts, optional
+        The counts ``grid_counts(t, cell_m, period=None, origin=origin)`` when already made (see
+        :func:`concentration`).
+    origin : GridOrigin, optional
+        The source's pinned grid origin (:func:`crimelens.analysis.incidents.panel.source_origin`), so that the
+        cells keep their ids whatever the filter; default: the origin of ``t``'s extent (or ``grid``'s).
+
+    Returns
+    -------
+    GiStarResult
+        Gi* on the whole-period totals of the grid panel (one row per cell of its rectangle, with centres).
     """
     from crimelens.analysis.incidents.hotspots import getis_ord_gi_star
+    from crimelens.analysis.incidents.panel import GridPanel, grid_panel
 
-    grid = _totals_grid(t, cell_m, grid)
+    if grid is not None:
+        panel = GridPanel.from_grid_counts(_totals_grid(t, cell_m, grid, origin))
+    else:
+        panel = grid_panel(t, cell_m=cell_m, period=None, origin=origin)
     result = getis_ord_gi_star(
-        grid.table, neighbours=neighbours, cell_m=cell_m, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr
+        panel, neighbours=neighbours, cell_m=cell_m, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr
     )
-    params = {**result.params, **grid.params, "rows_without_coordinates": grid.rows_without_coordinates}
-    return replace(result, table=_cell_positions(result.table, grid), params=params)
+    params = {
+        **result.params,
+        **_grid_params(panel),
+        "rows_without_coordinates": panel.rows_without_coordinates,
+    }
+    return replace(result, params=params)
+
+
+def _grid_params(panel: Any) -> dict[str, Any]:
+    """What grid results record of their panel: cell size, period, origin."""
+    return {"cell_m": panel.cell_m, "period": panel.period, "by_offence": False, **panel.origin.to_dict()}
 
 
 def persistent(
@@ -428,16 +468,33 @@ def persistent(
     top_share: float = 0.05,
     min_periods_share: float = 0.75,
     seed: int = 0,
+    origin: GridOrigin | None = None,
 ) -> PersistentCellsResult:
-    """Grid cells that stay hot across periods (top share of cells, or Gi* after FDR, in most periods)."""
-    from crimelens.analysis.incidents.hotspots import persistent_cells
+    """Grid cells that stay hot across periods (top share of cells, or Gi* after FDR, in most periods).
 
-    grid = grid_counts(t, cell_m=cell_m, period=period)
-    result = persistent_cells(
-        grid.table, method=method, top_share=top_share, min_periods_share=min_periods_share, seed=seed
-    )
-    params = {**result.params, **grid.params}
-    return replace(result, table=_cell_positions(result.table, grid), params=params)
+    Parameters
+    ----------
+    t : ibis.Table
+        The (filtered) incidents.
+    cell_m, period
+        The grid panel: cell size in metres, and the period of its columns.
+    method, top_share, min_periods_share, seed
+        As :func:`crimelens.analysis.incidents.hotspots.persistent_cells`.
+    origin : GridOrigin, optional
+        The source's pinned grid origin (:func:`crimelens.analysis.incidents.panel.source_origin`); default:
+        the origin of ``t``'s extent.
+
+    Returns
+    -------
+    PersistentCellsResult
+        Cells of the panel hot at least once, with their centres.
+    """
+    from crimelens.analysis.incidents.hotspots import persistent_cells
+    from crimelens.analysis.incidents.panel import grid_panel
+
+    panel = grid_panel(t, cell_m=cell_m, period=period, origin=origin)
+    result = persistent_cells(panel, method=method, top_share=top_share, min_periods_share=min_periods_share, seed=seed)
+    return replace(result, params={**result.params, **_grid_params(panel)})
 
 
 def near_repeat(
@@ -448,15 +505,21 @@ def near_repeat(
     permutations: int = 999,
     seed: int = 0,
     max_points: int = KNOX_MAX_POINTS,
+    origin: GridOrigin | None = None,
 ) -> KnoxResult:
-    """Knox near-repeat test on the located incidents (the most recent ``max_points`` when there are more)."""
+    """Knox near-repeat test on the located incidents (the most recent ``max_points`` when there are more).
+
+    ``origin``: the plane distances are measured in (the source's pinned origin; default: that of ``t``'s
+    extent, one more query). The projection is equal-area and true to scale near the origin's latitude.
+    """
     from crimelens.analysis.incidents.knox import knox_test
 
     if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 2:
         raise DataError(f"max_points: expected a whole number ≥ 2 (e.g. {KNOX_MAX_POINTS}), got {max_points!r}")
     located = execute(t.aggregate(n=t.count(where=t.latitude.notnull() & t.longitude.notnull())))
     n_located = int(located["n"].iloc[0])
-    origin = data_origin(t)
+    if origin is None:
+        origin = data_origin(t)
     points = incident_points(t, origin, limit=max_points if n_located > max_points else None)
     result = knox_test(
         points,
