@@ -291,6 +291,59 @@ def gi_duckdb(args: argparse.Namespace) -> dict[str, Any]:
     return {"seconds": t1 - t0, "rows": cells, "check": hot, "cells": cells}
 
 
+# -- analyses at scale (recorded without a baseline; formerly timed asserts in the tests) ---------------
+#: Sizes of the scale jobs: fixed, whatever the number of simulated incidents (each takes about a second).
+KDE_POINTS = 1_000_000
+KNOX_POINTS = 100_000
+
+
+def kde_crimelens(args: argparse.Namespace) -> dict[str, Any]:
+    """kernel_density of seeded normal points (sd 5 km) on a 150 m grid over 40 × 40 km, 400 m bandwidth."""
+    import numpy as np
+    import pandas as pd
+
+    from crimelens.analysis.incidents.spatial import kernel_density
+
+    n = KDE_POINTS
+    rng = np.random.default_rng(0)
+    pts = pd.DataFrame({"x_m": rng.normal(0, 5000, n), "y_m": rng.normal(0, 5000, n)})
+    t0 = time.perf_counter()
+    res = kernel_density(pts, bandwidth_m=400, cell_m=CELL_M, extent=(-20_000, -20_000, 20_000, 20_000))
+    t1 = time.perf_counter()
+    # the surface integrates to the number of points (density per km² × cell area in km²)
+    mass = float(res.table["density"].sum()) * (CELL_M / 1000) ** 2
+    return {"seconds": t1 - t0, "rows": n, "check": round(mass), "points": n}
+
+
+def knox_crimelens(args: argparse.Namespace) -> dict[str, Any]:
+    """knox_test of seeded uniform points over 25 × 25 km and one year, bands 0–50–100–200 m, 99 permutations."""
+    import numpy as np
+    import pandas as pd
+
+    from crimelens.analysis.incidents.knox import knox_test
+
+    n = KNOX_POINTS
+    rng = np.random.default_rng(0)
+    pts = pd.DataFrame({"x_m": rng.uniform(0, 25_000, n), "y_m": rng.uniform(0, 25_000, n)})
+    pts["occurred_at"] = pd.Timestamp("2022-03-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D")
+    t0 = time.perf_counter()
+    res = knox_test(pts, distance_bands_m=(0, 50, 100, 200), permutations=99)
+    t1 = time.perf_counter()
+    return {"seconds": t1 - t0, "rows": n, "check": res.n_pairs, "points": n}
+
+
+def gi_permutations_crimelens(args: argparse.Namespace) -> dict[str, Any]:
+    """getis_ord_gi_star on the 150 m city grid with 999 permutations (conditional randomisation)."""
+    from crimelens.analysis.incidents.hotspots import getis_ord_gi_star
+
+    grid = _city_grid(args.db)
+    t0 = time.perf_counter()
+    res = getis_ord_gi_star(grid, neighbours="queen", permutations=999, seed=1, alpha=0.05, fdr=True)
+    t1 = time.perf_counter()
+    table = res.table
+    return {"seconds": t1 - t0, "rows": len(table), "check": int((table["z"] > 0).sum()), "cells": len(table)}
+
+
 JOBS: dict[str, Job] = {
     "ingest-crimelens": ingest_crimelens,
     "ingest-pandas": ingest_pandas,
@@ -305,6 +358,9 @@ JOBS: dict[str, Job] = {
     "gi-crimelens": gi_crimelens,
     "gi-pandas": gi_pandas,
     "gi-duckdb": gi_duckdb,
+    "kde-crimelens": kde_crimelens,
+    "knox-crimelens": knox_crimelens,
+    "gi-999-crimelens": gi_permutations_crimelens,
 }
 
 

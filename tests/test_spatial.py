@@ -3,7 +3,6 @@ persistent grid hot spots."""
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 
@@ -165,12 +164,11 @@ def test_scott_bandwidth_hand_computed() -> None:
     assert scott_bandwidth(v, v) == pytest.approx(1.5 / 1.349 * 4 ** (-1 / 6))
 
 
-def test_kde_one_million_points_is_fast() -> None:
+def test_kde_one_million_points_keeps_the_mass() -> None:
+    # its time is measured by bench/ (kde-crimelens in bench/incident_jobs.py), not asserted here
     rng = np.random.default_rng(0)
     pts = pd.DataFrame({"x_m": rng.normal(0, 5000, 1_000_000), "y_m": rng.normal(0, 5000, 1_000_000)})
-    start = time.perf_counter()
     res = kernel_density(pts, bandwidth_m=400, cell_m=150, extent=(-20_000, -20_000, 20_000, 20_000))
-    assert time.perf_counter() - start < 5
     assert res.table["density"].sum() * 0.15**2 == pytest.approx(1_000_000, rel=1e-3)
 
 
@@ -229,13 +227,11 @@ def test_gi_star_equals_esda_on_real_toronto_window(toronto_xy: pd.DataFrame) ->
     assert np.allclose(np.diff(res.table["x_m"].to_numpy()[:16]), 250.0)
 
 
-def test_gi_star_whole_toronto_grid_is_fast(toronto_xy: pd.DataFrame) -> None:
+def test_gi_star_whole_toronto_grid(toronto_xy: pd.DataFrame) -> None:
+    # its time at this scale is measured by bench/ (gi-999-crimelens in bench/incident_jobs.py), not asserted here
     cells = _bin(toronto_xy, 150.0)
-    start = time.perf_counter()
     res = getis_ord_gi_star(cells, permutations=999, seed=1)
-    elapsed = time.perf_counter() - start
     assert res.params["n_cells"] > 40_000  # ~ 43 km × 21 km at 150 m
-    assert elapsed < 5, elapsed
     hot = res.table[res.table["hotspot"] == "hot"]
     assert len(hot) > 0 and hot["incidents"].mean() > res.table["incidents"].mean()
 
