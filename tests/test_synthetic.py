@@ -1,4 +1,4 @@
-"""The synthetic city (crimelens.sources.synthetic) and `crimelens simulate`."""
+"""The synthetic city (crimelens.simulate) and `crimelens simulate`."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 from crimelens import simulate as synthetic
 from crimelens.cli import app
 from crimelens.errors import ConfigError, SourceError
+from crimelens.geo import forward
 from crimelens.simulate import (
     BOX,
     CHICAGO_HEADER,
     FAMILIES,
     IUCR_TABLE,
     SimulationSummary,
-    metres_per_degree,
     simulate,
     simulated_areas,
 )
@@ -279,8 +279,10 @@ def _knox_ratio(frame: pd.DataFrame, metres: float = 200.0, days: float = 7.0) -
     """Close-in-space pairs also close in time, over the same with times permuted (Knox 1964 test)."""
     from scipy.spatial import cKDTree
 
-    m_lat, m_lon = metres_per_degree((BOX[0] + BOX[1]) / 2)
-    xy = np.column_stack([frame["Longitude"].astype(float) * m_lon, frame["Latitude"].astype(float) * m_lat])
+    # distances in the plane the city is drawn in: crimelens.geo's equal-area projection centred on the box
+    x, y = forward(frame["Longitude"].astype(float), frame["Latitude"].astype(float), (BOX[2] + BOX[3]) / 2,
+                   (BOX[0] + BOX[1]) / 2)  # fmt: skip
+    xy = np.column_stack([x, y])
     t = (_times(frame) - pd.Timestamp("2020-01-01")).dt.total_seconds().to_numpy() / 86_400
     pairs = cKDTree(xy).query_pairs(metres, output_type="ndarray")
     observed = (np.abs(t[pairs[:, 0]] - t[pairs[:, 1]]) <= days).sum()

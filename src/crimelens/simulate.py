@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crimelens.errors import ConfigError, SourceError
+from crimelens.geo import forward, inverse
 
 __all__ = [
     "AREA_GRID",
@@ -48,7 +49,6 @@ __all__ = [
     "FAMILIES",
     "IUCR_TABLE",
     "SimulationSummary",
-    "metres_per_degree",
     "simulate",
     "simulated_areas",
 ]
@@ -185,17 +185,30 @@ _HOUR_HEAP = 0.25  # share of times recorded on the hour
 _MIDNIGHT_HEAP = 0.02  # share recorded at 12:00 AM (date known, time not)
 
 
-def metres_per_degree(lat: float) -> tuple[float, float]:
-    """Metres per degree of (latitude, longitude) at ``lat`` (WGS84 series expansion, as used by the NGA)."""
-    p = math.radians(lat)
-    m_lat = 111_132.954 - 559.822 * math.cos(2 * p) + 1.175 * math.cos(4 * p)
-    m_lon = 111_412.84 * math.cos(p) - 93.5 * math.cos(3 * p)
-    return m_lat, m_lon
+# The city is drawn in metres on crimelens' one equal-area projection (crimelens.geo), centred on the box;
+# x, y below are metres east and north of the box's south-west corner. The projection is cylindrical, so the
+# box is a rectangle in the plane; areas (rectangles in degrees) are found from latitude and longitude.
+_LON0, _LAT0 = (BOX[2] + BOX[3]) / 2, (BOX[0] + BOX[1]) / 2
 
 
-_M_LAT, _M_LON = metres_per_degree((BOX[0] + BOX[1]) / 2)
-_WIDTH = (BOX[3] - BOX[2]) * _M_LON  # metres west→east
-_HEIGHT = (BOX[1] - BOX[0]) * _M_LAT  # metres south→north
+def _plane(lat: Any, lon: Any) -> tuple[F64, F64]:
+    """Metres east and north of the box's south-west corner of WGS84 points."""
+    x, y = forward(lon, lat, _LON0, _LAT0)
+    return x - _SW[0], y - _SW[1]
+
+
+def _degrees(x: Any, y: Any) -> tuple[F64, F64]:
+    """(lat, lon) of points given in metres from the box's south-west corner (the inverse of :func:`_plane`)."""
+    lon, lat = inverse(np.asarray(x) + _SW[0], np.asarray(y) + _SW[1], _LON0, _LAT0)
+    return lat, lon
+
+
+_SW = tuple(float(v[0]) for v in forward([BOX[2]], [BOX[0]], _LON0, _LAT0))
+_NE = tuple(float(v[0]) for v in forward([BOX[3]], [BOX[1]], _LON0, _LAT0))
+_WIDTH = _NE[0] - _SW[0]  # metres west→east
+_HEIGHT = _NE[1] - _SW[1]  # metres south→north
+#: y (metres) of the community-area rows' edges, south to north (rows are equal in latitude).
+_AREA_ROW_Y = _plane(np.linspace(BOX[0], BOX[1], AREA_GRID[1] + 1), np.full(AREA_GRID[1] + 1, BOX[2]))[1]
 
 
 @dataclass(frozen=True)
@@ -251,16 +264,23 @@ def _city(seed: int) -> _City:
     kind = rng.integers(0, len(_HOTSPOT_KINDS), k).astype(np.int64)
     strength = 1.0 + rng.pareto(1.5, k)
     # the first hotspot is downtown: retail, the strongest
-    xy[0] = ((_ORIGIN[1] - BOX[2]) * _M_LON, (_ORIGIN[0] - BOX[0]) * _M_LAT)
+    xy[0] = [float(v[0]) for v in _plane([_ORIGIN[0]], [_ORIGIN[1]])]
     sd[0], kind[0], strength[0] = 700.0, 1, float(strength.max()) * 1.5
     return _City(pops, weight / weight.sum(), xy, sd, kind, strength)
 
 
-def _area_index(x: F64, y: F64, grid: tuple[int, int]) -> I64:
-    """0-based cell of a (columns, rows) grid over the box, numbered row by row from the north-west."""
+def _box_shares(lat: F64, lon: F64) -> tuple[F64, F64]:
+    """Where points lie in the box in degrees: (0 west … 1 east, 0 north … 1 south)."""
+    return (lon - BOX[2]) / (BOX[3] - BOX[2]), (BOX[1] - lat) / (BOX[1] - BOX[0])
+
+
+def _area_index(lat: F64, lon: F64, grid: tuple[int, int]) -> I64:
+    """0-based cell of a (columns, rows) grid of equal rectangles in degrees over the box, numbered row by row
+    from the north-west (the rectangles of :func:`simulated_areas`)."""
     cols, rows = grid
-    col = np.clip((x / _WIDTH * cols).astype(np.int64), 0, cols - 1)
-    row = np.clip(((_HEIGHT - y) / _HEIGHT * rows).astype(np.int64), 0, rows - 1)
+    east, south = _box_shares(lat, lon)
+    col = np.clip((east * cols).astype(np.int64), 0, cols - 1)
+    row = np.clip((south * rows).astype(np.int64), 0, rows - 1)
     return row * cols + col
 
 
@@ -346,7 +366,8 @@ def _sample_places(rng: np.random.Generator, n: int, family: str, city: _City) -
         from_hot = rng.random(need) < _HOTSPOT_SHARE[family]
         area = rng.choice(cols * rows, size=need, p=city.area_weight)
         x = (area % cols + rng.random(need)) * (_WIDTH / cols)
-        y = (rows - 1 - area // cols + rng.random(need)) * (_HEIGHT / rows)
+        row = rows - 1 - area // cols  # from the south
+        y = _AREA_ROW_Y[row] + rng.random(need) * (_AREA_ROW_Y[row + 1] - _AREA_ROW_Y[row])
         h = rng.choice(len(hot_p), size=need, p=hot_p)
         dx, dy = rng.standard_normal(need), rng.standard_normal(need)
         x = np.where(from_hot, city.hot_xy[h, 0] + dx * city.hot_sd[h], x)
@@ -461,8 +482,7 @@ def _block_text(key: int) -> str:
 
 def _block_keys(rng: np.random.Generator, x: F64, y: F64) -> I64:
     """Pack each incident's hundred block: which street it is on, the direction and the hundred number."""
-    ox = (_ORIGIN[1] - BOX[2]) * _M_LON
-    oy = (_ORIGIN[0] - BOX[0]) * _M_LAT
+    ox, oy = (float(v[0]) for v in _plane([_ORIGIN[0]], [_ORIGIN[1]]))
     dx, dy = x - ox, y - oy
     on_ew = rng.random(x.size) < 0.5
     along = np.where(on_ew, dx, dy)  # the address number grows along the street
@@ -612,9 +632,11 @@ def _batches(
         domestic = rng.random(m) < domestic_p[kk]
         unique_keys, block = np.unique(_block_keys(rng, xx, yy), return_inverse=True)
         texts = [block_text.setdefault(int(b), _block_text(int(b))) for b in unique_keys]
-        district_cell = _area_index(xx, yy, _DISTRICT_GRID)
-        sector = np.minimum(((_HEIGHT - yy) / _HEIGHT * drows) % 1.0 * 3, 2).astype(np.int64) + 1
-        beat_no = np.minimum((xx / _WIDTH * dcols) % 1.0 * 3, 2).astype(np.int64) + 1
+        lat, lon = (np.round(v, 9) for v in _degrees(xx, yy))  # as written: area ids agree with these
+        district_cell = _area_index(lat, lon, _DISTRICT_GRID)
+        east, south = _box_shares(lat, lon)
+        sector = np.minimum((south * drows) % 1.0 * 3, 2).astype(np.int64) + 1
+        beat_no = np.minimum((east * dcols) % 1.0 * 3, 2).astype(np.int64) + 1
         year_idx = np.searchsorted(year_starts, mm, side="right") - 1
         updated = (mm // 1440 + rng.integers(1, 31, m)) * 86_400 + (15 * 3600 + 46 * 60 + 55)
         codes = pa.array(kk)
@@ -631,12 +653,12 @@ def _batches(
                 "domestic": pa.array(domestic),
                 "beat": pa.array(((district_cell + 1) * 100 + sector * 10 + beat_no).astype(np.int32)),
                 "district": pa.array((district_cell + 1).astype(np.int32)),
-                "ward": pa.array((_area_index(xx, yy, _WARD_GRID) + 1).astype(np.int32)),
-                "area": pa.array((_area_index(xx, yy, AREA_GRID) + 1).astype(np.int32)),
+                "ward": pa.array((_area_index(lat, lon, _WARD_GRID) + 1).astype(np.int32)),
+                "area": pa.array((_area_index(lat, lon, AREA_GRID) + 1).astype(np.int32)),
                 "year": pa.array((start_year + year_idx).astype(np.int32)),
                 "updated": pa.array(updated.astype("datetime64[s]")),
-                "lat": pa.array(np.round(BOX[0] + yy / _M_LAT, 9)),
-                "lon": pa.array(np.round(BOX[2] + xx / _M_LON, 9)),
+                "lat": pa.array(lat),
+                "lon": pa.array(lon),
             }
         )
 
