@@ -236,11 +236,13 @@ def _concentration(
     return block
 
 
-def _density(run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams) -> Block:
+def _density(
+    run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams, origin: Any = None
+) -> Block:
     from crimelens.analysis.incidents.scope import density
 
     block = Block("Kernel density", anchor=f"{slug(source)}-density")
-    res = run.run(f"incidents.density[{source}]", density, t, cell_m=p.cell_m)
+    res = run.run(f"incidents.density[{source}]", density, t, cell_m=p.cell_m, origin=origin)
     if res.value is None:
         block.unavailable = res.unavailable("The density surface")
         return block
@@ -287,13 +289,16 @@ def _gi(
     return block
 
 
-def _persistent(run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams) -> Block:
+def _persistent(
+    run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams, origin: Any = None
+) -> Block:
     from crimelens.analysis.incidents.scope import persistent
 
     block = Block("Persistent hot spots", anchor=f"{slug(source)}-persistent")
     res = run.run(
-        f"incidents.persistent[{source}]", persistent, t, cell_m=p.cell_m, period=p.persistence_period, seed=p.seed
-    )
+        f"incidents.persistent[{source}]", persistent, t, cell_m=p.cell_m, period=p.persistence_period, seed=p.seed,
+        origin=origin,
+    )  # fmt: skip
     if res.value is None:
         block.unavailable = res.unavailable("Persistent hot spots")
         return block
@@ -340,6 +345,7 @@ def incident_section(
 ) -> tuple[PageSection, IncidentResults]:
     """The report section on one incident dataset (``source``), and the results its findings are drawn from."""
     from crimelens.analysis.incidents.aggregate import grid_counts
+    from crimelens.analysis.incidents.panel import source_origin
     from crimelens.engine import incident_table
 
     p = params or IncidentReportParams.from_settings()
@@ -367,14 +373,16 @@ def incident_section(
             "SELECT count(*) FROM incidents WHERE source = ? AND latitude IS NOT NULL", [source]
         ).fetchall()[0][0]
         if located:
+            # every grid on the origin pinned for the source, so cells match the CLI's whatever its filter
+            origin = source_origin(t, con=con, source=source)
             # one count of the whole-period grid, shared by the concentration curve and Gi*
             found["grid"] = run.run(
-                f"incidents.grid_counts[{source}]", grid_counts, t, cell_m=p.cell_m, period=None
+                f"incidents.grid_counts[{source}]", grid_counts, t, cell_m=p.cell_m, period=None, origin=origin
             ).value
             section.blocks.append(_concentration(run, con, t, source, p, found))
-            section.blocks.append(_density(run, t, source, info, p))
+            section.blocks.append(_density(run, t, source, info, p, origin))
             section.blocks.append(_gi(run, t, source, info, p, found))
-            section.blocks.append(_persistent(run, t, source, info, p))
+            section.blocks.append(_persistent(run, t, source, info, p, origin))
             section.blocks.append(_knox(run, t, source, p, found))
         else:
             section.intro.append(
