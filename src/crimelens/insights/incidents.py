@@ -142,7 +142,7 @@ def incident_findings(
 
     Returns the findings and notes (an analysis that cannot run on this dataset is said, not raised).
     """
-    from crimelens.analysis.incidents.aggregate import grid_counts
+    from crimelens.analysis.incidents.aggregate import execute, grid_counts
     from crimelens.analysis.incidents.scope import concentration, hotspots, near_repeat, weekly_profile
     from crimelens.engine import incident_table
 
@@ -153,7 +153,6 @@ def incident_findings(
     notes: list[str] = []
     results: dict[str, Any] = {}
     with incident_table(con, "duckdb", source=source) as t:
-        located = t.filter(t.latitude.notnull() & t.longitude.notnull())
 
         def attempt(name: str, fn: Any, *args: Any, **kwargs: Any) -> None:
             try:
@@ -162,7 +161,8 @@ def incident_findings(
                 notes.append(f"{source}, {name.replace('_', ' ')}: not available on this data ({exc})")
 
         attempt("profile", weekly_profile, t)
-        if int(located.count().execute()):
+        n_located = execute(t.aggregate(n=t.count(where=t.latitude.notnull() & t.longitude.notnull())))
+        if int(n_located["n"].iloc[0]):
             grid = grid_counts(t, cell_m=cell_m, period=None)
             attempt("concentration", concentration, t, cell_m=cell_m, grid=grid)
             attempt(
