@@ -72,6 +72,7 @@ class _Scope(NamedTuple):
     unfiltered: Any  # the source's incidents before the filter (Ibis)
     filter: Any  # the IncidentFilter
     info: dict[str, Any]  # what --json reports as "scope"
+    origin: Callable[[], Any]  # the source's pinned grid origin (looked up on first call), for every grid analysis
 
 
 @contextmanager
@@ -90,6 +91,9 @@ def _scope(
 
     ``require_rows``: a filter that leaves no incident is an error (statistics of nothing are not results).
     """
+    import functools
+
+    from crimelens.analysis.incidents.panel import source_origin
     from crimelens.analysis.incidents.scope import IncidentFilter, coverage
     from crimelens.engine import incident_table
     from crimelens.warehouse import connect, resolve_incident_source
@@ -113,7 +117,9 @@ def _scope(
                         f"{flt.describe()}, got none; widen --offence, --since or --until"
                     ) from None
             info = {"source": src, "engine": engine, "filter": flt.to_dict()}
-            yield _Scope(con, filtered, t, flt, info)
+            # cells keep their ids whatever the filter: the origin pinned for the source (or its whole extent)
+            origin = functools.cache(functools.partial(source_origin, t, con=con, source=src))
+            yield _Scope(con, filtered, t, flt, info, origin)
     finally:
         if con is not None:
             con.close()
@@ -296,7 +302,7 @@ def density_cmd(
     from crimelens.analysis.incidents.scope import density
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
-        result = density(scope.table, cell_m=_cell(cell), bandwidth_m=bandwidth)
+        result = density(scope.table, cell_m=_cell(cell), bandwidth_m=bandwidth, origin=scope.origin())
     if csv_out is not None:
         result.table.to_csv(csv_out, index=False)
         err.print(f"Wrote {len(result.table):,} cells to {csv_out}")
@@ -341,6 +347,7 @@ def hotspots_cmd(
             seed=_seed(seed),
             alpha=alpha,
             fdr=not no_fdr,
+            origin=scope.origin(),
         )
     if as_json or as_csv:
         _emit(result, scope, as_json, as_csv, 0)
@@ -385,6 +392,7 @@ def persistent_cmd(
             top_share=top_share,
             min_periods_share=min_share,
             seed=_seed(seed),
+            origin=scope.origin(),
         )
     _emit(result, scope, as_json, as_csv, limit)
 
