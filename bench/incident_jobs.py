@@ -36,8 +36,8 @@ def _rss_mb() -> float:
 # -- ingest ------------------------------------------------------------------------------------------
 def ingest_crimelens(args: argparse.Namespace) -> dict[str, Any]:
     """crimelens ingest --format chicago: validated, keyed, atomic upsert into the warehouse."""
-    from crimelens.sources.incidents import load_incident_file
     from crimelens.warehouse import connect
+    from crimelens.warehouse import load_incidents as load_incident_file
 
     t0 = time.perf_counter()
     con = connect(args.db)

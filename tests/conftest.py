@@ -10,8 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from crimelens import sources
-from crimelens.warehouse import core as warehouse
+from crimelens import sources, warehouse
 
 REPO = Path(__file__).resolve().parents[1]
 

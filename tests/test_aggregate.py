@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crimelens import warehouse
 from crimelens.analysis.incidents import aggregate as ag
 from crimelens.engine import incident_table
 from crimelens.errors import ConfigError, DataError
 from crimelens.geo import AUTHALIC_RADIUS_M, GridOrigin, forward, inverse, origin_for_extent
-from crimelens.warehouse import core as warehouse
 
 pytestmark = [
     # ibis 12 still calls DuckDB 2's deprecated fetch_arrow_table(); nothing crimelens can change

@@ -11,11 +11,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from crimelens import warehouse
 from crimelens.cli import app
 from crimelens.errors import ConfigError, DataError, SourceError
-from crimelens.sources.boundaries import load_areas, load_preset
-from crimelens.sources.incidents import load_incident_file
-from crimelens.warehouse import core as warehouse
 
 runner = CliRunner()
 CHICAGO = "chicago_community_areas/chicago_community_areas_acs2014.geojson"
@@ -48,7 +46,7 @@ def _collection(path: Path, props: list[dict[str, object]]) -> Path:
 
 def test_chicago_community_areas_preset(real_data: Path, con: duckdb.DuckDBPyConnection) -> None:
     path = _file(real_data, CHICAGO)
-    report = load_preset(con, path, "chicago-community-areas")
+    report = warehouse.load_preset(con, path, "chicago-community-areas")
     assert (report.areas, report.with_population, report.status) == (77, 77, "loaded")
     ids = {r[0] for r in con.execute("SELECT area_id FROM areas").fetchall()}
     assert ids == {str(i) for i in range(1, 78)}
@@ -58,13 +56,13 @@ def test_chicago_community_areas_preset(real_data: Path, con: duckdb.DuckDBPyCon
     geometry = con.execute("SELECT geometry FROM areas WHERE area_id = '35'").fetchone()
     assert geometry is not None and json.loads(geometry[0])["type"] in ("Polygon", "MultiPolygon")
     assert warehouse.list_sources(con) == []  # an area set is not a jurisdiction-year dataset
-    again = load_preset(con, path, "chicago-community-areas")
+    again = warehouse.load_preset(con, path, "chicago-community-areas")
     assert (again.status, again.load_id) == ("unchanged", report.load_id)
 
 
 def test_chicago_incidents_join_community_areas(real_data: Path, con: duckdb.DuckDBPyConnection) -> None:
-    load_preset(con, _file(real_data, CHICAGO), "chicago-community-areas")
-    load_incident_file(con, _file(real_data, "chicago_crimes_2022_slim/crimes-2022-slim.csv.gz"), "chicago")
+    warehouse.load_preset(con, _file(real_data, CHICAGO), "chicago-community-areas")
+    warehouse.load_incidents(con, _file(real_data, "chicago_crimes_2022_slim/crimes-2022-slim.csv.gz"), "chicago")
     unmatched = con.execute(
         "SELECT count(*) FROM incidents i LEFT JOIN areas a ON a.area_set = 'chicago-community-areas' "
         "AND a.area_id = i.community_area WHERE a.area_id IS NULL"
@@ -73,7 +71,7 @@ def test_chicago_incidents_join_community_areas(real_data: Path, con: duckdb.Duc
 
 
 def test_portland_districts_preset(real_data: Path, con: duckdb.DuckDBPyConnection) -> None:
-    report = load_preset(con, _file(real_data, PORTLAND), "portland-districts")
+    report = warehouse.load_preset(con, _file(real_data, PORTLAND), "portland-districts")
     # PROVENANCE.md: 60 police-district polygons, no population
     assert (report.areas, report.with_population, report.area_kind) == (60, 0, "district")
     assert con.execute("SELECT count(*) FROM areas WHERE area_id = '510'").fetchone() == (1,)
@@ -81,9 +79,11 @@ def test_portland_districts_preset(real_data: Path, con: duckdb.DuckDBPyConnecti
 
 def test_a_new_file_replaces_the_area_set(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
     kw: dict[str, Any] = {"area_set": "beats", "area_kind": "beat", "id_property": "id", "name_property": "n"}
-    first = load_areas(con, _collection(tmp_path / "a.geojson", [{"id": "01", "n": "A"}, {"id": 2, "n": "B"}]), **kw)
+    first = warehouse.load_areas(
+        con, _collection(tmp_path / "a.geojson", [{"id": "01", "n": "A"}, {"id": 2, "n": "B"}]), **kw
+    )
     assert {r[0] for r in con.execute("SELECT area_id FROM areas").fetchall()} == {"1", "2"}
-    second = load_areas(con, _collection(tmp_path / "b.geojson", [{"id": 3.0, "n": "C"}]), **kw)
+    second = warehouse.load_areas(con, _collection(tmp_path / "b.geojson", [{"id": 3.0, "n": "C"}]), **kw)
     assert second.replaced_load_ids == (first.load_id,)
     assert con.execute("SELECT area_id, name FROM areas").fetchall() == [("3", "C")]
     statuses = con.execute("SELECT status FROM loads ORDER BY load_id").fetchall()
@@ -94,13 +94,13 @@ def test_bad_area_files_load_nothing(tmp_path: Path, con: duckdb.DuckDBPyConnect
     kw: dict[str, Any] = {"area_set": "x", "area_kind": "district", "id_property": "id"}
     (tmp_path / "broken.geojson").write_text('{"type": "FeatureCollection", "features": [')
     with pytest.raises(SourceError, match=r"broken\.geojson, line 1, column \d+: not valid JSON"):
-        load_areas(con, tmp_path / "broken.geojson", **kw)
+        warehouse.load_areas(con, tmp_path / "broken.geojson", **kw)
     with pytest.raises(DataError, match=r"feature 2: property 'id' \(the area id\) is missing"):
-        load_areas(con, _collection(tmp_path / "noid.geojson", [{"id": 1}, {"name": "b"}]), **kw)
+        warehouse.load_areas(con, _collection(tmp_path / "noid.geojson", [{"id": 1}, {"name": "b"}]), **kw)
     with pytest.raises(DataError, match="area id '1' repeats feature 1"):
-        load_areas(con, _collection(tmp_path / "dup.geojson", [{"id": 1}, {"id": "1.0"}]), **kw)
+        warehouse.load_areas(con, _collection(tmp_path / "dup.geojson", [{"id": 1}, {"id": "1.0"}]), **kw)
     with pytest.raises(ConfigError, match="area kind must be one of"):
-        load_areas(
+        warehouse.load_areas(
             con, _collection(tmp_path / "ok.geojson", [{"id": 1}]), area_set="x", area_kind="ward", id_property="id"
         )
     assert con.execute("SELECT count(*) FROM areas").fetchone() == (0,)

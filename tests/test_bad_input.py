@@ -13,8 +13,8 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from crimelens import warehouse
 from crimelens.cli import app
-from crimelens.warehouse import core as warehouse
 
 runner = CliRunner()
 

@@ -14,11 +14,10 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from crimelens import engine
+from crimelens import engine, warehouse
 from crimelens.cli import app
 from crimelens.cli.incidents import incidents_app
 from crimelens.errors import ConfigError
-from crimelens.warehouse import core as warehouse
 
 pytestmark = [
     # ibis 12 still calls DuckDB 2's deprecated fetch_arrow_table(); nothing crimelens can change

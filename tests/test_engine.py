@@ -19,11 +19,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from crimelens import engine
+from crimelens import engine, warehouse
 from crimelens.analysis.incidents import aggregate as ag
 from crimelens.errors import ConfigError, DataError, SchemaError, SourceError
-from crimelens.sources.incidents import load_incident_file
-from crimelens.warehouse import core as warehouse
+from crimelens.warehouse import load_incidents as load_incident_file
 
 pytestmark = [
     # ibis 12 still calls DuckDB 2's deprecated fetch_arrow_table(); nothing crimelens can change

@@ -16,10 +16,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from crimelens import warehouse
 from crimelens.errors import CrimeLensError, SchemaError, SourceError
 from crimelens.sources import chicago
-from crimelens.sources.incidents import load_incident_file
-from crimelens.warehouse import core as warehouse
 
 HEADER = ",".join(chicago.FULL_COLUMNS)
 
@@ -71,7 +70,7 @@ def test_every_dropped_or_repaired_row_is_counted(tmp_path: Path, con: duckdb.Du
             row(13, lat="41.9", lon="not a number"),  # half a coordinate: no coordinates
         ],
     )
-    report = load_incident_file(con, path, "chicago")
+    report = warehouse.load_incidents(con, path, "chicago")
     # 13 rows; dropped 5, 6 (bad date), 7, 8 (out of range), 12 (no offence) = 5 -> 8 loaded
     assert (report.rows_read, report.rows_rejected, report.rows_loaded) == (13, 5, 8)
     assert report.reasons == {
@@ -95,7 +94,7 @@ def test_every_dropped_or_repaired_row_is_counted(tmp_path: Path, con: duckdb.Du
 def test_exact_lines_when_a_quoted_value_holds_a_line_break(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
     multi = row(1).replace("001XX N STATE ST", '"001XX N STATE ST\nREAR"')
     path = write(tmp_path / "multi.csv", [multi, row(2), row(3, date="bad")])
-    report = load_incident_file(con, path, "chicago")
+    report = warehouse.load_incidents(con, path, "chicago")
     # the header is line 1, record 1 takes lines 2-3, record 2 line 4, record 3 (bad date) line 5
     assert report.examples["bad_date"] == (5,)
 
@@ -114,7 +113,7 @@ def test_mixed_time_zones_in_mapped_csv(tmp_path: Path, con: duckdb.DuckDBPyConn
         "2021-01-15T23:30:00-0500,R\n"  # = 2021-01-16 04:30Z = 05:30 Berlin (CET, UTC+1)
         "2021-07-01 25:00:00,R\n"  # bad date
     )
-    report = load_incident_file(con, path, "mapped-csv", mapping=tmp_path / "m.toml")
+    report = warehouse.load_incidents(con, path, "mapped-csv", mapping=tmp_path / "m.toml")
     # the mapping names no coordinates: every loaded row is counted as having none
     assert report.reasons == {
         "timezone_converted": ("repaired", 3), "bad_date": ("dropped", 1), "no_coordinates": ("kept", 4),
@@ -127,8 +126,8 @@ def test_mixed_time_zones_in_mapped_csv(tmp_path: Path, con: duckdb.DuckDBPyConn
 def test_newer_overlapping_export_replaces_older_rows(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
     old = write(tmp_path / "old.csv", [row(i, fbi="06") for i in range(1, 6)])  # ids 1-5, larceny
     new = write(tmp_path / "new.csv", [row(i, fbi="03") for i in range(4, 9)])  # ids 4-8, robbery
-    first = load_incident_file(con, old, "chicago")
-    second = load_incident_file(con, new, "chicago")
+    first = warehouse.load_incidents(con, old, "chicago")
+    second = warehouse.load_incidents(con, new, "chicago")
     assert (first.rows_loaded, first.rows_replaced) == (5, 0)
     # ids 4 and 5 are in both: replaced by the newer export, never duplicated -> 8 incidents
     assert (second.rows_loaded, second.rows_replaced) == (5, 2)
@@ -150,8 +149,8 @@ def test_hash_keys_make_reloading_an_overlapping_file_idempotent(
     a = "2022-01-01 10:00:00,001XX N STATE ST,THEFT,OVER $500,STREET,false,false,32"
     b = "2022-01-02 10:00:00,001XX N STATE ST,ROBBERY,ARMED - HANDGUN,STREET,false,false,32"
     c = "2022-01-03 10:00:00,001XX N STATE ST,BATTERY,AGG. DOMESTIC BATTERY - HANDS,STREET,false,true,08"
-    first = load_incident_file(con, write(tmp_path / "s1.csv", [a, a, b], slim), "chicago")
-    second = load_incident_file(con, write(tmp_path / "s2.csv", [a, a, b, c], slim), "chicago")
+    first = warehouse.load_incidents(con, write(tmp_path / "s1.csv", [a, a, b], slim), "chicago")
+    second = warehouse.load_incidents(con, write(tmp_path / "s2.csv", [a, a, b, c], slim), "chicago")
     # the two identical rows a are both kept (keys '<hash>#1', '<hash>#2'); the second file overlaps: 3 replaced
     assert (first.rows_loaded, second.rows_loaded, second.rows_replaced) == (3, 4, 3)
     assert con.execute("SELECT count(*) FROM incidents").fetchone() == (4,)
@@ -161,9 +160,9 @@ def test_hash_keys_make_reloading_an_overlapping_file_idempotent(
 
 def test_same_file_twice_is_unchanged(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
     path = write(tmp_path / "a.csv", [row(1), row(2, date="bad")])
-    first = load_incident_file(con, path, "chicago")
+    first = warehouse.load_incidents(con, path, "chicago")
     before = snapshot(con)
-    again = load_incident_file(con, path, "chicago")
+    again = warehouse.load_incidents(con, path, "chicago")
     assert (again.status, again.load_id, again.rows_read) == ("unchanged", first.load_id, 2)
     assert again.reasons == {"bad_date": ("dropped", 1)}
     assert snapshot(con) == before
@@ -171,7 +170,7 @@ def test_same_file_twice_is_unchanged(tmp_path: Path, con: duckdb.DuckDBPyConnec
 
 def test_duplicate_ids_in_one_file_keep_the_last(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
     path = write(tmp_path / "d.csv", [row(1, fbi="06"), row(1, fbi="05"), row(2), row(1, fbi="03")])
-    report = load_incident_file(con, path, "chicago")
+    report = warehouse.load_incidents(con, path, "chicago")
     assert report.reasons == {"duplicate_in_file": ("dropped", 2)}
     assert report.examples["duplicate_in_file"] == (2, 3)
     assert con.execute("SELECT offence FROM incidents WHERE incident_key = '1'").fetchall() == [("robbery",)]
@@ -209,11 +208,11 @@ def _structural_cases(tmp_path: Path) -> list[tuple[Path, str, type[CrimeLensErr
 
 
 def test_structural_problems_raise_one_line_and_change_nothing(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
-    load_incident_file(con, write(tmp_path / "base.csv", [row(1), row(2)]), "chicago")
+    warehouse.load_incidents(con, write(tmp_path / "base.csv", [row(1), row(2)]), "chicago")
     before = snapshot(con)
     for path, fmt, kind, pattern in _structural_cases(tmp_path):
         with pytest.raises(kind, match=pattern) as info:
-            load_incident_file(con, path, fmt)
+            warehouse.load_incidents(con, path, fmt)
         assert "\n" not in str(info.value), str(info.value)
         assert snapshot(con) == before, path.name
 
@@ -237,7 +236,7 @@ def test_kill_9_during_a_large_incident_load_is_all_or_nothing(moment: str, tmp_
     stays intact and the new one is all there or not at all; running it again completes it."""
     db = tmp_path / "w.duckdb"
     con = warehouse.connect(db)
-    load_incident_file(con, write(tmp_path / "base.csv", [row(i) for i in range(1, 101)]), "chicago")
+    warehouse.load_incidents(con, write(tmp_path / "base.csv", [row(i) for i in range(1, 101)]), "chicago")
     before = con.execute("SELECT * FROM incidents ORDER BY ALL").fetchall()
     con.close()
     big = tmp_path / "big.csv"
@@ -274,6 +273,6 @@ def test_kill_9_during_a_large_incident_load_is_all_or_nothing(moment: str, tmp_
 def test_arrest_and_domestic_flags_ignore_case_and_spaces(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
     flags = [("TRUE", " False "), ("False", "true"), ("yes", "N"), ("maybe", "")]  # the last: not booleans -> NULL
     rows = [row(i).replace(",false,false,", f",{a},{d},", 1) for i, (a, d) in enumerate(flags, start=1)]
-    load_incident_file(con, write(tmp_path / "flags.csv", rows), "chicago")
+    warehouse.load_incidents(con, write(tmp_path / "flags.csv", rows), "chicago")
     got = con.execute("SELECT incident_key, arrest, domestic FROM incidents ORDER BY incident_key").fetchall()
     assert got == [("1", True, False), ("2", False, True), ("3", True, False), ("4", None, None)]

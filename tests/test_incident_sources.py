@@ -18,12 +18,11 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from crimelens import sources
+from crimelens import sources, warehouse
 from crimelens.cli import app
 from crimelens.errors import DataError
 from crimelens.sources import chicago, houston, nij_portland, toronto
-from crimelens.sources.incidents import INCIDENT_FORMATS, Extent, load_incident_file
-from crimelens.warehouse import core as warehouse
+from crimelens.sources.incidents import INCIDENT_FORMATS, Extent
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -98,7 +97,7 @@ def test_chicago_slim_extract_matches_an_independent_count(real_data: Path, con:
             unmapped[code] += 1
         expected[offence or "other"] += 1
         areas[str(int(r["Community Area"]))] += 1
-    report = load_incident_file(con, path, "chicago")
+    report = warehouse.load_incidents(con, path, "chicago")
     assert report.rows_read == report.rows_loaded == 215_551  # PROVENANCE.md: 215,551 incidents
     assert _offence_counts(con, "chicago") == dict(expected)
     assert report.unmapped_codes == dict(unmapped) == {}
@@ -130,7 +129,7 @@ def test_toronto_mci_matches_an_independent_count(real_data: Path, con: duckdb.D
         day = dt.datetime.strptime(r["occurrencedate"][:10], "%Y/%m/%d")
         hours[day + dt.timedelta(hours=int(r["occurrencehour"]))] += 1
         outside += _inside(r["Lat"], r["Long"], toronto.EXTENT) is False
-    report = load_incident_file(con, path, "toronto-mci")
+    report = warehouse.load_incidents(con, path, "toronto-mci")
     assert report.rows_read == report.rows_loaded == 180_886  # PROVENANCE.md
     assert _offence_counts(con, "toronto-mci") == dict(expected)
     assert expected["other_assault"] == 94_156  # Toronto's 'Assault' MCI: every assault level
@@ -157,7 +156,7 @@ def test_houston_matches_an_independent_count(real_data: Path, con: duckdb.DuckD
         inside = _inside(r["lat"], r["lon"], houston.EXTENT)
         missing += inside is None
         outside += inside is False
-    report = load_incident_file(con, path, "houston")
+    report = warehouse.load_incidents(con, path, "houston")
     assert report.rows_read == report.rows_loaded == 86_314  # PROVENANCE.md
     # PROVENANCE.md: theft 46,556; burglary 17,802; auto theft 7,946; aggravated assault 7,177; robbery 6,298;
     # rape 378; murder 157 (records, not the `number` of offences)
@@ -187,7 +186,7 @@ def test_nij_portland_matches_an_independent_count(real_data: Path, con: duckdb.
         expected[lookup(f"CATEGORY:{r['category'].strip().upper()}") or "other"] += 1
         no_coords += _inside(r["latitude"], r["longitude"], nij_portland.EXTENT) is None
         no_tract += r["census_tract"].strip() in ("", "0", "0.0")
-    report = load_incident_file(con, path, "nij-portland")
+    report = warehouse.load_incidents(con, path, "nij-portland")
     assert report.rows_read == 37_819  # PROVENANCE.md
     assert _offence_counts(con, "nij-portland") == dict(expected)
     assert report.rows_loaded == 37_819 - no_category
@@ -262,7 +261,7 @@ def test_chicago_full_schema_generated_file(tmp_path: Path, con: duckdb.DuckDBPy
     path = tmp_path / "chicago-full.csv"
     write_chicago_full(path)
     assert sources.detect_format(path) == "chicago"
-    report = load_incident_file(con, path, None)
+    report = warehouse.load_incidents(con, path, None)
     # 30 rows read; dropped: bad date (ID 20), before 1960 (21), no FBI code (24), first ID 5 (duplicate) = 4
     assert (report.rows_read, report.rows_rejected, report.rows_loaded) == (30, 4, 26)
     assert report.reasons == {
@@ -306,12 +305,12 @@ def test_chicago_full_schema_generated_file(tmp_path: Path, con: duckdb.DuckDBPy
 def test_simulated_flag_is_recorded(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
     path = tmp_path / "sim.csv"
     write_chicago_full(path)
-    load_incident_file(con, path, "chicago", source="sim-city", simulated=True)
+    warehouse.load_incidents(con, path, "chicago", source="sim-city", simulated=True)
     assert con.execute("SELECT source, simulated FROM incident_sources").fetchall() == [("sim-city", True)]
     # a later file merged into the same dataset without --simulated does not make simulated rows pass as real
     newer = tmp_path / "newer.csv"
     newer.write_text(path.read_text(encoding="utf-8").replace("01/0", "02/0"), encoding="utf-8")
-    report = load_incident_file(con, newer, "chicago", source="sim-city")
+    report = warehouse.load_incidents(con, newer, "chicago", source="sim-city")
     assert report.status == "loaded"
     assert con.execute("SELECT simulated FROM incident_sources WHERE source = 'sim-city'").fetchall() == [(True,)]
 
@@ -328,7 +327,7 @@ def test_list_sources_keeps_to_jurisdiction_year_datasets(
 ) -> None:
     path = tmp_path / "c.csv"
     write_chicago_full(path)
-    load_incident_file(con, path, "chicago")
+    warehouse.load_incidents(con, path, "chicago")
     assert warehouse.list_sources(con) == []
     assert warehouse.list_incident_sources(con) == ["chicago"]
     assert warehouse.resolve_incident_source(con, None) == "chicago"
@@ -336,7 +335,7 @@ def test_list_sources_keeps_to_jurisdiction_year_datasets(
     # the Foundation analyses still see exactly one dataset
     assert warehouse.list_sources(con) == ["fbi-estimates"]
     assert warehouse.resolve_source(con, None) == "fbi-estimates"
-    load_incident_file(con, path, "chicago", source="chicago-2")
+    warehouse.load_incidents(con, path, "chicago", source="chicago-2")
     with pytest.raises(DataError, match=r"several incident datasets \(chicago, chicago-2\)"):
         warehouse.resolve_incident_source(con, None)
     with pytest.raises(DataError, match="'nope' is not in the warehouse; loaded incident datasets: chicago"):

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crimelens import warehouse
 from crimelens.analysis.incidents import aggregate as ag
 from crimelens.analysis.incidents import scope as inc
 from crimelens.engine import incident_table
 from crimelens.errors import DataError, SparseDataWarning
 from crimelens.schema import OFFENCES
-from crimelens.sources.incidents import load_incident_file
-from crimelens.warehouse import core as warehouse
+from crimelens.warehouse import load_incidents as load_incident_file
 
 pytestmark = [
     # ibis 12 still calls DuckDB 2's deprecated fetch_arrow_table(); nothing crimelens can change

@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from crimelens import warehouse
 from crimelens.analysis.result import ChartSpec
 from crimelens.errors import DataError, PartialReportingWarning, SourceError
 from crimelens.insights import key_findings
@@ -29,7 +30,6 @@ from crimelens.report import STEPS, Section, build_report
 from crimelens.report.blocks import Runner
 from crimelens.report.charts import render_figure, render_svg
 from crimelens.report.tables import humanize
-from crimelens.warehouse import core as warehouse
 
 SECTION_ORDER = ["findings", "statistics", "jurisdictions", "trends", "hotspots", "provenance", "limitations"]
 _VOID = {"meta", "br", "hr", "img", "input", "link", "area", "base", "col", "embed", "source", "track", "wbr"}

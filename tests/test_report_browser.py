@@ -122,9 +122,9 @@ def test_report_renders_offline_in_chromium(served_report: str) -> None:
 @pytest.fixture
 def served_incident_report(tmp_path: Path) -> Iterator[str]:
     """A report on a small SIMULATED city (incidents + areas with population), served from 127.0.0.1."""
+    from crimelens import warehouse
     from crimelens.simulate import simulate
-    from crimelens.sources.boundaries import load_areas
-    from crimelens.warehouse import core as warehouse
+    from crimelens.warehouse import load_areas
 
     csv, areas = tmp_path / "city.csv", tmp_path / "areas.geojson"
     simulate(20_000, 1, 7, csv, areas_out=areas)

@@ -11,9 +11,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from crimelens import warehouse
 from crimelens.simulate import simulate
-from crimelens.sources.boundaries import load_areas, load_preset
-from crimelens.warehouse import core as warehouse
+from crimelens.warehouse import load_areas, load_preset
 from test_report import Parsed, build
 
 pytestmark = pytest.mark.slow

@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crimelens import warehouse
 from crimelens.analysis.jurisdictions import statistics as stats
 from crimelens.errors import DataError
 from crimelens.schema import COUNT_COLUMNS
 from crimelens.sources.base import JY_COLUMNS, ParsedFile
-from crimelens.warehouse import core as warehouse
 
 
 def make_warehouse(

@@ -14,10 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crimelens import sources
+from crimelens import sources, warehouse
 from crimelens.errors import DataError, LoadRejected, SourceError
 from crimelens.schema import MIGRATIONS
-from crimelens.warehouse import core as warehouse
 
 
 def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:

@@ -1,24 +1,20 @@
-"""Area boundaries from GeoJSON: one row per feature in ``areas`` (geometry kept as GeoJSON text, WGS84).
+"""Area boundaries from GeoJSON: read and check one row per feature (geometry kept as GeoJSON text, WGS84).
 
-An area set (e.g. ``chicago-community-areas``) is loaded atomically and idempotently: the same file again
-(same sha256) is a no-op; a different file replaces the whole set. Area ids are normalised like the
-incidents' area columns ('01' and '1.0' become '1') so that the two join.
+Area ids are normalised like the incidents' area columns ('01' and '1.0' become '1') so that the two join.
+Writing an area set into the warehouse (atomic and idempotent) is :func:`crimelens.warehouse.load_areas`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from crimelens.errors import ConfigError, DataError, SourceError
 from crimelens.sources.incident_spec import file_sha256, normalise_area_id
 
-__all__ = ["AREA_KINDS", "PRESETS", "AreaLoadReport", "AreaPreset", "load_areas", "load_preset"]
+__all__ = ["AREA_KINDS", "FORMAT", "PRESETS", "AreaFile", "AreaPreset", "read_areas"]
 
 FORMAT = "geojson-areas"
 #: Area kinds, named as the incident columns they join to.
@@ -27,7 +23,7 @@ AREA_KINDS: tuple[str, ...] = ("district", "beat", "community_area", "neighbourh
 
 @dataclass(frozen=True)
 class AreaPreset:
-    """Arguments of :func:`load_areas` for a known boundary file."""
+    """Arguments of ``warehouse.load_areas`` for a known boundary file."""
 
     file_name: str
     area_set: str
@@ -50,31 +46,18 @@ PRESETS: dict[str, AreaPreset] = {
 
 
 @dataclass(frozen=True)
-class AreaLoadReport:
-    """What one area load did."""
+class AreaFile:
+    """A checked area boundary file: one ``(area_id, name, geometry GeoJSON, population)`` row per feature."""
 
-    load_id: int
-    area_set: str
+    path: Path
     area_kind: str
-    file_name: str
+    rows: tuple[tuple[str, str | None, str, int | None], ...]
     sha256: str
-    areas: int
-    with_population: int
-    status: str  # 'loaded' | 'unchanged'
-    replaced_load_ids: tuple[int, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "load_id": self.load_id,
-            "area_set": self.area_set,
-            "area_kind": self.area_kind,
-            "file": self.file_name,
-            "sha256": self.sha256,
-            "areas": self.areas,
-            "with_population": self.with_population,
-            "status": self.status,
-            "replaced_load_ids": list(self.replaced_load_ids),
-        }
+    @property
+    def with_population(self) -> int:
+        """How many areas carry a population."""
+        return sum(1 for r in self.rows if r[3] is not None)
 
 
 def _features(path: Path) -> list[dict[str, Any]]:
@@ -139,89 +122,42 @@ def _rows(
     return rows
 
 
-def load_areas(
-    con: duckdb.DuckDBPyConnection,
+def read_areas(
     path: Path,
     *,
-    area_set: str,
     area_kind: str,
     id_property: str,
     name_property: str | None = None,
     population_property: str | None = None,
-    population_year: int | None = None,
-) -> AreaLoadReport:
-    """Load a GeoJSON FeatureCollection of polygons as the area set ``area_set`` (atomic, idempotent)."""
+) -> AreaFile:
+    """Read and check a GeoJSON FeatureCollection of polygons (nothing is written; see ``warehouse.load_areas``).
+
+    Parameters
+    ----------
+    path
+        The GeoJSON file.
+    area_kind
+        One of :data:`AREA_KINDS`: the incident column the areas' ids join to.
+    id_property, name_property, population_property
+        The feature properties holding each area's id, name and population (the last two optional).
+
+    Returns
+    -------
+    AreaFile
+        One row per feature, ids normalised, geometry as compact GeoJSON text, and the file's sha256.
+
+    Raises
+    ------
+    ConfigError
+        ``area_kind`` is not one of :data:`AREA_KINDS`.
+    SourceError
+        The file is missing, not UTF-8, not JSON, or not a FeatureCollection.
+    DataError
+        A feature lacks its id, repeats an id, is not a polygon, or has a population that is not a count.
+    """
     path = Path(path)
     if area_kind not in AREA_KINDS:
         raise ConfigError(f"area kind must be one of {', '.join(AREA_KINDS)}, got {area_kind!r}")
-    if not area_set.strip():
-        raise ConfigError("area set name must not be empty")
     features = _features(path)
     rows = _rows(path, features, id_property, name_property, population_property)
-    digest = file_sha256(path)
-    existing = con.execute(
-        "SELECT load_id FROM loads WHERE source = ? AND sha256 = ? AND status = 'loaded'", [area_set, digest]
-    ).fetchone()
-    with_pop = sum(1 for r in rows if r[3] is not None)
-    if existing:
-        return AreaLoadReport(
-            int(existing[0]), area_set, area_kind, path.name, digest, len(rows), with_pop, "unchanged"
-        )
-    clash = con.execute(
-        "SELECT (SELECT count(*) FROM jurisdiction_year WHERE source = ?) + "
-        "(SELECT count(*) FROM incident_sources WHERE source = ?)",
-        [area_set, area_set],
-    ).fetchone()
-    if clash and clash[0]:
-        raise ConfigError(f"area set name {area_set!r} is already a crime dataset's name; choose another")
-    started = dt.datetime.now()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        fetched = con.execute("SELECT nextval('load_id_seq')").fetchone()
-        assert fetched is not None
-        load_id = int(fetched[0])
-        previous = tuple(
-            int(r[0])
-            for r in con.execute(
-                "SELECT load_id FROM loads WHERE source = ? AND status = 'loaded'", [area_set]
-            ).fetchall()
-        )
-        if previous:
-            con.execute(
-                "UPDATE loads SET status = 'replaced', replaced_by = ? WHERE source = ? AND status = 'loaded'",
-                [load_id, area_set],
-            )
-        con.execute("DELETE FROM areas WHERE area_set = ?", [area_set])
-        con.executemany(
-            "INSERT INTO areas VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                [area_set, area_kind, a, n, g, p, population_year if p is not None else None, load_id]
-                for a, n, g, p in rows
-            ],
-        )
-        con.execute(
-            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, 'loaded', NULL)",
-            [load_id, area_set, FORMAT, path.name, digest, len(rows), len(rows), started, dt.datetime.now()],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return AreaLoadReport(load_id, area_set, area_kind, path.name, digest, len(rows), with_pop, "loaded", previous)
-
-
-def load_preset(con: duckdb.DuckDBPyConnection, path: Path, preset: str) -> AreaLoadReport:
-    """Load ``path`` with a named preset (see :data:`PRESETS`)."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown area preset {preset!r}; allowed: {', '.join(PRESETS)}")
-    p = PRESETS[preset]
-    return load_areas(
-        con,
-        path,
-        area_set=p.area_set,
-        area_kind=p.area_kind,
-        id_property=p.id_property,
-        name_property=p.name_property,
-        population_property=p.population_property,
-        population_year=p.population_year,
-    )
+    return AreaFile(path, area_kind, tuple(rows), file_sha256(path))

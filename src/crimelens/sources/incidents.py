@@ -1,10 +1,13 @@
-"""Incident-level loads, DuckDB-native: one SQL pass per step, no Python loop over rows.
+"""Incident mapping and validation, DuckDB-native: one SQL pass per step, no Python loop over rows.
 
-A load reads the CSV (plain or gzip) with DuckDB's ``read_csv`` into a temporary staging table (file order
-kept: the record number is the staging row id + 1), maps it into the canonical ``incidents`` columns with
-the adapter's SQL expressions, counts every dropped, repaired or replaced row by reason, and then upserts by
-``(source, incident_key)`` in one transaction. Each adapter (``chicago``, ``toronto``, ``houston``,
-``nij_portland``, ``mapped_csv``) only supplies an :class:`IncidentSpec`. See ``docs/incidents.md``.
+:func:`map_incidents` takes any DuckDB relation of raw records (a staged file today, a page of feed records
+next) with the source's column names, maps it into the canonical ``incidents`` columns with the adapter's
+SQL expressions (:class:`IncidentSpec`), and counts every dropped, repaired or kept-with-a-note row by reason,
+into temporary tables (record order kept: a record's number is its staging row id + 1). Nothing is written to
+the warehouse here: :func:`crimelens.warehouse.load_incidents` stages a file with :func:`stage_incident_file`
+(DuckDB's ``read_csv``, plain or gzip, then exact file lines for the examples) and writes the staged rows in
+one transaction. Each adapter (``chicago``, ``toronto``, ``houston``, ``nij_portland``, ``mapped_csv``) only
+supplies an :class:`IncidentSpec`. See ``docs/incidents.md``.
 """
 
 from __future__ import annotations
@@ -13,14 +16,11 @@ import csv
 import datetime as dt
 import io
 import logging
-import re
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -43,21 +43,29 @@ from crimelens.sources.incident_spec import (
 )
 
 __all__ = [
+    "AREA_COLUMNS",
+    "ERROR_REASONS",
     "INCIDENT_FORMATS",
     "REASONS",
     "Extent",
-    "IncidentLoadReport",
+    "IncidentFile",
     "IncidentSpec",
+    "MappedIncidents",
+    "Progress",
     "Taxonomy",
     "detect_incident_format",
+    "drop_staged",
     "file_sha256",
-    "load_incident_file",
+    "map_incidents",
     "normalise_area_id",
+    "open_incident_file",
     "q",
     "read_header",
     "read_taxonomy",
     "require_columns",
     "sql_area_id",
+    "stage_incident_file",
+    "timed",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,82 +95,246 @@ REASONS: dict[str, str] = {
     "replaced": "replaced",
 }
 #: Reasons that count as errors against ``max_errors`` (a duplicate is an update, not an error).
-_ERROR_REASONS = ("missing_offence", "missing_key", "bad_date", "date_out_of_range")
+ERROR_REASONS = ("missing_offence", "missing_key", "bad_date", "date_out_of_range")
+#: Reasons whose rows are not loaded.
+_DROPPED = (*ERROR_REASONS, "duplicate_in_file")
 MIN_DATE = dt.datetime(1960, 1, 1)
-MEMORY_LIMIT = "1500MB"
 _EXAMPLES = 5
 #: Exact line numbers of examples are found by re-reading the file with the csv module up to this record.
 _EXACT_LINE_SCAN = 2_000_000
 
-
-_AREA_COLUMNS = ("district", "beat", "community_area", "neighbourhood", "census_tract", "premise")
-
-
-@dataclass(frozen=True)
-class IncidentLoadReport:
-    """What one incident load did; ``reasons`` maps each reason to (action, rows)."""
-
-    load_id: int | None
-    source: str
-    format: str
-    file_name: str
-    sha256: str
-    rows_read: int
-    rows_loaded: int
-    rows_rejected: int
-    rows_replaced: int
-    reasons: dict[str, tuple[str, int]]
-    status: str  # 'loaded' | 'unchanged'
-    examples: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    unmapped_codes: dict[str, int] = field(default_factory=dict)
-    taxonomy_version: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "load_id": self.load_id,
-            "source": self.source,
-            "format": self.format,
-            "file": self.file_name,
-            "sha256": self.sha256,
-            "rows_read": self.rows_read,
-            "rows_loaded": self.rows_loaded,
-            "rows_rejected": self.rows_rejected,
-            "rows_replaced": self.rows_replaced,
-            "status": self.status,
-            "taxonomy_version": self.taxonomy_version,
-            "reasons": {
-                r: {"action": a, "rows": n, "example_lines": list(self.examples.get(r, ()))}
-                for r, (a, n) in self.reasons.items()
-            },
-            "unmapped_codes": dict(self.unmapped_codes),
-        }
+#: The canonical area columns of ``incidents``, in table order.
+AREA_COLUMNS = ("district", "beat", "community_area", "neighbourhood", "census_tract", "premise")
+#: The temporary tables and views staging leaves behind (see :func:`drop_staged`).
+_STAGED_VIEWS = ("_inc_kept", "_inc_rows")
+_STAGED_TABLES = ("_inc", "_inc_dups", "_inc_repeats", "_inc_codes")
+_RAW = "_inc_raw"
 
 
 @contextmanager
-def _timed(step: str) -> Iterator[None]:
+def timed(step: str, logger: logging.Logger = log) -> Iterator[None]:
     """Log how long one step of a load took, wall clock and CPU of all threads (DEBUG: a load's profile)."""
     started, cpu = time.perf_counter(), time.process_time()
     yield
-    log.debug("%s: %.2f s (CPU %.2f s)", step, time.perf_counter() - started, time.process_time() - cpu)
+    logger.debug("%s: %.2f s (CPU %.2f s)", step, time.perf_counter() - started, time.process_time() - cpu)
 
 
-def _stage(con: duckdb.DuckDBPyConnection, path: Path, header: list[str], spec: IncidentSpec) -> None:
-    """``_inc``: every record's canonical columns and why it is dropped (``bad``), in file order.
+@dataclass(frozen=True)
+class MappedIncidents:
+    """Raw records mapped into canonical rows, staged in temporary tables, with every reason counted.
 
-    One pass over the file: ``read_csv`` feeds the adapter's expressions directly, so the raw text is never
-    materialised (the text-only staging table that preceded the mapping cost a second full copy of the file).
-    The table's rowid + 1 is the record number (``preserve_insertion_order`` keeps file order). Columns are
-    read as text, not typed by the reader: a value the reader could not convert would fail the whole read,
-    whereas ``TRY_CAST`` turns it into a counted reason (``bad_date``, ``no_coordinates``); and typed reading
-    is no faster (10 million rows: 2.2 s typed, 2.0 s as text, measured with ``count(*)``).
+    The rows to load are the temporary view ``view`` (columns ``incident_key``, ``occurred_at``, ``offence``,
+    ``offence_raw``, ``offence_detail``, ``latitude``, ``longitude``, the :data:`AREA_COLUMNS`, ``arrest``,
+    ``domestic``); it lives until :func:`drop_staged`. Positions are record numbers (1 = the first record),
+    or file line numbers once :meth:`located`. Do not mutate the dicts.
+    """
+
+    rows_read: int
+    #: rows per reason (see :data:`REASONS`), in a fixed order; reasons with no rows left out
+    counts: dict[str, int]
+    #: the first positions (up to 5) of each reason's rows
+    examples: dict[str, tuple[int, ...]]
+    #: offence codes not in the taxonomy: (code, rows kept as 'other', first position), most frequent first
+    unmapped: tuple[tuple[str, int, int], ...]
+    view: str = "_inc_kept"
+
+    @property
+    def rejected(self) -> int:
+        """Rows not loaded (invalid, or repeated within the records)."""
+        return sum(self.counts.get(r, 0) for r in _DROPPED)
+
+    @property
+    def errors(self) -> int:
+        """Invalid rows: those that count against ``max_errors``."""
+        return sum(self.counts.get(r, 0) for r in ERROR_REASONS)
+
+    @property
+    def kept(self) -> int:
+        """Rows to load."""
+        return self.rows_read - self.rejected
+
+    def positions(self) -> set[int]:
+        """Every example position and every unmapped code's first position."""
+        return {x for ex in self.examples.values() for x in ex} | {first for _, _, first in self.unmapped}
+
+    def located(self, lines: Mapping[int, int]) -> MappedIncidents:
+        """The same rows with every position replaced by ``lines[position]`` (e.g. record number to file line)."""
+        return replace(
+            self,
+            examples={r: tuple(lines[x] for x in ex) for r, ex in self.examples.items()},
+            unmapped=tuple((code, n, lines[first]) for code, n, first in self.unmapped),
+        )
+
+    def check_errors(self, max_errors: int | None, name: str) -> None:
+        """Raise :class:`LoadRejected` when more rows than ``max_errors`` are invalid (None: no limit)."""
+        if max_errors is None or self.errors <= max_errors:
+            return
+        worst = max(ERROR_REASONS, key=lambda r: self.counts.get(r, 0))
+        raise LoadRejected(
+            f"{name}: {self.errors:,} rows are invalid ({_summary(self.counts, ERROR_REASONS)}), more than "
+            f"--max-errors {max_errors}; e.g. line {self.examples[worst][0]} ({worst}); nothing was loaded",
+            [],
+        )
+
+
+def map_incidents(
+    con: duckdb.DuckDBPyConnection, raw: duckdb.DuckDBPyRelation | str, spec: IncidentSpec, *, name: str = "records"
+) -> MappedIncidents:
+    """Map raw incident records into canonical rows and count every reason, whatever the records came from.
+
+    Parameters
+    ----------
+    con
+        The connection the records live in (and the rows are staged in, as temporary tables).
+    raw
+        A relation of raw records, or the name of a table or view holding them, with the source's own column
+        names (as in its files); values are read as text, and the format's missing-value markers as NULL, as
+        a file's would be. Record order is kept.
+    spec
+        The format's mapping (see :class:`IncidentSpec`).
+    name
+        What the records are, for error messages (a file or feed name).
+
+    Returns
+    -------
+    MappedIncidents
+        Counts and examples by record number; the rows to load in its temporary view. Call
+        :func:`drop_staged` when done with them. A column the format requires missing: :class:`SchemaError`.
+    """
+    if isinstance(raw, duckdb.DuckDBPyRelation):
+        con.register(_RAW, raw)
+        source = _RAW
+        columns = list(raw.columns)
+    else:
+        source = q(raw)
+        columns = [str(d[0]) for d in con.execute(f"SELECT * FROM {source} LIMIT 0").description or []]
+    missing = [c for c in spec.required if c not in columns]
+    if missing:
+        raise SchemaError(
+            f"{name}: required column missing for format {spec.format} (missing: {', '.join(missing)}; "
+            f"found: {', '.join(columns[:25])})"
+        )
+    # text, with the format's missing-value markers as NULL: what read_csv gives for the same file
+    text = [(f"CAST({q(c)} AS VARCHAR)", q(c)) for c in _used_columns(spec, columns)]
+    select = ", ".join(f"CASE WHEN list_contains($na, {v}) THEN NULL ELSE {v} END AS {c}" for v, c in text)
+    params = {"na": list(spec.na_values), **_date_bounds()}
+    _stage(con, f"SELECT {select} FROM {source}", columns, spec, params)
+    return _mapped(con, spec)
+
+
+@dataclass(frozen=True)
+class IncidentFile:
+    """An incident file whose format, header and required columns have been checked."""
+
+    path: Path
+    spec: IncidentSpec
+    header: list[str]
+
+
+def open_incident_file(path: Path, fmt: str | None, mapping: Path | None = None) -> IncidentFile:
+    """Check an incident file before reading it: it exists, its format (detected when None) and columns.
+
+    Structural problems (missing file or columns, wrong delimiter, invalid UTF-8 header, empty file) raise
+    :class:`SourceError` / :class:`SchemaError` / :class:`ConfigError` naming the file and line.
+    """
+    path = Path(path)
+    check_file(path)
+    first = read_header(path)
+    spec = _spec_for(path, fmt, first, mapping)
+    header = (
+        first
+        if (spec.delimiter, spec.encoding) == (",", "utf-8")
+        else read_header(path, delimiter=spec.delimiter, encoding=spec.encoding)
+    )
+    require_columns(path, header, spec.required, spec.format, spec.delimiter)
+    return IncidentFile(path, spec, header)
+
+
+def stage_incident_file(
+    con: duckdb.DuckDBPyConnection, file: IncidentFile, *, progress: Progress | None = None
+) -> MappedIncidents:
+    """Read an incident file with DuckDB's ``read_csv`` and map it (:func:`map_incidents`'s steps, one pass).
+
+    ``read_csv`` feeds the adapter's expressions directly, so the raw text is never materialised. The
+    examples' positions are exact file lines (re-read with the csv module). Malformed CSV, invalid text, a
+    truncated gzip or a header without rows raise :class:`SourceError` / :class:`SchemaError` naming file and
+    line. Call :func:`drop_staged` when done with the rows.
+    """
+    path, spec, header = file.path, file.spec, file.header
+    encoding = "utf-8" if spec.encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig") else spec.encoding
+    read = f"""
+        SELECT {", ".join(q(c) for c in _used_columns(spec, header))}
+        FROM read_csv($path, header = true, auto_detect = false, columns = $columns, delim = $delim,
+                      quote = '"', escape = '"', nullstr = $na, strict_mode = true,
+                      compression = $compression, encoding = $encoding)
+    """
+    params = {
+        "path": str(path),
+        "columns": {c: "VARCHAR" for c in header},
+        "delim": spec.delimiter,
+        "na": list(spec.na_values),
+        "compression": "gzip" if is_gzip(path) else "none",
+        "encoding": encoding,
+        **_date_bounds(),
+    }
+    with timed("stage"):
+        try:
+            _stage(con, read, header, spec, params)
+        except duckdb.Error as exc:
+            raise read_error(path, exc, "utf-8" if encoding == "utf-8" else encoding) from None
+    if progress is not None:
+        size = path.stat().st_size
+        progress(size // 2, size)
+    mapped = _mapped(con, spec)
+    if mapped.rows_read == 0:
+        raise SchemaError(f"{path.name}, line 2, column 1: the file has a header but no data rows")
+    with timed("example lines"):
+        return mapped.located(_record_lines(path, spec, mapped.positions()))
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temporary tables and views that mapping left (safe to call when there are none)."""
+    for view in _STAGED_VIEWS:
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+    for table in _STAGED_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.unregister(_RAW)
+
+
+def _date_bounds() -> dict[str, dt.datetime]:
+    return {"min_date": MIN_DATE, "max_date": dt.datetime.now() + dt.timedelta(days=1)}
+
+
+def _mapped(con: duckdb.DuckDBPyConnection, spec: IncidentSpec) -> MappedIncidents:
+    """Keys, duplicates, reasons and offence codes over the staged ``_inc`` (record numbers as positions)."""
+    with timed("keys and duplicates"):
+        _mark_keys(con, spec)
+    with timed("reasons"):
+        rows_read, counts, examples = _count_reasons(con)
+    with timed("offence codes"):
+        unmapped = _map_codes(con, spec, counts, examples)
+    ordered = {r: counts[r] for r in _REASON_ORDER if r in counts}
+    return MappedIncidents(rows_read, ordered, {r: tuple(v) for r, v in examples.items()}, tuple(unmapped))
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection, raw: str, header: list[str], spec: IncidentSpec, params: Mapping[str, object]
+) -> None:
+    """``_inc``: every record's canonical columns and why it is dropped (``bad``), in record order.
+
+    ``raw`` is a query yielding the records' text columns (``read_csv`` over a file, or a relation), fed to
+    the adapter's expressions directly, so that the raw text is never materialised (the text-only staging
+    table that preceded the mapping cost a second full copy of the file). The table's rowid + 1 is the record
+    number (``preserve_insertion_order`` keeps record order). A file's columns are read as text, not typed by
+    the reader: a value the reader could not convert would fail the whole read, whereas ``TRY_CAST`` turns it
+    into a counted reason (``bad_date``, ``no_coordinates``); and typed reading is no faster (10 million rows:
+    2.2 s typed, 2.0 s as text, measured with ``count(*)``).
     """
     ext = spec.extent
     if ext is None:
         inside = "lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180 AND NOT (lat = 0 AND lon = 0)"
     else:
         inside = f"lat BETWEEN {ext.lat_min!r} AND {ext.lat_max!r} AND lon BETWEEN {ext.lon_min!r} AND {ext.lon_max!r}"
-    used = _used_columns(spec, header)
-    select = ", ".join(q(c) for c in used)
     if spec.key:
         key = f"nullif(trim({spec.key}), '')"
         key_column = "id_key AS incident_key"
@@ -171,21 +343,16 @@ def _stage(con: duckdb.DuckDBPyConnection, path: Path, header: list[str], spec: 
         # formats with a real id skip this md5 of every field of every row (and read only the columns they map)
         key = "md5(concat_ws(chr(31), " + ", ".join(f"coalesce({q(c)}, '')" for c in header) + "))"
         key_column = "id_key AS _hash"
-    areas = ", ".join(f"{spec.areas.get(a, 'NULL')} AS {a}" for a in _AREA_COLUMNS)
+    areas = ", ".join(f"{spec.areas.get(a, 'NULL')} AS {a}" for a in AREA_COLUMNS)
     coordinates = "lat IS NOT NULL AND lon IS NOT NULL AND " + inside
     # columns the format leaves constant (no such area, no time zone conversion) are not staged: the view
     # _inc_rows supplies them (a smaller table is cheaper to write, keep in memory and read back)
     constant = _constant_columns(spec)
-    varying = [f"nullif(trim({a}), '') AS {a}" for a in _AREA_COLUMNS if a not in constant]
+    varying = [f"nullif(trim({a}), '') AS {a}" for a in AREA_COLUMNS if a not in constant]
     varying += [c for c in ("arrest", "domestic", "tzc") if c not in constant]
     sql = f"""
         CREATE OR REPLACE TEMP TABLE _inc AS
-        WITH raw AS (
-            SELECT {select}
-            FROM read_csv($path, header = true, auto_detect = false, columns = $columns, delim = $delim,
-                          quote = '"', escape = '"', nullstr = $na, strict_mode = true,
-                          compression = $compression, encoding = $encoding)
-        ), b AS (
+        WITH raw AS ({raw}), b AS (
             SELECT {key} AS id_key, {spec.occurred_at} AS ts, nullif(trim({spec.code}), '') AS code,
                    {spec.offence_raw} AS offence_raw, {spec.offence_detail} AS offence_detail,
                    TRY_CAST({spec.latitude} AS DOUBLE) AS lat, TRY_CAST({spec.longitude} AS DOUBLE) AS lon,
@@ -206,21 +373,7 @@ def _stage(con: duckdb.DuckDBPyConnection, path: Path, header: list[str], spec: 
                {", ".join(varying)}
         FROM b
     """
-    encoding = "utf-8" if spec.encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig") else spec.encoding
-    params = {
-        "path": str(path),
-        "columns": {c: "VARCHAR" for c in header},
-        "delim": spec.delimiter,
-        "na": list(spec.na_values),
-        "compression": "gzip" if is_gzip(path) else "none",
-        "encoding": encoding,
-        "min_date": MIN_DATE,
-        "max_date": dt.datetime.now() + dt.timedelta(days=1),
-    }
-    try:
-        con.execute(sql, params)
-    except duckdb.Error as exc:
-        raise read_error(path, exc, "utf-8" if encoding == "utf-8" else encoding) from None
+    con.execute(sql, params)
 
 
 #: The drop and coordinate reasons are staged as ENUMs: one byte per row instead of a 16-byte string slot.
@@ -230,7 +383,7 @@ _COORD = "ENUM('no_coordinates', 'outside_extent')"
 
 def _constant_columns(spec: IncidentSpec) -> dict[str, str]:
     """The staged columns that this format leaves constant, with their SQL value."""
-    constant = {a: "NULL::VARCHAR" for a in _AREA_COLUMNS if spec.areas.get(a, "NULL") == "NULL"}
+    constant = {a: "NULL::VARCHAR" for a in AREA_COLUMNS if spec.areas.get(a, "NULL") == "NULL"}
     constant |= {c: "NULL::BOOLEAN" for c, e in (("arrest", spec.arrest), ("domestic", spec.domestic)) if e == "NULL"}
     if spec.timezone_converted == "false":
         constant["tzc"] = "false"
@@ -305,12 +458,12 @@ def _mark_keys(con: duckdb.DuckDBPyConnection, spec: IncidentSpec) -> None:
 
 # reason -> SQL condition over _inc_rows (unmapped offences are counted per code, see _code_counts)
 _CONDITIONS: dict[str, str] = {
-    **{r: f"drop_reason = '{r}'" for r in (*_ERROR_REASONS, "duplicate_in_file")},
+    **{r: f"drop_reason = '{r}'" for r in (*ERROR_REASONS, "duplicate_in_file")},
     "no_coordinates": "drop_reason IS NULL AND coord_reason = 'no_coordinates'",
     "outside_extent": "drop_reason IS NULL AND coord_reason = 'outside_extent'",
     "timezone_converted": "drop_reason IS NULL AND tzc",
 }
-_REASON_ORDER = (*_ERROR_REASONS, "duplicate_in_file", "no_coordinates", "outside_extent", "unmapped_offence",
+_REASON_ORDER = (*ERROR_REASONS, "duplicate_in_file", "no_coordinates", "outside_extent", "unmapped_offence",
                  "timezone_converted")  # fmt: skip
 
 
@@ -346,6 +499,45 @@ def _code_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, list[in
     return [(str(code), int(n), [int(x) for x in first or []]) for code, n, first in rows]
 
 
+def _map_codes(
+    con: duckdb.DuckDBPyConnection, spec: IncidentSpec, counts: dict[str, int], examples: dict[str, list[int]]
+) -> list[tuple[str, int, int]]:
+    """``_inc_codes`` (each mapped code's offence) and the view ``_inc_kept`` (the canonical rows to load).
+
+    Adds ``unmapped_offence`` to counts and examples.
+
+    Returns the unmapped codes as (code, kept rows, first record), most frequent first.
+    """
+    mapped: dict[str, str] = {}
+    per_code: list[tuple[str, int, int]] = []
+    unmapped_records: list[int] = []
+    for code, n, first_records in _code_counts(con):
+        offence = spec.taxonomy.lookup(code)
+        if offence is not None:
+            mapped[code] = offence
+        elif n:
+            per_code.append((code, n, first_records[0]))
+            unmapped_records.extend(first_records)
+    per_code.sort(key=lambda c: (-c[1], c[0]))
+    if per_code:
+        counts["unmapped_offence"] = sum(n for _, n, _ in per_code)
+        examples["unmapped_offence"] = sorted(unmapped_records)[:_EXAMPLES]
+    con.execute("CREATE OR REPLACE TEMP TABLE _inc_codes (code VARCHAR, offence VARCHAR)")
+    if mapped:
+        con.executemany("INSERT INTO _inc_codes VALUES (?, ?)", list(mapped.items()))
+    columns = ", ".join(f"r.{c}" for c in (*AREA_COLUMNS, "arrest", "domestic"))
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW _inc_kept AS SELECT r.incident_key, r.occurred_at, "
+        "coalesce(m.offence, 'other') AS offence, r.offence_raw, r.offence_detail, r.latitude, r.longitude, "
+        f"{columns} FROM _inc_rows r LEFT JOIN _inc_codes m ON m.code = r.code WHERE r.drop_reason IS NULL"
+    )
+    return per_code
+
+
+def _summary(counts: dict[str, int], reasons: tuple[str, ...]) -> str:
+    return ", ".join(f"{r} {counts[r]:,}" for r in reasons if counts.get(r))
+
+
 def _record_lines(path: Path, spec: IncidentSpec, records: set[int]) -> dict[int, int]:
     """Exact file line of each data record number, re-reading the file with the csv module."""
     wanted = {r for r in records if r <= _EXACT_LINE_SCAN}
@@ -367,27 +559,6 @@ def _record_lines(path: Path, spec: IncidentSpec, records: set[int]) -> dict[int
                     break
             start = reader.line_num + 1
     return out
-
-
-def _unchanged(
-    con: duckdb.DuckDBPyConnection, src: str, digest: str, fmt: str, path: Path
-) -> IncidentLoadReport | None:
-    row = con.execute(
-        "SELECT load_id, rows_read, rows_loaded, rows_rejected FROM loads "
-        "WHERE source = ? AND sha256 = ? AND status = 'loaded' ORDER BY load_id DESC LIMIT 1",
-        [src, digest],
-    ).fetchone()
-    if row is None:
-        return None
-    reasons = {
-        str(r): (str(a), int(n))
-        for r, a, n in con.execute(
-            "SELECT reason, action, rows FROM load_reasons WHERE load_id = ? ORDER BY reason", [row[0]]
-        ).fetchall()
-    }
-    return IncidentLoadReport(
-        int(row[0]), src, fmt, path.name, digest, int(row[1]), 0, int(row[3]), 0, reasons, "unchanged"
-    )
 
 
 def _spec_for(path: Path, fmt: str | None, header: list[str], mapping: Path | None) -> IncidentSpec:
@@ -425,258 +596,3 @@ def detect_incident_format(path: Path, header: list[str] | None = None) -> str:
         f"{path.name}, line 1, column 1: cannot tell the incident format from the header ({shown}, ...); "
         f"pass --format, one of: {', '.join(INCIDENT_FORMATS)}"
     )
-
-
-def load_incident_file(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    fmt: str | None,
-    *,
-    source: str | None = None,
-    mapping: Path | None = None,
-    simulated: bool = False,
-    max_errors: int | None = None,
-    progress: Progress | None = None,
-) -> IncidentLoadReport:
-    """Load an incident file atomically: upsert by (source, incident_key), every dropped row counted.
-
-    Structural problems (missing columns, wrong delimiter, invalid UTF-8, truncated gzip, empty file) raise
-    :class:`SourceError`/:class:`SchemaError` naming file and line, and nothing is written. More rows dropped
-    as invalid than ``max_errors`` (None: no limit) raises :class:`LoadRejected`, nothing written. Loading a
-    file whose sha256 this source already loaded is a no-op (status 'unchanged').
-    """
-    path = Path(path)
-    check_file(path)
-    size = path.stat().st_size
-    if progress is not None:
-        progress(0, size)
-    first = read_header(path)
-    spec = _spec_for(path, fmt, first, mapping)
-    header = (
-        first
-        if (spec.delimiter, spec.encoding) == (",", "utf-8")
-        else read_header(path, delimiter=spec.delimiter, encoding=spec.encoding)
-    )
-    require_columns(path, header, spec.required, spec.format, spec.delimiter)
-    src = source or spec.default_source
-    _check_source_kind(con, src)
-    # The file's sha256 (one core, about 0.6 s per GB) is computed in a thread while DuckDB reads the file.
-    # It is needed up front only when this source has loads that the file could repeat (status 'unchanged',
-    # a no-op); a source's first load only waits for it at commit.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        hashing = pool.submit(file_sha256, path)
-        if _has_loads(con, src):
-            done = _unchanged(con, src, hashing.result(), spec.format, path)
-            if done is not None:
-                return done
-        report = _load(con, path, header, spec, src, hashing, simulated, max_errors, progress)
-    if progress is not None:
-        progress(size, size)
-    return report
-
-
-def _load(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    header: list[str],
-    spec: IncidentSpec,
-    src: str,
-    hashing: Future[str],
-    simulated: bool,
-    max_errors: int | None,
-    progress: Progress | None,
-) -> IncidentLoadReport:
-    """Stage, check and commit one file (see :func:`load_incident_file`); temporary tables are always dropped."""
-    size = path.stat().st_size
-    old_limit = _limit_memory(con)
-    try:
-        with _timed("stage"):
-            _stage(con, path, header, spec)
-        if progress is not None:
-            progress(size // 2, size)
-        with _timed("keys and duplicates"):
-            _mark_keys(con, spec)
-        with _timed("reasons"):
-            rows_read, counts, examples = _count_reasons(con)
-        if rows_read == 0:
-            raise SchemaError(f"{path.name}, line 2, column 1: the file has a header but no data rows")
-        with _timed("offence codes"):
-            per_code = _map_codes(con, spec, counts, examples)
-        counts = {r: counts[r] for r in _REASON_ORDER if r in counts}
-        rejected = sum(counts.get(r, 0) for r in (*_ERROR_REASONS, "duplicate_in_file"))
-        errors = sum(counts.get(r, 0) for r in _ERROR_REASONS)
-        with _timed("example lines"):
-            wanted = {r for ex in examples.values() for r in ex} | {f for _, _, f in per_code}
-            lines = _record_lines(path, spec, wanted)
-        example_lines = {r: [lines[x] for x in ex] for r, ex in examples.items()}
-        if max_errors is not None and errors > max_errors:
-            worst = max(_ERROR_REASONS, key=lambda r: counts.get(r, 0))
-            raise LoadRejected(
-                f"{path.name}: {errors:,} rows are invalid ({_summary(counts, _ERROR_REASONS)}), more than "
-                f"--max-errors {max_errors}; e.g. line {example_lines[worst][0]} ({worst}); nothing was loaded",
-                [],
-            )
-        if progress is not None:
-            progress(size * 3 // 4, size)
-        with _timed("waiting for sha256"):
-            digest = hashing.result()
-        with _timed("commit"):
-            return _commit(
-                con, path, spec, src, digest, simulated, rows_read, rejected, counts, example_lines, per_code, lines
-            )  # fmt: skip
-    finally:
-        con.execute("DROP VIEW IF EXISTS _inc_rows")
-        for table in ("_inc", "_inc_dups", "_inc_repeats", "_inc_codes"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-        _restore_memory(con, old_limit)
-
-
-def _map_codes(
-    con: duckdb.DuckDBPyConnection, spec: IncidentSpec, counts: dict[str, int], examples: dict[str, list[int]]
-) -> list[tuple[str, int, int]]:
-    """``_inc_codes`` (each mapped code's offence); adds ``unmapped_offence`` to counts and examples.
-
-    Returns the unmapped codes as (code, kept rows, first record), most frequent first.
-    """
-    mapped: dict[str, str] = {}
-    per_code: list[tuple[str, int, int]] = []
-    unmapped_records: list[int] = []
-    for code, n, first_records in _code_counts(con):
-        offence = spec.taxonomy.lookup(code)
-        if offence is not None:
-            mapped[code] = offence
-        elif n:
-            per_code.append((code, n, first_records[0]))
-            unmapped_records.extend(first_records)
-    per_code.sort(key=lambda c: (-c[1], c[0]))
-    if per_code:
-        counts["unmapped_offence"] = sum(n for _, n, _ in per_code)
-        examples["unmapped_offence"] = sorted(unmapped_records)[:_EXAMPLES]
-    con.execute("CREATE OR REPLACE TEMP TABLE _inc_codes (code VARCHAR, offence VARCHAR)")
-    if mapped:
-        con.executemany("INSERT INTO _inc_codes VALUES (?, ?)", list(mapped.items()))
-    return per_code
-
-
-def _summary(counts: dict[str, int], reasons: tuple[str, ...]) -> str:
-    return ", ".join(f"{r} {counts[r]:,}" for r in reasons if counts.get(r))
-
-
-def _has_loads(con: duckdb.DuckDBPyConnection, src: str) -> bool:
-    row = con.execute("SELECT count(*) FROM loads WHERE source = ? AND status = 'loaded'", [src]).fetchone()
-    return bool(row and row[0])
-
-
-def _check_source_kind(con: duckdb.DuckDBPyConnection, src: str) -> None:
-    row = con.execute("SELECT count(*) FROM jurisdiction_year WHERE source = ?", [src]).fetchone()
-    if row and row[0]:
-        raise ConfigError(
-            f"dataset {src!r} already holds jurisdiction-year rows; incidents need their own name: pass --source"
-        )
-
-
-def _limit_memory(con: duckdb.DuckDBPyConnection) -> str:
-    """Cap DuckDB's memory so that a large file spills to the temp directory instead of filling memory."""
-    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
-    old = str(row[0]) if row else ""
-    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-    return old
-
-
-def _restore_memory(con: duckdb.DuckDBPyConnection, old: str) -> None:
-    if old and re.fullmatch(r"[0-9.]+ ?[KMGT]?i?B", old):
-        con.execute(f"SET memory_limit = '{old}'")
-
-
-def _commit(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    spec: IncidentSpec,
-    src: str,
-    digest: str,
-    simulated: bool,
-    rows_read: int,
-    rejected: int,
-    counts: dict[str, int],
-    example_lines: dict[str, list[int]],
-    per_code: list[tuple[str, int, int]],
-    lines: dict[int, int],
-) -> IncidentLoadReport:
-    """The one transaction: loads row, delete-then-insert by key, reasons, issues, source and mapping rows."""
-    started = dt.datetime.now()
-    cols = ", ".join(
-        [
-            "incident_key", "occurred_at", "?", "coalesce(m.offence, 'other')", "offence_raw", "offence_detail",
-            "latitude", "longitude",
-            *_AREA_COLUMNS, "arrest", "domestic",
-        ]
-    )  # fmt: skip
-    con.execute("BEGIN TRANSACTION")
-    try:
-        fetched = con.execute("SELECT nextval('load_id_seq')").fetchone()
-        assert fetched is not None
-        load_id = int(fetched[0])
-        # a first load of a source has nothing to replace: the DELETE (a semi-join of every stored row of the
-        # source against every key of the file) is skipped when the source has no rows yet
-        stored = con.execute("SELECT count(*) FROM (SELECT 1 FROM incidents WHERE source = ? LIMIT 1)", [src])
-        replaced = 0
-        if (stored.fetchone() or (0,))[0]:
-            deleted = con.execute(
-                "DELETE FROM incidents WHERE source = ? AND incident_key IN "
-                "(SELECT incident_key FROM _inc_rows WHERE drop_reason IS NULL)",
-                [src],
-            ).fetchone()
-            replaced = int(deleted[0]) if deleted else 0
-        # no ORDER BY rec: row order in a table carries no meaning, and a sort of the whole file costs as much
-        # as the write (with preserve_insertion_order the rows still go in file order)
-        con.execute(
-            f"INSERT INTO incidents SELECT ?, {cols}, ? FROM _inc_rows r LEFT JOIN _inc_codes m ON m.code = r.code "
-            "WHERE r.drop_reason IS NULL",
-            [src, spec.precision, load_id],
-        )
-        loaded = rows_read - rejected
-        if replaced:
-            counts = {**counts, "replaced": replaced}
-        for reason, n in counts.items():
-            shown = ", ".join(map(str, example_lines.get(reason, [])))
-            con.execute(
-                "INSERT INTO load_reasons VALUES (?, ?, ?, ?, ?)", [load_id, reason, REASONS[reason], n, shown or None]
-            )
-        warnings = [
-            (
-                load_id, lines[first], None, "warning", "unmapped_offence",
-                f"offence code {code!r} is not in taxonomy {spec.taxonomy.version}: {n:,} rows loaded as 'other'",
-            )
-            for code, n, first in per_code
-        ]  # fmt: skip
-        if warnings:
-            con.executemany("INSERT INTO load_issues VALUES (?, ?, ?, ?, ?, ?)", warnings)
-        con.execute(
-            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL)",
-            [
-                load_id, src, spec.format, path.name, digest, rows_read, loaded, rejected, len(warnings), started,
-                dt.datetime.now(),
-            ],
-        )  # fmt: skip
-        con.execute(
-            "INSERT INTO incident_sources VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
-            # a dataset that ever held simulated rows stays labelled simulated: never passed off as real
-            "format = excluded.format, timezone = excluded.timezone, "
-            "simulated = incident_sources.simulated OR excluded.simulated, "
-            "taxonomy_version = excluded.taxonomy_version, description = excluded.description",
-            [src, spec.format, spec.timezone, simulated, spec.taxonomy.version, spec.description],
-        )
-        con.executemany(
-            "INSERT OR REPLACE INTO offence_map VALUES (?, ?, ?, ?)",
-            [[src, spec.taxonomy.version, code, offence] for code, offence in spec.taxonomy.rules],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    log.info("loaded %s incidents from %s as load %s (%s replaced)", loaded, path.name, load_id, replaced)
-    return IncidentLoadReport(
-        load_id, src, spec.format, path.name, digest, rows_read, loaded, rejected, replaced,
-        {r: (REASONS[r], n) for r, n in counts.items()}, "loaded",
-        {r: tuple(v) for r, v in example_lines.items()}, {c: n for c, n, _ in per_code}, spec.taxonomy.version,
-    )  # fmt: skip

@@ -1,0 +1,333 @@
+"""Incident writes: a file staged and mapped by :mod:`crimelens.sources.incidents`, written in one transaction.
+
+:func:`load_incidents` is the whole load of a file: check it, stage and map it (``sources``: counts every
+dropped, repaired or replaced row by reason), and then :func:`write_incidents` upserts the canonical rows by
+``(source, incident_key)`` with their ``loads`` row, ``load_reasons``, ``load_issues``, ``incident_sources``
+and ``offence_map`` rows, and pins the source's grid origin, all in one transaction. Re-loading a file this
+source already loaded (same sha256) is a no-op. See ``docs/incidents.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from crimelens.errors import ConfigError
+from crimelens.sources.incident_spec import IncidentSpec, file_sha256
+from crimelens.sources.incidents import (
+    AREA_COLUMNS,
+    REASONS,
+    MappedIncidents,
+    Progress,
+    drop_staged,
+    open_incident_file,
+    stage_incident_file,
+    timed,
+)
+from crimelens.warehouse.grid import pin_grid_origin
+from crimelens.warehouse.transaction import transaction
+
+__all__ = ["IncidentLoadReport", "load_incidents", "write_incidents"]
+
+log = logging.getLogger(__name__)
+
+#: DuckDB's memory cap during a load, so that a large file spills to the temp directory instead of filling memory.
+MEMORY_LIMIT = "1500MB"
+
+
+@dataclass(frozen=True)
+class IncidentLoadReport:
+    """What one incident load did; ``reasons`` maps each reason to (action, rows)."""
+
+    load_id: int | None
+    source: str
+    format: str
+    file_name: str
+    sha256: str
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    rows_replaced: int
+    reasons: dict[str, tuple[str, int]]
+    status: str  # 'loaded' | 'unchanged'
+    examples: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    unmapped_codes: dict[str, int] = field(default_factory=dict)
+    taxonomy_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "load_id": self.load_id,
+            "source": self.source,
+            "format": self.format,
+            "file": self.file_name,
+            "sha256": self.sha256,
+            "rows_read": self.rows_read,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "rows_replaced": self.rows_replaced,
+            "status": self.status,
+            "taxonomy_version": self.taxonomy_version,
+            "reasons": {
+                r: {"action": a, "rows": n, "example_lines": list(self.examples.get(r, ()))}
+                for r, (a, n) in self.reasons.items()
+            },
+            "unmapped_codes": dict(self.unmapped_codes),
+        }
+
+
+def load_incidents(
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    source: str | None = None,
+    mapping: Path | None = None,
+    simulated: bool = False,
+    max_errors: int | None = None,
+    progress: Progress | None = None,
+) -> IncidentLoadReport:
+    """Load an incident file atomically: upsert by (source, incident_key), every dropped row counted.
+
+    Parameters
+    ----------
+    con
+        A writable warehouse connection.
+    path
+        The incident CSV (plain or gzip).
+    fmt
+        The incident format (see ``crimelens formats``); detected from the header when None.
+    source
+        The dataset's name; the format's default when None.
+    mapping
+        The TOML mapping file of format ``mapped-csv``.
+    simulated
+        Label the dataset as simulated (for good: later real files do not clear the label).
+    max_errors
+        Most invalid rows allowed (None: no limit).
+    progress
+        Called with (bytes done, file size) as the load advances.
+
+    Returns
+    -------
+    IncidentLoadReport
+        Status ``'loaded'``, or ``'unchanged'`` when this source already loaded this file (same sha256).
+
+    Raises
+    ------
+    SourceError, SchemaError
+        Structural problems (missing columns, wrong delimiter, invalid UTF-8, truncated gzip, empty file),
+        naming file and line; or the warehouse could not be written (disk full). Nothing is written.
+    LoadRejected
+        More rows are invalid than ``max_errors``; nothing is written.
+    ConfigError
+        An unknown format, a missing mapping, or a source name that holds jurisdiction-year rows.
+    """
+    path = Path(path)
+    file = open_incident_file(path, fmt, mapping)
+    size = path.stat().st_size
+    if progress is not None:
+        progress(0, size)
+    src = source or file.spec.default_source
+    _check_source_kind(con, src)
+    # The file's sha256 (one core, about 0.6 s per GB) is computed in a thread while DuckDB reads the file.
+    # It is needed up front only when this source has loads that the file could repeat (status 'unchanged',
+    # a no-op); a source's first load only waits for it at commit.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        hashing = pool.submit(file_sha256, path)
+        if _has_loads(con, src):
+            done = _unchanged(con, src, hashing.result(), file.spec.format, path)
+            if done is not None:
+                return done
+        old_limit = _limit_memory(con)
+        try:
+            mapped = stage_incident_file(con, file, progress=progress)
+            mapped.check_errors(max_errors, path.name)
+            if progress is not None:
+                progress(size * 3 // 4, size)
+            with timed("waiting for sha256", log):
+                digest = hashing.result()
+            with timed("commit", log):
+                report = write_incidents(
+                    con, mapped, file.spec, source=src, name=path.name, sha256=digest, simulated=simulated
+                )
+        finally:
+            drop_staged(con)
+            _restore_memory(con, old_limit)
+    if progress is not None:
+        progress(size, size)
+    return report
+
+
+def write_incidents(
+    con: duckdb.DuckDBPyConnection,
+    mapped: MappedIncidents,
+    spec: IncidentSpec,
+    *,
+    source: str,
+    name: str,
+    sha256: str,
+    simulated: bool = False,
+) -> IncidentLoadReport:
+    """Write mapped incident rows as one load, in one transaction.
+
+    Deletes the source's rows with the same keys, inserts the mapped rows, and records the ``loads`` row
+    (``name``, ``sha256``), the reasons, the unmapped codes as warnings, the source's format and taxonomy
+    (``incident_sources``, ``offence_map``), and pins the source's grid origin.
+
+    Parameters
+    ----------
+    con
+        A writable warehouse connection holding ``mapped``'s staged rows.
+    mapped
+        Rows staged by :func:`crimelens.sources.incidents.map_incidents` or ``stage_incident_file``.
+    spec
+        The format they were mapped with.
+    source, name, sha256
+        The dataset, and the name and content digest of what was read (a file, a page of a feed).
+    simulated
+        Label the dataset as simulated.
+
+    Returns
+    -------
+    IncidentLoadReport
+        Status ``'loaded'``.
+
+    Raises
+    ------
+    SourceError
+        The warehouse could not be written (disk full, I/O error); nothing was written.
+    """
+    with transaction(con, what=name):
+        load_id, replaced = _write(con, mapped, spec, source, name, sha256, simulated)
+    counts = {**mapped.counts, "replaced": replaced} if replaced else mapped.counts
+    log.info("loaded %s incidents from %s as load %s (%s replaced)", mapped.kept, name, load_id, replaced)
+    return IncidentLoadReport(
+        load_id, source, spec.format, name, sha256, mapped.rows_read, mapped.kept, mapped.rejected, replaced,
+        {r: (REASONS[r], n) for r, n in counts.items()}, "loaded", dict(mapped.examples),
+        {c: n for c, n, _ in mapped.unmapped}, spec.taxonomy.version,
+    )  # fmt: skip
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    mapped: MappedIncidents,
+    spec: IncidentSpec,
+    src: str,
+    name: str,
+    digest: str,
+    simulated: bool,
+) -> tuple[int, int]:
+    """The writes of one load, inside its transaction: (load id, rows replaced)."""
+    started = dt.datetime.now()
+    cols = ", ".join(
+        [
+            "incident_key", "occurred_at", "?", "offence", "offence_raw", "offence_detail", "latitude", "longitude",
+            *AREA_COLUMNS, "arrest", "domestic",
+        ]
+    )  # fmt: skip
+    fetched = con.execute("SELECT nextval('load_id_seq')").fetchone()
+    assert fetched is not None
+    load_id = int(fetched[0])
+    # a first load of a source has nothing to replace: the DELETE (a semi-join of every stored row of the
+    # source against every key of the file) is skipped when the source has no rows yet
+    stored = con.execute("SELECT count(*) FROM (SELECT 1 FROM incidents WHERE source = ? LIMIT 1)", [src])
+    replaced = 0
+    if (stored.fetchone() or (0,))[0]:
+        deleted = con.execute(
+            f"DELETE FROM incidents WHERE source = ? AND incident_key IN (SELECT incident_key FROM {mapped.view})",
+            [src],
+        ).fetchone()
+        replaced = int(deleted[0]) if deleted else 0
+    # no ORDER BY: row order in a table carries no meaning, and a sort of the whole file costs as much as the
+    # write (with preserve_insertion_order the rows still go in record order)
+    con.execute(f"INSERT INTO incidents SELECT ?, {cols}, ? FROM {mapped.view}", [src, spec.precision, load_id])
+    counts = {**mapped.counts, "replaced": replaced} if replaced else mapped.counts
+    for reason, n in counts.items():
+        shown = ", ".join(map(str, mapped.examples.get(reason, ())))
+        con.execute(
+            "INSERT INTO load_reasons VALUES (?, ?, ?, ?, ?)", [load_id, reason, REASONS[reason], n, shown or None]
+        )
+    warnings = [
+        (
+            load_id, first, None, "warning", "unmapped_offence",
+            f"offence code {code!r} is not in taxonomy {spec.taxonomy.version}: {n:,} rows loaded as 'other'",
+        )
+        for code, n, first in mapped.unmapped
+    ]  # fmt: skip
+    if warnings:
+        con.executemany("INSERT INTO load_issues VALUES (?, ?, ?, ?, ?, ?)", warnings)
+    con.execute(
+        "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL)",
+        [
+            load_id, src, spec.format, name, digest, mapped.rows_read, mapped.kept, mapped.rejected, len(warnings),
+            started, dt.datetime.now(),
+        ],
+    )  # fmt: skip
+    con.execute(
+        "INSERT INTO incident_sources VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
+        # a dataset that ever held simulated rows stays labelled simulated: never passed off as real
+        "format = excluded.format, timezone = excluded.timezone, "
+        "simulated = incident_sources.simulated OR excluded.simulated, "
+        "taxonomy_version = excluded.taxonomy_version, description = excluded.description",
+        [src, spec.format, spec.timezone, simulated, spec.taxonomy.version, spec.description],
+    )
+    con.executemany(
+        "INSERT OR REPLACE INTO offence_map VALUES (?, ?, ?, ?)",
+        [[src, spec.taxonomy.version, code, offence] for code, offence in spec.taxonomy.rules],
+    )
+    pin_grid_origin(con, src)
+    return load_id, replaced
+
+
+def _unchanged(
+    con: duckdb.DuckDBPyConnection, src: str, digest: str, fmt: str, path: Path
+) -> IncidentLoadReport | None:
+    row = con.execute(
+        "SELECT load_id, rows_read, rows_loaded, rows_rejected FROM loads "
+        "WHERE source = ? AND sha256 = ? AND status = 'loaded' ORDER BY load_id DESC LIMIT 1",
+        [src, digest],
+    ).fetchone()
+    if row is None:
+        return None
+    reasons = {
+        str(r): (str(a), int(n))
+        for r, a, n in con.execute(
+            "SELECT reason, action, rows FROM load_reasons WHERE load_id = ? ORDER BY reason", [row[0]]
+        ).fetchall()
+    }
+    return IncidentLoadReport(
+        int(row[0]), src, fmt, path.name, digest, int(row[1]), 0, int(row[3]), 0, reasons, "unchanged"
+    )
+
+
+def _has_loads(con: duckdb.DuckDBPyConnection, src: str) -> bool:
+    row = con.execute("SELECT count(*) FROM loads WHERE source = ? AND status = 'loaded'", [src]).fetchone()
+    return bool(row and row[0])
+
+
+def _check_source_kind(con: duckdb.DuckDBPyConnection, src: str) -> None:
+    row = con.execute("SELECT count(*) FROM jurisdiction_year WHERE source = ?", [src]).fetchone()
+    if row and row[0]:
+        raise ConfigError(
+            f"dataset {src!r} already holds jurisdiction-year rows; incidents need their own name: pass --source"
+        )
+
+
+def _limit_memory(con: duckdb.DuckDBPyConnection) -> str:
+    """Cap DuckDB's memory so that a large file spills to the temp directory instead of filling memory."""
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    old = str(row[0]) if row else ""
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    return old
+
+
+def _restore_memory(con: duckdb.DuckDBPyConnection, old: str) -> None:
+    if old and re.fullmatch(r"[0-9.]+ ?[KMGT]?i?B", old):
+        con.execute(f"SET memory_limit = '{old}'")
