@@ -118,3 +118,17 @@ def test_mapped_records_are_written_as_one_load(con: duckdb.DuckDBPyConnection) 
     loads = con.execute("SELECT source, file_name, sha256, rows_loaded, status FROM loads").fetchall()
     assert loads == [("chicago-feed", "page-1", "abc", 4, "loaded")]
     assert warehouse.list_incident_sources(con) == ["chicago-feed"]
+
+
+def test_an_incident_load_pins_the_grid_origin_once(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
+    from crimelens.warehouse.grid import grid_origin
+
+    first, wider = tmp_path / "first.csv", tmp_path / "wider.csv"
+    pd.DataFrame([record(1, lat="41.80"), record(2, lat="41.85")], columns=HEADER).to_csv(first, index=False)
+    pd.DataFrame([record(3, lat="41.70"), record(4, lat="42.00")], columns=HEADER).to_csv(wider, index=False)
+    assert grid_origin(con, "chicago") is None
+    warehouse.load_incidents(con, first, "chicago")
+    pinned = grid_origin(con, "chicago")
+    assert pinned is not None  # written in the load's own transaction
+    warehouse.load_incidents(con, wider, "chicago")
+    assert grid_origin(con, "chicago") == pinned  # a wider extent later leaves the cells where they were
