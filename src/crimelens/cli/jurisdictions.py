@@ -36,6 +36,12 @@ __all__ = [
     "yoy_cmd",
 ]
 
+#: The columns the terminal shows of a trends table (all of them are in --json and --csv).
+TREND_COLUMNS = [
+    "name", "n_years", "first_year", "last_year", "first_rate", "last_rate", "slope_per_year", "slope_low",
+    "slope_high", "pct_per_year", "mk_p", "mk_q", "direction",
+]  # fmt: skip
+
 JurisdictionOpt = Annotated[str | None, typer.Option("--jurisdiction", help="Name or id (default: the nation).")]
 
 
@@ -186,7 +192,7 @@ def trends_cmd(
     a = float(get_setting("alpha", alpha))
     with open_warehouse(db) as con:
         result = trends.long_run_trends(con, source, offence=offence, start=start, end=end, alpha=a)
-    emit(result, as_json=as_json, as_csv=as_csv, limit=limit)
+    emit(result, as_json=as_json, as_csv=as_csv, limit=limit, columns=TREND_COLUMNS)
 
 
 @command("yoy")
