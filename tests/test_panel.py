@@ -190,7 +190,7 @@ def test_densifying_preserves_every_count(rows: list[tuple[int, int, int, int]])
     )
     panel = pn.GridPanel.from_frame(frame, origin=EQUATOR, cell_m=150, period="week")
     assert int(panel.counts.sum()) == frame["incidents"].sum() == panel.rows_total
-    expected = frame.groupby(["cell_x", "cell_y", "period_start"], as_index=False)["incidents"].sum()
+    expected = frame.groupby(["cell_x", "cell_y", "period_start"], as_index=False).agg(incidents=("incidents", "sum"))
     tidy = panel.to_frame()[["cell_x", "cell_y", "period_start", "incidents"]]
     pd.testing.assert_frame_equal(tidy, expected, check_dtype=False)
     assert panel.study_area.sum() == len(expected.drop_duplicates(["cell_x", "cell_y"]))
