@@ -91,7 +91,7 @@ def _area_kind(t: Any, con: duckdb.DuckDBPyConnection, area: str) -> tuple[str |
     """The area column (the ``area`` setting, or the one the incidents fill most) and its loaded area set."""
     from crimelens.analysis.incidents.scope import default_area
 
-    chosen = default_area(t) if area == "auto" else area
+    chosen = default_area(t, con) if area == "auto" else area
     if chosen is None:
         return None, None
     return chosen, area_set_for(con, chosen, None)

@@ -2,7 +2,7 @@
 
 ``read(path, fmt)`` parses a jurisdiction-year file with the named adapter; with no format it is detected from
 the header. Incident formats (``chicago``, ``toronto-mci``, ``houston``, ``nij-portland``, and ``mapped-csv``
-with an incident mapping) load through :func:`crimelens.sources.incidents.load_incident_file`;
+with an incident mapping) load through :func:`crimelens.warehouse.load_incidents`;
 :func:`resolve_format` tells which kind a file is.
 """
 
@@ -88,7 +88,7 @@ def read(
         marshall_states.FORMAT: marshall_states.parse,
     }
     if fmt in INCIDENT_FORMATS:
-        raise ConfigError(f"format {fmt} holds incidents: load it with sources.incidents.load_incident_file")
+        raise ConfigError(f"format {fmt} holds incidents: load it with crimelens.warehouse.load_incidents")
     if fmt not in adapters:
         raise ConfigError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
     return adapters[fmt](path, encoding=encoding or "utf-8", progress=progress)

@@ -196,12 +196,22 @@ def area_totals(t: Any, area: str) -> pd.DataFrame:
     return frame.loc[keep].reset_index(drop=True)
 
 
-def default_area(t: Any) -> str | None:
-    """The area column these incidents fill most (None when they fill none)."""
-    columns = [c for c in AREA_COLUMNS if c in t.columns]
+def default_area(t: Any, con: duckdb.DuckDBPyConnection | None = None) -> str | None:
+    """The area column the ``area = auto`` setting stands for (None when the incidents fill none).
+
+    With a warehouse (``con``), a column that has a loaded area set comes first (its boundaries and populations
+    give maps and rates); then the column the incidents fill most. Ties go to the finer-grained, more commonly
+    published unit, in the order community area, neighbourhood, district, beat, census tract.
+    """
+    order = ("community_area", "neighbourhood", "district", "beat", "census_tract")
+    columns = [c for c in order if c in t.columns and c in AREA_COLUMNS]
     filled = execute(t.aggregate(**{c: t[c].count() for c in columns})).iloc[0]
-    best = max(columns, key=lambda c: int(filled[c]))
-    return best if int(filled[best]) else None
+    with_sets: set[str] = set()
+    if con is not None:
+        with_sets = {str(r[0]) for r in con.execute("SELECT DISTINCT area_kind FROM areas").fetchall()}
+    ranked = sorted(columns, key=lambda c: (c not in with_sets, -int(filled[c]), order.index(c)))
+    best = next((c for c in ranked if int(filled[c])), None)
+    return best
 
 
 def _filled(t: Any, area: str) -> bool:
@@ -259,7 +269,7 @@ def area_ranking(
         if kind is not None and (area is None or area == kind) and kind in AREA_COLUMNS and not _filled(t, kind):
             area, by_location = kind, True
     if area is None:
-        area = default_area(t)
+        area = default_area(t, con)
         if area is None:
             raise DataError(
                 "areas: these incidents carry no area id; load boundaries with `crimelens areas FILE` and pass "
