@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from crimelens import sources, warehouse
 from crimelens.cli import app
 from crimelens.errors import DataError
-from crimelens.sources import chicago, houston, nij_portland, toronto
-from crimelens.sources.incidents import INCIDENT_FORMATS, Extent
+from crimelens.sources import INCIDENT_FORMATS, chicago, houston, nij_portland, toronto
+from crimelens.sources.incidents import Extent
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from crimelens.errors import ConfigError, LoadRejected, SchemaError, SourceError
+from crimelens.errors import ConfigError, LoadRejected, SchemaError
 from crimelens.sources.incident_spec import (
     Extent,
     IncidentSpec,
@@ -45,7 +45,6 @@ from crimelens.sources.incident_spec import (
 __all__ = [
     "AREA_COLUMNS",
     "ERROR_REASONS",
-    "INCIDENT_FORMATS",
     "REASONS",
     "Extent",
     "IncidentFile",
@@ -72,14 +71,6 @@ log = logging.getLogger(__name__)
 
 #: Called with (work done, total) while a file is loaded; the unit is bytes of the input file.
 Progress = Callable[[int, int], None]
-
-INCIDENT_FORMATS: dict[str, str] = {
-    "chicago": "City of Chicago 'Crimes - 2001 to present' export (full schema with ID, or the slim extract)",
-    "toronto-mci": "Toronto Police Service Major Crime Indicators (MCI) table",
-    "houston": "Houston Police Department crime incidents (ggmap `crime` data, 2010)",
-    "nij-portland": "Portland Police Bureau calls for service, NIJ Real-Time Crime Forecasting Challenge format",
-    "mapped-csv": "any incident CSV described by a TOML mapping file with [options] grain = 'incidents'",
-}
 
 #: Every reason a row can be dropped, repaired, kept with a note, or replaced, with its action.
 REASONS: dict[str, str] = {
@@ -562,7 +553,7 @@ def _record_lines(path: Path, spec: IncidentSpec, records: set[int]) -> dict[int
 
 
 def _spec_for(path: Path, fmt: str | None, header: list[str], mapping: Path | None) -> IncidentSpec:
-    from crimelens.sources import chicago, houston, mapped_csv, nij_portland, toronto
+    from crimelens.sources import mapped_csv, registry
 
     if fmt is None:
         fmt = "mapped-csv" if mapping is not None else detect_incident_format(path, header)
@@ -572,27 +563,15 @@ def _spec_for(path: Path, fmt: str | None, header: list[str], mapping: Path | No
         return mapped_csv.incident_spec(mapped_csv.read_incident_mapping(mapping), header)
     if mapping is not None:
         raise ConfigError(f"--mapping is only used with --format mapped-csv, not {fmt}")
-    adapters = {
-        chicago.FORMAT: chicago.spec,
-        toronto.FORMAT: toronto.spec,
-        houston.FORMAT: houston.spec,
-        nij_portland.FORMAT: nij_portland.spec,
-    }
-    if fmt not in adapters:
-        raise ConfigError(f"unknown incident format {fmt!r}; allowed: {', '.join(INCIDENT_FORMATS)}")
-    return adapters[fmt](header)
+    found = registry.REGISTRY.get(fmt)
+    if found is None or found.spec is None:
+        raise ConfigError(f"unknown incident format {fmt!r}; allowed: {', '.join(registry.incident_formats())}")
+    return found.spec(header)
 
 
 def detect_incident_format(path: Path, header: list[str] | None = None) -> str:
     """The incident format whose header signature matches ``path``'s header (SourceError when none does)."""
-    from crimelens.sources import chicago, houston, nij_portland, toronto
+    from crimelens.sources import registry
 
     cols = set(header if header is not None else read_header(path))
-    matches = [str(m.FORMAT) for m in (chicago, toronto, houston, nij_portland) if m.matches(cols)]
-    if len(matches) == 1:
-        return matches[0]
-    shown = ", ".join(sorted(cols)[:8])
-    raise SourceError(
-        f"{path.name}, line 1, column 1: cannot tell the incident format from the header ({shown}, ...); "
-        f"pass --format, one of: {', '.join(INCIDENT_FORMATS)}"
-    )
+    return registry.detect(path, cols, grain="incidents")
