@@ -328,11 +328,14 @@ def issues_cmd(
 
 @command("formats")
 def formats() -> None:
-    """List the input formats crimelens can read."""
-    from crimelens.sources import FORMATS
+    """List the input formats crimelens can read, what each holds, and what to keep in mind about it."""
+    from crimelens.sources.registry import REGISTRY
 
-    for name, text in FORMATS.items():
-        out.print(f"[bold]{name}[/bold]: {text}")
+    for f in REGISTRY.values():
+        grain = {"jurisdiction-years": "jurisdiction-years", "incidents": "incidents", "mapped": "either"}[f.grain]
+        out.print(f"[bold]{f.name}[/bold] ({grain}): {f.description}", soft_wrap=True)
+        for caveat in f.caveats:
+            out.print(f"    caveat: {caveat}", soft_wrap=True, highlight=False)
 
 
 @command("simulate")
