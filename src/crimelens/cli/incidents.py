@@ -174,7 +174,7 @@ def counts_cmd(
     with _scope(db, source, engine, parquet, offence, since, until, require_rows=False) as scope:
         result = incident_counts(
             scope.table, by=cast(Any, by), area=area, period=per, by_offence=offences_split, cell_m=_cell(cell),
-            resolution=resolution,
+            resolution=resolution, origin=scope.origin() if by == "grid" else None,
         )  # fmt: skip
     if csv_out is not None:
         result.table.to_csv(csv_out, index=False)
@@ -265,7 +265,10 @@ def concentration_cmd(
     from crimelens.analysis.incidents.scope import concentration
 
     with _scope(db, source, engine, parquet, offence, since, until) as scope:
-        result = concentration(scope.table, con=scope.con, unit=cast(Any, unit), cell_m=_cell(cell), area=area)
+        result = concentration(
+            scope.table, con=scope.con, unit=cast(Any, unit), cell_m=_cell(cell), area=area,
+            origin=scope.origin() if unit == "grid" else None,
+        )  # fmt: skip
     if as_json or as_csv:
         _emit(result, scope, as_json, as_csv, 0)
         return
@@ -437,5 +440,6 @@ def near_repeat_cmd(
             permutations=_permutations(permutations),
             seed=_seed(seed),
             max_points=max_points,
+            origin=scope.origin(),
         )
     _emit(result, scope, as_json, as_csv, 0)

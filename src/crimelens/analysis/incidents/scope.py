@@ -22,6 +22,7 @@ from crimelens.analysis.incidents.aggregate import (
     grid_counts,
     weekday_hour_counts,
 )
+from crimelens.analysis.result import records_caveats
 from crimelens.errors import DataError
 from crimelens.schema import OFFENCES
 
@@ -132,6 +133,7 @@ def monthly_counts(t: Any) -> pd.DataFrame:
     return execute(expr, ["period_start"])
 
 
+@records_caveats
 def weekly_profile(t: Any) -> HourWeekdayResult:
     """Hour-of-day × day-of-week counts (incidents known only to the day are left out and counted)."""
     from crimelens.analysis.incidents.temporal import hour_weekday_profile
@@ -139,6 +141,7 @@ def weekly_profile(t: Any) -> HourWeekdayResult:
     return hour_weekday_profile(weekday_hour_counts(t))
 
 
+@records_caveats
 def seasonality(t: Any, *, span: tuple[dt.date, dt.date] | None = None) -> SeasonalityResult:
     """Monthly seasonality over the complete months the data cover.
 
@@ -246,6 +249,7 @@ def area_totals_by_location(con: duckdb.DuckDBPyConnection, t: Any, area_set: st
     return frame, outside
 
 
+@records_caveats
 def area_ranking(
     t: Any,
     *,
@@ -298,6 +302,7 @@ def area_ranking(
     return replace(result, params=params, notes=(*result.notes, *notes))
 
 
+@records_caveats
 def concentration(
     t: Any,
     *,
@@ -307,18 +312,20 @@ def concentration(
     area: str = "community_area",
     area_set: str | None = None,
     grid: GridCounts | None = None,
+    origin: GridOrigin | None = None,
 ) -> ConcentrationResult:
     """The law-of-crime-concentration curve over grid cells or areas.
 
     Grid cells: the study area is every cell with at least one incident in ``t``'s whole period (cells with
     none are unknown land or water: the curve is conservative). Areas: every area of the area set, zeros
     included, when boundaries are loaded. ``grid``: the counts ``grid_counts(t, cell_m, period=None)`` when
-    already made (a report shares them with :func:`hotspots` rather than counting twice).
+    already made (a report shares them with :func:`hotspots` rather than counting twice). ``origin``: the
+    source's pinned grid origin (default: the origin of ``t``'s extent).
     """
     from crimelens.analysis.incidents.spatial import concentration_curve
 
     if unit == "grid":
-        grid = _totals_grid(t, cell_m, grid)
+        grid = _totals_grid(t, cell_m, grid, origin)
         counts = grid.table[["cell_x", "cell_y", "incidents"]]
         # the study area: cells with at least one incident (the bounding rectangle would add lake, parks and
         # airports as zero cells and overstate concentration; this understates it a little instead)
@@ -372,6 +379,7 @@ def incident_points(
     return frame
 
 
+@records_caveats
 def density(
     t: Any, *, cell_m: float = 150.0, bandwidth_m: float | None = None, origin: GridOrigin | None = None
 ) -> KdeResult:
@@ -414,6 +422,7 @@ def _totals_grid(t: Any, cell_m: float, grid: GridCounts | None, origin: GridOri
     return grid
 
 
+@records_caveats
 def hotspots(
     t: Any,
     *,
@@ -469,6 +478,7 @@ def _grid_params(panel: Any) -> dict[str, Any]:
     return {"cell_m": panel.cell_m, "period": panel.period, "by_offence": False, **panel.origin.to_dict()}
 
 
+@records_caveats
 def persistent(
     t: Any,
     *,
@@ -507,6 +517,7 @@ def persistent(
     return replace(result, params={**result.params, **_grid_params(panel)})
 
 
+@records_caveats
 def near_repeat(
     t: Any,
     *,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from crimelens.analysis.incidents.temporal import HourWeekdayResult, SeasonalityResult
 from crimelens.analysis.result import Result, records_caveats
 from crimelens.errors import DataError
+from crimelens.geo import GridOrigin
 
 __all__ = ["IncidentCounts", "Timing", "incident_counts", "timing"]
 
@@ -40,6 +41,7 @@ def incident_counts(
     by_offence: bool = False,
     cell_m: float = 150.0,
     resolution: int = 8,
+    origin: GridOrigin | None = None,
 ) -> IncidentCounts:
     """Count the incidents of ``t`` by area, grid cell (``cell_m`` metres) or H3 hexagon (``resolution``).
 
@@ -50,6 +52,7 @@ def incident_counts(
     area : the area column when ``by='area'``.
     period : hour, day, week, month or year; None for whole-period totals (grid and h3 only).
     by_offence : split the counts by offence.
+    origin : the source's pinned grid origin for ``by='grid'`` (default: the origin of ``t``'s extent).
 
     Returns
     -------
@@ -69,7 +72,7 @@ def incident_counts(
         params["area"] = area
         title = f"Incidents by {area.replace('_', ' ')} and {period}"
     elif by == "grid":
-        grid = grid_counts(t, cell_m=cell_m, period=period, by_offence=by_offence)  # type: ignore[arg-type]
+        grid = grid_counts(t, cell_m=cell_m, period=period, by_offence=by_offence, origin=origin)  # type: ignore[arg-type]
         frame, missing = grid.table, grid.rows_without_coordinates
         params.update(grid.params)
         title = f"Incidents by {cell_m:g} m grid cell" + (f" and {period}" if period else "")
