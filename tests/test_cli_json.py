@@ -231,3 +231,15 @@ def test_errors_under_json_are_json_with_the_same_exit_codes(tmp_path: Path) -> 
     assert error["exit_code"] == 2 and error["error"]["type"] == "UsageError" and "--top" in error["error"]["message"]
     plain = runner.invoke(app, ["rank", "--db", str(tmp_path / "none.duckdb")])
     assert plain.exit_code == 1 and plain.stderr.startswith("Error:") and plain.stderr[-1] == "\n"
+
+
+def test_findings_on_a_warehouse_holding_only_incidents(city_db: Path) -> None:
+    # before: "the warehouse holds no crime data yet"
+    table = runner.invoke(app, ["findings", "--db", str(city_db)])
+    assert table.exit_code == 0, table.output
+    assert "simulated-city (simulated): half of all located incidents fall in" in " ".join(table.stdout.split())
+    data = json.loads(runner.invoke(app, ["findings", "--json", "--db", str(city_db)]).stdout)
+    kinds = {f["kind"] for f in data["findings"]}
+    assert {"incident_concentration", "incident_peak_time"} <= kinds
+    assert all(f["source"] == "simulated-city" and 0 <= f["score"] <= 1 for f in data["findings"])
+    assert data["params"]["cell_m"] == 150.0 and data["params"]["permutations"] == 999
