@@ -92,13 +92,19 @@ def findings_from_results(r: IncidentResults) -> list[Finding]:
     if prof is not None and not prof.table.empty:
         top = prof.table.sort_values(["incidents", "weekday", "hour"], ascending=[False, True, True]).iloc[0]
         share = float(top["share"])
+        midnight = (
+            " Many sources file incidents with no known time at 00:00, so a midnight peak may partly be records "
+            "without a time: check before acting."
+            if int(top["hour"]) == 0
+            else ""
+        )
         found.append(
             make_finding(
                 "incident_peak_time",
                 f"{label}: incidents peak on {top['weekday_name']}s at {int(top['hour']):02d}:00",
                 f"That hour holds {share:.1%} of incidents with a known time, {share * _WEEK_HOURS:.1f}× an even "
                 "spread over the week's 168 hours: timing patrols and services to the busiest hours is the "
-                "cheapest targeting there is.",
+                "cheapest targeting there is." + midnight,
                 {"incidents_in_peak_hour": int(top["incidents"]), "share": share, "times_even_spread": share * 168},
                 0.5 + (share * _WEEK_HOURS - 1) / 4,
                 r.source,
