@@ -228,3 +228,28 @@ def test_findings_on_a_property_only_source() -> None:
         "(9,020.0 per 100,000 residents)"
     )
     assert "offence_mix" not in _by_kind(result)
+
+
+def test_incident_peak_time_at_midnight_says_unknown_times_file_there() -> None:
+    import itertools
+
+    import pandas as pd
+
+    from crimelens.analysis.incidents.temporal import hour_weekday_profile
+    from crimelens.insights.incidents import IncidentResults, findings_from_results
+
+    cells = list(itertools.product(range(7), range(24)))
+    # 10 incidents in every weekday-hour, 50 on Sunday (6) at 00:00, then 40 on Friday (4) at 22:00
+    counts = pd.DataFrame(cells, columns=["weekday", "hour"]).assign(incidents=10)
+    counts.loc[(counts["weekday"] == 6) & (counts["hour"] == 0), "incidents"] = 50
+    midnight = hour_weekday_profile(counts)
+    base = {"source": "city", "simulated": False, "cell_m": 150.0, "alpha": 0.05}
+    (f,) = findings_from_results(IncidentResults(**base, profile=midnight))  # type: ignore[arg-type]
+    assert f.headline == "city: incidents peak on Sundays at 00:00"
+    # 50 of 167 × 10 + 50 = 1,720: 2.91% of incidents, 4.9× an even spread; strength 0.5 + 3.9 / 4, capped at 1
+    assert f.evidence["share"] == pytest.approx(50 / 1720) and f.score == pytest.approx(0.6)
+    assert "no known time at 00:00" in f.detail
+    counts.loc[(counts["weekday"] == 6) & (counts["hour"] == 0), "incidents"] = 10
+    counts.loc[(counts["weekday"] == 4) & (counts["hour"] == 22), "incidents"] = 40
+    (g,) = findings_from_results(IncidentResults(**base, profile=hour_weekday_profile(counts)))  # type: ignore[arg-type]
+    assert g.headline == "city: incidents peak on Fridays at 22:00" and "no known time" not in g.detail
