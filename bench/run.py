@@ -43,8 +43,8 @@ RANK_JOBS: dict[str, str] = {
 TRENDS_JOBS: dict[str, str] = {"trends-crimelens": "crimelens long_run_trends (span)"}
 #: Analysis jobs run only when the module they need can be found.
 ANALYSIS_MODULES: dict[str, str] = {
-    "crimelens.analysis.jurisdictions": "rank",
-    "crimelens.analysis.trends": "long_run_trends",
+    "crimelens.analysis.jurisdictions.ranking": "rank",
+    "crimelens.analysis.jurisdictions.trends": "long_run_trends",
 }
 QUICK_ROWS = 50_000
 QUICK_INCIDENTS = 20_000

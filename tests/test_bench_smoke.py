@@ -9,6 +9,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The everyday commands of issue 7 (scope 10), as bench/everyday.py labels them.
+EVERYDAY_COMMANDS = (
+    "loads",
+    "rank --source ucr-marshall",
+    "trends --source ucr-marshall",
+    "findings",
+    "findings --source ucr-marshall",
+    "findings --source toronto-mci",
+    "incidents when --source toronto-mci",
+    "incidents areas --source toronto-mci",
+    "incidents hotspots --source toronto-mci",
+    "report --out TMP/r.html",
+)
 
 
 @pytest.mark.slow
@@ -42,3 +55,38 @@ def test_bench_quick_mode_writes_results(tmp_path: Path) -> None:
     gi_rows = ("| crimelens getis_ord_gi_star", "| (a) notebook: libpysal", "| (b) engine floor: Gi*")
     checks = {line.split("|")[-2].strip() for line in text.splitlines() if line.startswith(gi_rows)}
     assert len(checks) == 1, checks  # crimelens, esda and the SQL floor agree on the hot side
+
+
+@pytest.mark.slow
+def test_everyday_quick_mode_writes_a_floor_for_every_command(real_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# kept\n\n## Everyday commands\n\nold table\n\n## Kept after\n\nkept too\n", encoding="utf-8")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "everyday.py"),
+            "--quick",
+            "--data",
+            str(real_data),
+            "--out",
+            str(out),
+            "--tmpdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = out.read_text()
+    # the section is replaced in place; the rest of the file is kept
+    assert text.count("## Everyday commands") == 1 and "old table" not in text
+    assert text.startswith("# kept\n") and text.rstrip().endswith("## Kept after\n\nkept too")
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| `")}
+    assert set(rows) == {f"`{label}`" for label in EVERYDAY_COMMANDS}, rows
+    for label, row in rows.items():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        crimelens_s, floor_s = float(cells[1]), float(cells[4])
+        assert crimelens_s > 0 and floor_s > 0, (label, row)  # both ran: no "failed" cell, no "–"
+        assert cells[-1] in ("yes", "**no**"), row
+    assert "Floors (what each fetches)" in text and "make bench-everyday" in text
