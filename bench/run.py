@@ -250,6 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     if incident_text:
         text = text.rstrip("\n") + "\n\n" + incident_text + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.exists():  # keep the everyday-commands table, which bench/everyday.py measures and writes
+        from everyday import HEADING, replace_section
+
+        old = args.out.read_text(encoding="utf-8").splitlines(keepends=True)
+        start = next((i for i, line in enumerate(old) if line.rstrip() == HEADING), None)
+        if start is not None:
+            end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+            text = replace_section(text, "".join(old[start:end]).rstrip("\n") + "\n")
     args.out.write_text(text, encoding="utf-8")
     _log(f"wrote {args.out} in {time.perf_counter() - t_start:.0f} s")
     failed = [m.key for m in [*ingest.values(), *analysis.values()] if not m.ok] + incident_failed
