@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from crimelens.analysis.incidents.panel import GridPanel, dense_counts
+from crimelens.analysis.inference import benjamini_hochberg, normal_sf
 from crimelens.analysis.result import Result
 from crimelens.errors import DataError, SchemaError, SparseDataWarning
 
@@ -217,12 +218,10 @@ def _permutation_p(y: np.ndarray, lag: np.ndarray, card: np.ndarray, permutation
 
 def _bh(p: np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (q-values); NaN p-values stay NaN and are not counted."""
-    from scipy.stats import false_discovery_control
-
     q = np.full(p.size, np.nan)
     ok = np.isfinite(p)
     if ok.any():
-        q[ok] = false_discovery_control(p[ok], method="bh")
+        q[ok] = benjamini_hochberg(p[ok])
     return q
 
 
@@ -416,9 +415,7 @@ def _gi_star(
         raise DataError("grid: expected at least one incident to test for hot spots, got 0 incidents in every cell")
     w = grid_weights(nx, ny, neighbours=neighbours, distance_m=distance_m, cell_m=cell_m)
     g, z, lag, card = _gi_star_z(y, w)
-    from scipy.stats import norm
-
-    p_norm = norm.sf(np.abs(z))
+    p_norm = normal_sf(np.abs(z))
     p_sim = _permutation_p(y, lag, card, permutations, seed) if permutations else np.full(n, np.nan)
     p = 2 * p_norm if p_values == "normal" else p_sim
     q = _bh(p) if fdr else p.copy()

@@ -44,16 +44,17 @@ def poisson_rate_interval(
     """Exact (Garwood 1936) interval for a Poisson rate count / exposure.
 
     Lower = χ²(α/2; 2c) / 2 / exposure, upper = χ²(1 − α/2; 2c + 2) / 2 / exposure, lower = 0 when c = 0
-    (Garwood 1936, "Fiducial limits for the Poisson distribution", Biometrika 28; Ulm 1990).
+    (Garwood 1936, "Fiducial limits for the Poisson distribution", Biometrika 28; Ulm 1990); the χ² quantiles
+    are :func:`crimelens.analysis.inference.chi2_ppf` (as ``scipy.stats.chi2.ppf``).
     """
-    from scipy.stats import chi2
+    from crimelens.analysis.inference import chi2_ppf
 
     alpha = 1 - level
     c = np.asarray(count, dtype="float64")
     e = np.asarray(exposure, dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
-        low = np.where(c > 0, chi2.ppf(alpha / 2, 2 * c) / 2, 0.0) / e
-        high = chi2.ppf(1 - alpha / 2, 2 * c + 2) / 2 / e
+        low = np.where(c > 0, chi2_ppf(alpha / 2, 2 * c) / 2, 0.0) / e
+        high = chi2_ppf(1 - alpha / 2, 2 * c + 2) / 2 / e
     return low, high
 
 

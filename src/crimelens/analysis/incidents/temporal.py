@@ -189,7 +189,7 @@ def monthly_seasonality(
     between years, so with large counts the test rejects readily: read the indices. Fewer than two years
     of complete months are noted (the season cannot then be told from a trend).
     """
-    from scipy.stats import chi2 as chi2_dist
+    from crimelens.analysis.inference import chi2_sf
 
     if not isinstance(monthly, pd.DataFrame) or not {"period_start", "incidents"} <= set(monthly.columns):
         got = ", ".join(map(str, monthly.columns)) if isinstance(monthly, pd.DataFrame) else type(monthly).__name__
@@ -244,7 +244,7 @@ def monthly_seasonality(
     expected = total * by["days"] / total_days
     stat = float((((by["incidents"] - expected) ** 2) / expected).sum())
     dof = len(by) - 1
-    p = float(chi2_dist.sf(stat, dof)) if dof > 0 else math.nan
+    p = float(chi2_sf(stat, dof)) if dof > 0 else math.nan
     years = len(frame) / 12
     if by["years"].min() < 2 or len(by) < 12:
         notes.append(

@@ -14,6 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from crimelens.analysis.inference import benjamini_hochberg, binom_test, clopper_pearson, kendall_tau, theil_sen
 from crimelens.analysis.jurisdictions.panel import panel
 from crimelens.analysis.jurisdictions.ranking import find_jurisdiction
 from crimelens.analysis.jurisdictions.statistics import (
@@ -95,19 +96,17 @@ class YearOverYear(Result):
 
 def _poisson_pair(c1: int, e1: float, c2: int, e2: float, alpha: float) -> tuple[float, float, float, float]:
     """(rate ratio, CI low, CI high, p) of rate 2 against rate 1 by the exact conditional test."""
-    from scipy.stats import binomtest
-
     n = c1 + c2
     if n == 0 or e1 <= 0 or e2 <= 0:
         return (float("nan"),) * 4
-    test = binomtest(c2, n, e2 / (e1 + e2))
-    ci = test.proportion_ci(confidence_level=1 - alpha, method="exact")
+    p_value = binom_test(c2, n, e2 / (e1 + e2))
+    low, high = clopper_pearson(c2, n, 1 - alpha)
 
     def to_ratio(p: float) -> float:
         return float("inf") if p >= 1 else p / (1 - p) * e1 / e2
 
     ratio = (c2 / e2) / (c1 / e1) if c1 > 0 else float("inf")
-    return ratio, to_ratio(ci.low), to_ratio(ci.high), float(test.pvalue)
+    return ratio, to_ratio(low), to_ratio(high), p_value
 
 
 @records_caveats
@@ -125,10 +124,12 @@ def year_over_year(
     rates c2 | c1 + c2 = n ~ Binomial(n, e2 / (e1 + e2)) (Przyborowski & Wilenski 1940, "Homogeneity of
     results in testing samples from Poisson series", Biometrika 31; Ulm 1990, "A simple method to
     calculate the confidence interval of a standardized mortality ratio", Am J Epidemiol 131). The p-value
-    is scipy's two-sided ``binomtest``; the rate ratio's interval is the Clopper–Pearson interval for the
-    binomial proportion p transformed by RR = p / (1 − p) × e1 / e2. Significance is judged by the
-    p-value (the central interval can disagree at the margin). The test assumes Poisson counts: with the
-    large counts of big jurisdictions even small changes are significant, so read ``change_pct`` too.
+    is the two-sided exact binomial test (:func:`crimelens.analysis.inference.binom_test`, scipy's
+    ``binomtest``); the rate ratio's interval is the Clopper–Pearson interval for the binomial proportion p
+    (:func:`~crimelens.analysis.inference.clopper_pearson`) transformed by RR = p / (1 − p) × e1 / e2.
+    Significance is judged by the p-value (the central interval can disagree at the margin). The test
+    assumes Poisson counts: with the large counts of big jurisdictions even small changes are significant,
+    so read ``change_pct`` too.
 
     ``jurisdiction`` None is the nation (its rows where the dataset has them with populations, else the
     sum over the fully reported jurisdiction-years; each pair is then tested on the jurisdictions fully
@@ -260,10 +261,12 @@ def long_run_trends(
     """Theil–Sen slope of each jurisdiction's rate per 100,000 on year, with a Mann–Kendall test.
 
     Theil–Sen: the median of pairwise slopes (Theil 1950; Sen 1968, JASA 63), robust to outlying years,
-    with its 1 − alpha interval (``scipy.stats.theilslopes``). Mann–Kendall (Mann 1945; Kendall 1975) is
-    Kendall's tau between year and rate (``scipy.stats.kendalltau``); it assumes no serial correlation, so
-    p-values of autocorrelated series are optimistic. ``mk_q`` adds Benjamini–Hochberg adjusted p-values
-    over the jurisdictions (Benjamini & Hochberg 1995) for reading many tests at once.
+    with its 1 − alpha interval (:func:`crimelens.analysis.inference.theil_sen`, as
+    ``scipy.stats.theilslopes``). Mann–Kendall (Mann 1945; Kendall 1975) is Kendall's tau-b between year and
+    rate (:func:`~crimelens.analysis.inference.kendall_tau`, as ``scipy.stats.kendalltau``); it assumes no
+    serial correlation, so p-values of autocorrelated series are optimistic. ``mk_q`` adds
+    Benjamini–Hochberg adjusted p-values over the jurisdictions (Benjamini & Hochberg 1995;
+    :func:`~crimelens.analysis.inference.benjamini_hochberg`) for reading many tests at once.
 
     Columns ``jurisdiction_id, name, kind, n_years, first_year, last_year, first_rate, last_rate,
     slope_per_year, slope_low, slope_high, pct_per_year, mk_tau, mk_p, direction, mk_q,
@@ -272,8 +275,6 @@ def long_run_trends(
     are left out of the fit. Series with fewer than ``min_years`` rates are left out and counted in notes.
     Sorted by pct_per_year, fastest rising first.
     """
-    from scipy.stats import false_discovery_control, kendalltau, theilslopes
-
     alpha = _check_alpha(alpha)
     min_years = check_whole("min_years", min_years, 3)
     src, frame = panel(con, source)
@@ -289,9 +290,8 @@ def long_run_trends(
             continue
         years = full["year"].to_numpy(dtype=float)
         values = full["rate_per_100k"].to_numpy(dtype=float)
-        slope, _, low, high = theilslopes(values, years, alpha=1 - alpha)
-        tau_raw, p_raw = kendalltau(years, values)
-        tau, p = float(tau_raw), float(p_raw)
+        slope, _, low, high = theil_sen(values, years, 1 - alpha)
+        tau, p = kendall_tau(years, values)
         median = float(np.median(values))
         rising = tau > 0
         direction = ("rising" if rising else "falling") if p < alpha else "no clear trend"
@@ -324,7 +324,7 @@ def long_run_trends(
     table["mk_q"] = np.nan
     local = (table["kind"] != "nation") & table["mk_p"].notna()
     if local.any():
-        table.loc[local, "mk_q"] = false_discovery_control(table.loc[local, "mk_p"].to_numpy(dtype=float))
+        table.loc[local, "mk_q"] = benjamini_hochberg(table.loc[local, "mk_p"].to_numpy(dtype=float))
     table = table[columns].sort_values("pct_per_year", ascending=False, na_position="last").reset_index(drop=True)
     notes = []
     if too_short:
