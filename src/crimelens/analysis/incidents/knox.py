@@ -144,18 +144,32 @@ def knox_test(
     i, j = pairs[:, 0], pairs[:, 1]
     dband = _band(np.hypot(*(xy[i] - xy[j]).T), d_edges)
     keep = dband >= 0
-    i, j, dband = i[keep].astype(np.int32), j[keep].astype(np.int32), dband[keep]
     nd, nt = d_edges.size - 1, t_edges.size - 1
-    # time band of every possible whole-day gap, so a permutation costs one table look-up per pair
+    # pairs grouped by distance band (the count of each cell does not depend on the order of the pairs), so a
+    # permutation's table is, per band, how many whole-day gaps fall under each time edge
+    order = np.argsort(dband[keep], kind="stable")
+    i, j, dband = i[keep][order].astype(np.intp), j[keep][order].astype(np.intp), dband[keep][order]
+    bounds = np.searchsorted(dband, np.arange(nd + 1))
+    # time band k is (e_k, e_k+1] (band 0 also holds e_0); for a whole number of days g, g > e ⇔ g > ⌊e⌋ and
+    # g ≥ e_0 ⇔ g ≥ ⌈e_0⌉: so the cell counts are differences of the counts of gaps ≤ ⌊e_k⌋ (as _band bands them)
+    below = int(np.ceil(t_edges[0]))
+    tops = [int(np.floor(e)) for e in t_edges[1:]]
     span = int(days.max())
-    lookup = _band(np.arange(span + 1, dtype="float64"), t_edges)
-    lookup = np.where(lookup < 0, nt, lookup).astype(np.int32)  # nt = "beyond the last time band", dropped
-    base = (dband * (nt + 1)).astype(np.int32)
+    days = days.astype(np.int16 if span <= np.iinfo(np.int16).max else np.int32)
 
     def table_of(t: np.ndarray) -> np.ndarray:
-        gap = np.abs(t[i] - t[j])
-        cells = np.bincount(base + lookup[gap], minlength=nd * (nt + 1)).reshape(nd, nt + 1)
-        return cells[:, :nt]
+        gap = np.take(t, i)
+        gap -= np.take(t, j)
+        np.abs(gap, out=gap)
+        cells = np.empty((nd, nt), dtype=np.int64)
+        for a in range(nd):
+            g = gap[bounds[a] : bounds[a + 1]]
+            prev = int(np.count_nonzero(g < below)) if below > 0 else 0
+            for b, top in enumerate(tops):
+                upto = int(np.count_nonzero(g <= top))
+                cells[a, b] = upto - prev
+                prev = upto
+        return cells
 
     observed = table_of(days)
     rng = np.random.default_rng(int(seed))
