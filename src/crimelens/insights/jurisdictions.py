@@ -6,6 +6,7 @@ follow the one scale of :mod:`crimelens.insights.base`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,6 +21,7 @@ from crimelens.analysis.jurisdictions import statistics as stats
 from crimelens.analysis.jurisdictions import trends
 from crimelens.analysis.jurisdictions.panel import panel
 from crimelens.analysis.memo import Memo
+from crimelens.config import SETTINGS
 from crimelens.errors import DataError
 from crimelens.insights.base import MAX_NAMES as _MAX_NAMES
 from crimelens.insights.base import Finding, make_finding
@@ -33,6 +35,12 @@ from crimelens.insights.base import sentence as _sentence
 from crimelens.schema import COUNT_COLUMNS, OFFENCE_LABELS, VIOLENT_OFFENCES
 
 __all__ = ["jurisdiction_findings"]
+
+# the analyses' defaults, passed explicitly: a report asks with its parameters (these by default), and a memo
+# shares a result only between calls with the same arguments
+_ALPHA: float = SETTINGS["alpha"].default
+_SHARE: float = SETTINGS["hotspot_share"].default
+_WINDOW: int = SETTINGS["hotspot_window"].default
 
 
 def _finding(kind: str, headline: str, detail: str, evidence: dict[str, Any], strength: float) -> Finding:
@@ -50,8 +58,10 @@ def _check_k_below(k: int, table: pd.DataFrame) -> None:
 def _counts_vs_rates(
     con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int, memo: Memo
 ) -> list[Finding]:
-    by_count = memo(jurisdictions.rank, con, src, offence=offence, by="count", year=year).table.head(k)
-    by_rate = memo(jurisdictions.rank, con, src, offence=offence, by="rate", year=year).table.head(k)
+    # the arguments of the report's rankings (ranks ≤ k; their first k rows are those of the full ranking), so a
+    # report computes each once
+    by_count = memo(jurisdictions.rank, con, src, offence=offence, by="count", year=year, top=k).table.head(k)
+    by_rate = memo(jurisdictions.rank, con, src, offence=offence, by="rate", year=year, top=k).table.head(k)
     if by_count.empty or by_rate.empty:
         return []
     what = OFFENCE_LABELS[offence].lower()
@@ -122,7 +132,9 @@ def _offence_mix(
 
 def _hotspots(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int, memo: Memo) -> list[Finding]:
     _check_k_below(k, memo(jurisdictions.rank, con, src, offence=offence, year=year).table)
-    result = memo(persistence.persistent_hotspots, con, src, offence=offence, k=k, end=year)
+    result = memo(
+        persistence.persistent_hotspots, con, src, offence=offence, k=k, share=_SHARE, window=_WINDOW, end=year
+    )
     p = result.params
     t = result.table
     what = OFFENCE_LABELS[offence].lower()
@@ -151,8 +163,14 @@ def _hotspots(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int,
     return [_finding("hotspots", headline, detail, evidence, float(t["share_of_years"].mean()))]
 
 
-def _trends(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int, memo: Memo) -> list[Finding]:
-    result = memo(trends.long_run_trends, con, src, offence=offence, end=year)
+def _trends(
+    con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int, memo: Memo, *, latest: int
+) -> list[Finding]:
+    # up to the latest year is the whole series: asked as the report's trends section asks for it (one run)
+    if year == latest:
+        result = memo(trends.long_run_trends, con, src, offence=offence, alpha=_ALPHA)
+    else:
+        result = memo(trends.long_run_trends, con, src, offence=offence, end=year, alpha=_ALPHA)
     t = result.table
     local = t[t["kind"] != "nation"]
     if local.empty:
@@ -208,7 +226,7 @@ def _trends(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k
 def _national_change(
     con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int, k: int, memo: Memo
 ) -> list[Finding]:
-    result = memo(trends.year_over_year, con, src, offence=offence)
+    result = memo(trends.year_over_year, con, src, offence=offence, alpha=_ALPHA)
     t = result.table
     row = t[t["year"] == year]
     if row.empty or pd.isna(row.iloc[0]["p_value"]):
@@ -337,11 +355,12 @@ def jurisdiction_findings(
     offence = _main_offence(frame)
     of = stats.offence_frame(frame, offence)
     the_year, _ = stats.resolve_period(of, offence, year=year, start=None, end=None, default="latest")
+    latest, _ = stats.resolve_period(of, offence, year=None, start=None, end=None, default="latest")
     makers: list[tuple[str, Callable[[duckdb.DuckDBPyConnection, str, str, int, int, Memo], list[Finding]]]] = [
         ("counts vs rates", _counts_vs_rates),
         ("offence mix", _offence_mix),
         ("persistent hotspots", _hotspots),
-        ("long-run trends", _trends),
+        ("long-run trends", functools.partial(_trends, latest=latest)),
         ("national change", _national_change),
         ("concentration", _concentration),
     ]
