@@ -237,12 +237,18 @@ def _concentration(
 
 
 def _density(
-    run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams, origin: Any = None
+    run: Runner,
+    t: Any,
+    source: str,
+    info: dict[str, Any],
+    p: IncidentReportParams,
+    origin: Any = None,
+    grid: Any = None,
 ) -> Block:
     from crimelens.analysis.incidents.scope import density
 
     block = Block("Kernel density", anchor=f"{slug(source)}-density")
-    res = run.run(f"incidents.density[{source}]", density, t, cell_m=p.cell_m, origin=origin)
+    res = run.run(f"incidents.density[{source}]", density, t, cell_m=p.cell_m, grid=grid, origin=origin)
     if res.value is None:
         block.unavailable = res.unavailable("The density surface")
         return block
@@ -375,12 +381,12 @@ def incident_section(
         if located:
             # every grid on the origin pinned for the source, so cells match the CLI's whatever its filter
             origin = source_origin(t, con=con, source=source)
-            # one count of the whole-period grid, shared by the concentration curve and Gi*
+            # one count of the whole-period grid, shared by the concentration curve, the density surface and Gi*
             found["grid"] = run.run(
                 f"incidents.grid_counts[{source}]", grid_counts, t, cell_m=p.cell_m, period=None, origin=origin
             ).value
             section.blocks.append(_concentration(run, con, t, source, p, found))
-            section.blocks.append(_density(run, t, source, info, p, origin))
+            section.blocks.append(_density(run, t, source, info, p, origin, found.get("grid")))
             section.blocks.append(_gi(run, t, source, info, p, found))
             section.blocks.append(_persistent(run, t, source, info, p, origin))
             section.blocks.append(_knox(run, t, source, p, found))

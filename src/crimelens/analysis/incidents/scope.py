@@ -381,7 +381,12 @@ def incident_points(
 
 @records_caveats
 def density(
-    t: Any, *, cell_m: float = 150.0, bandwidth_m: float | None = None, origin: GridOrigin | None = None
+    t: Any,
+    *,
+    cell_m: float = 150.0,
+    bandwidth_m: float | None = None,
+    grid: GridCounts | None = None,
+    origin: GridOrigin | None = None,
 ) -> KdeResult:
     """Kernel density surface (incidents per km²) of the located incidents, laid on the ``cell_m`` grid.
 
@@ -393,6 +398,9 @@ def density(
         Grid cell size in metres.
     bandwidth_m : float, optional
         Kernel bandwidth in metres; default: Scott's rule on the binned counts.
+    grid : GridCounts, optional
+        The counts ``grid_counts(t, cell_m, period=None, origin=origin)`` when already made (a report shares
+        them with :func:`concentration` and :func:`hotspots` rather than counting again).
     origin : GridOrigin, optional
         The source's pinned grid origin (:func:`crimelens.analysis.incidents.panel.source_origin`): the
         surface's cells are then the source's cells, whatever the filter. Default: the origin of ``t``'s extent.
@@ -402,10 +410,14 @@ def density(
     KdeResult
         See :func:`crimelens.analysis.incidents.spatial.grid_density`; counted in the engine, one aggregation.
     """
-    from crimelens.analysis.incidents.panel import grid_panel
+    from crimelens.analysis.incidents.panel import GridPanel, grid_panel
     from crimelens.analysis.incidents.spatial import grid_density
 
-    return grid_density(grid_panel(t, cell_m=cell_m, period=None, origin=origin), bandwidth_m=bandwidth_m)
+    if grid is not None:
+        panel = GridPanel.from_grid_counts(_totals_grid(t, cell_m, grid, origin))
+    else:
+        panel = grid_panel(t, cell_m=cell_m, period=None, origin=origin)
+    return grid_density(panel, bandwidth_m=bandwidth_m)
 
 
 def _totals_grid(t: Any, cell_m: float, grid: GridCounts | None, origin: GridOrigin | None = None) -> GridCounts:
