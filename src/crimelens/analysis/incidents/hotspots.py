@@ -589,9 +589,15 @@ def persistent_cells(
     totals = dense.sum(axis=1)
     notes: list[str] = []
     if method == "top":
-        # every period at once: the k-th largest count of each column is its threshold
+        # the k-th largest count of each period is its threshold; counts are ≥ 0 and mostly 0, so it is the
+        # k-th largest of the period's non-zero counts, or 0 when fewer than k cells have any (one small
+        # partition per period instead of one of every cell)
         k = max(1, math.ceil(top_share * n - 1e-9))
-        threshold = np.partition(dense, n - k, axis=0)[n - k]
+        threshold = np.zeros(dense.shape[1])
+        for j, column in enumerate(np.ascontiguousarray(dense.T)):
+            busy = column[column > 0]
+            if busy.size >= k:
+                threshold[j] = np.partition(busy, busy.size - k)[busy.size - k]
         flags = (dense >= threshold[None, :]) & (dense > 0)
     else:
         flags = np.zeros(dense.shape, dtype=bool)
