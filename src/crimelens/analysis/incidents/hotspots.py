@@ -143,8 +143,28 @@ def grid_weights(
     return sparse.csr_matrix((np.ones(r.size), (r, c)), shape=(nx * ny, nx * ny))
 
 
-def _gi_star_z(y: np.ndarray, w: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(Gi*, z, neighbourhood sums, cardinalities) with binary weights including self.
+def _neighbourhood_sums(y: np.ndarray, nx: int, ny: int, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Σ_j w_ij y_j, W_i = Σ_j w_ij) for the binary weights :func:`grid_weights` builds, without building them.
+
+    Cell (x, y) gathers the cells (x + dx, y + dy) of ``offsets`` inside the ``ny`` × ``nx`` rectangle: one
+    shifted slice per offset. ``y`` holds whole counts, so these sums equal the sparse product's exactly,
+    whatever the order of the additions.
+    """
+    grid = y.reshape(ny, nx)
+    lag = np.zeros((ny, nx))
+    card = np.zeros((ny, nx))
+    for dx, dy in offsets:
+        x0, x1 = max(0, -dx), min(nx, nx - dx)
+        y0, y1 = max(0, -dy), min(ny, ny - dy)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        lag[y0:y1, x0:x1] += grid[y0 + dy : y1 + dy, x0 + dx : x1 + dx]
+        card[y0:y1, x0:x1] += 1
+    return lag.ravel(), card.ravel()
+
+
+def _gi_star_z(y: np.ndarray, lag: np.ndarray, card: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Gi*, z) of counts ``y`` with neighbourhood sums ``lag`` and sizes ``card`` (binary weights, self included).
 
     Ord & Getis (1995) eq. 9 with binary weights: E[Gi*] = W_i / n and
     Var[Gi*] = W_i (n − W_i) / (n − 1) / n² · s² / ȳ², where W_i counts the cell and its neighbours and
@@ -152,12 +172,10 @@ def _gi_star_z(y: np.ndarray, w: sparse.csr_matrix) -> tuple[np.ndarray, np.ndar
     transform='B')`` term by term so the two agree to rounding.
     """
     n = y.size
-    lag = w @ y
     total = y.sum()
     g = lag / total
     mean = total / n
     variance = (y**2).sum() / n - mean**2
-    card = np.asarray(w.sum(axis=1)).ravel()
     expected = card / n
     var_g: np.ndarray = card * (n - card)
     var_g = var_g / (n - 1)
@@ -166,7 +184,7 @@ def _gi_star_z(y: np.ndarray, w: sparse.csr_matrix) -> tuple[np.ndarray, np.ndar
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (g - expected) / np.sqrt(var_g)
     z[~np.isfinite(z)] = np.nan
-    return g, z, lag, card
+    return g, z
 
 
 def _draw_without_replacement(rng: np.random.Generator, pool: int, k: int, draws: int) -> np.ndarray:
@@ -413,8 +431,8 @@ def _gi_star(
     total = float(y.sum())
     if total == 0:
         raise DataError("grid: expected at least one incident to test for hot spots, got 0 incidents in every cell")
-    w = grid_weights(nx, ny, neighbours=neighbours, distance_m=distance_m, cell_m=cell_m)
-    g, z, lag, card = _gi_star_z(y, w)
+    lag, card = _neighbourhood_sums(y, nx, ny, _offsets(neighbours, distance_m, cell_m))
+    g, z = _gi_star_z(y, lag, card)
     p_norm = normal_sf(np.abs(z))
     p_sim = _permutation_p(y, lag, card, permutations, seed) if permutations else np.full(n, np.nan)
     p = 2 * p_norm if p_values == "normal" else p_sim
