@@ -40,15 +40,31 @@ def test_normal_matches_scipy() -> None:
 def test_chi2_matches_scipy() -> None:
     rng = np.random.default_rng(2)
     df = rng.integers(1, 400, 20_000).astype(float)
-    x = rng.gamma(df / 2, 2) * rng.uniform(0.1, 4, df.size)
-    assert np.array_equal(inf.chi2_sf(x, df), sps.chi2.sf(x, df))  # the very function scipy.stats calls
+    x = rng.gamma(df / 2, 2) * np.exp(rng.uniform(-3, 2.5, df.size))  # both tails, down to ~1e-300
+    x[:200] = 0.0
+    want = sps.chi2.sf(x, df)
+    assert inf.chi2_sf(x, df) == pytest.approx(want, rel=REL, abs=1e-300)  # closed form for df ≤ 200
+    other = rng.uniform(0.05, 50, 5_000)  # df not whole: the very function scipy.stats calls
+    y = rng.gamma(other / 2, 2)
+    assert np.array_equal(inf.chi2_sf(y, other), sps.chi2.sf(y, other))
+    edges, dfs = np.array([np.nan, -1.0, np.inf, 0.0, 5.0, 0.0]), np.array([3.0, 3.0, 3.0, 0.0, -2.0, 7.0])
+    assert np.array_equal(inf.chi2_sf(edges, dfs), sps.chi2.sf(edges, dfs), equal_nan=True)
     q = rng.uniform(0, 1, df.size)
     assert np.array_equal(inf.chi2_ppf(q, df), sps.chi2.ppf(q, df))
     # the edges as scipy.stats: NaN for df = 0 (a count of zero in Garwood's lower limit), 0 and ∞ at q = 0, 1
     edge = inf.chi2_ppf(np.array([0.025, 0.0, 1.0, 0.5]), np.array([0.0, 2.0, 2.0, -1.0]))
     assert np.array_equal(edge, sps.chi2.ppf([0.025, 0.0, 1.0, 0.5], [0.0, 2.0, 2.0, -1.0]), equal_nan=True)
-    # df = 2: the χ² tail is exp(−x/2)
+    # df = 2: the χ² tail is exp(−x/2); df = 1: erfc(√(x/2)); df = 4: exp(−x/2)(1 + x/2)
     assert inf.chi2_sf(3.0, 2) == pytest.approx(math.exp(-1.5), rel=1e-14)
+    assert inf.chi2_sf(3.0, 1) == pytest.approx(math.erfc(math.sqrt(1.5)), rel=1e-14)
+    assert inf.chi2_sf(3.0, 4) == pytest.approx(math.exp(-1.5) * 2.5, rel=1e-14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(df=st.integers(1, 200), x=st.floats(0, 3_000))
+def test_chi2_tail_in_closed_form_matches_scipy(df: int, x: float) -> None:
+    want = float(sps.chi2.sf(x, df))
+    assert float(inf.chi2_sf(x, df)) == pytest.approx(want, rel=REL, abs=1e-300)
 
 
 # -- binomial ------------------------------------------------------------------------------------------------
