@@ -13,8 +13,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from crimelens.analysis.jurisdictions.panel import panel
-from crimelens.analysis.jurisdictions.statistics import check_whole, offence_frame, period_label, resolve_period
+from crimelens.analysis.jurisdictions.panel import offence_years, panel
+from crimelens.analysis.jurisdictions.statistics import check_whole, offence_frame, period_label, resolve_years
 from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.config import SETTINGS
 from crimelens.errors import DataError
@@ -83,9 +83,10 @@ def persistent_hotspots(
     window = check_whole("window", window, what="a whole number of years")
     if not isinstance(share, float | int) or isinstance(share, bool) or not 0 < share <= 1:
         raise DataError(f"share: expected a share of years in (0, 1], e.g. 0.5, got {share!r}")
-    src, frame = panel(con, source)
+    src, years_counted = offence_years(con, source, offence)
+    _, last = resolve_years(years_counted, offence, year=end, start=None, end=None, default="latest")
+    _, frame = panel(con, src, offences=(offence,), end=last)
     of = offence_frame(frame, offence)
-    _, last = resolve_period(of, offence, year=end, start=None, end=None, default="latest")
     local = of[(of["kind"] != "nation") & of["rate_per_100k"].notna() & (of["year"] <= last)]
     years = sorted(int(y) for y in local["year"].unique())[-window:]
     notes: list[str] = []

@@ -1,25 +1,30 @@
-"""The jurisdiction-year panel every jurisdiction analysis starts from (one query, parameters bound)."""
+"""The jurisdiction-year panel every jurisdiction analysis starts from (one query, parameters bound).
+
+An analysis that knows which offences and years it reads asks for only those (:func:`panel` with ``offences``,
+``start``, ``end``): the filter runs in DuckDB, so a large dataset is never fetched whole to keep a year of it.
+:func:`offence_years` gives the years an offence has counts in, which the period is resolved against first.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import duckdb
+import numpy as np
 import pandas as pd
 
 from crimelens.errors import DataError
 from crimelens.schema import COUNT_COLUMNS
 from crimelens.warehouse import resolve_source
 
-__all__ = ["check_offence", "panel"]
+__all__ = ["check_offence", "offence_years", "panel"]
 
-_PANEL_SQL = """
-SELECT jy.jurisdiction_id, j.name, j.kind, j.state, jy.year, jy.population, jy.months_reported,
-       coalesce(jy.months_reported < 12, false) AS partial,
-       jy.violent_crime, jy.homicide, jy.rape, jy.robbery, jy.aggravated_assault, jy.property_crime,
-       jy.burglary, jy.larceny, jy.motor_vehicle_theft, jy.rape_definition, jy.rape_legacy, jy.load_id
-FROM jurisdiction_year jy JOIN jurisdictions j USING (jurisdiction_id)
-WHERE jy.source = ?
-ORDER BY jy.jurisdiction_id, jy.year
-"""
+_FROM = "FROM jurisdiction_year jy JOIN jurisdictions j USING (jurisdiction_id)"
+_HEAD = (
+    "jy.jurisdiction_id, j.name, j.kind, j.state, jy.year, jy.population, jy.months_reported, "
+    "coalesce(jy.months_reported < 12, false) AS partial"
+)
+_TAIL = "jy.rape_definition, jy.rape_legacy, jy.load_id"
 
 
 def check_offence(offence: str) -> str:
@@ -28,14 +33,44 @@ def check_offence(offence: str) -> str:
     return offence
 
 
-def panel(con: duckdb.DuckDBPyConnection, source: str | None = None) -> tuple[str, pd.DataFrame]:
-    """(resolved source, every jurisdiction-year row of it with names and kinds).
+def panel(
+    con: duckdb.DuckDBPyConnection,
+    source: str | None = None,
+    *,
+    offences: Sequence[str] | None = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> tuple[str, pd.DataFrame]:
+    """(resolved source, its jurisdiction-year rows with names and kinds), ordered by jurisdiction and year.
 
-    ``kind == 'nation'`` rows are national totals: analyses that compare jurisdictions leave them out.
-    Count columns are nullable integers (missing stays missing, never zero).
+    ``offences``: only these count columns (default: every one); ``start``/``end``: only the years from
+    ``start`` to ``end`` (inclusive; None leaves that side open). The rows and values are those of the whole
+    panel filtered the same way. ``kind == 'nation'`` rows are national totals: analyses that compare
+    jurisdictions leave them out. Count columns are nullable integers (missing stays missing, never zero).
     """
     src = resolve_source(con, source)
-    frame = con.execute(_PANEL_SQL, [src]).df()
-    for col in ("population", "months_reported", *COUNT_COLUMNS, "rape_legacy", "year"):
+    wanted = set(COUNT_COLUMNS) if offences is None else {check_offence(o) for o in offences}
+    counts = [c for c in COUNT_COLUMNS if c in wanted]  # names from the schema's list, never from the caller
+    where: list[str] = ["jy.source = ?"]
+    params: list[object] = [src]
+    for bound, op in ((start, ">="), (end, "<=")):
+        if bound is not None:
+            where.append(f"jy.year {op} ?")
+            params.append(int(bound))
+    select = ", ".join([_HEAD, *(f"jy.{c}" for c in counts), _TAIL])
+    sql = f"SELECT {select} {_FROM} WHERE {' AND '.join(where)} ORDER BY jy.jurisdiction_id, jy.year"
+    frame = con.execute(sql, params).df()
+    for col in ("population", "months_reported", *counts, "rape_legacy", "year"):
         frame[col] = frame[col].astype("Int64")
     return src, frame
+
+
+def offence_years(con: duckdb.DuckDBPyConnection, source: str | None, offence: str) -> tuple[str, np.ndarray]:
+    """(resolved source, the sorted years in which any row of it, the nation's included, has an ``offence``
+    count): the years a period is resolved against (:func:`~.statistics.resolve_years`)."""
+    src = resolve_source(con, source)
+    column = check_offence(offence)  # a name from the schema's list
+    rows = con.execute(
+        f"SELECT DISTINCT jy.year {_FROM} WHERE jy.source = ? AND jy.{column} IS NOT NULL ORDER BY 1", [src]
+    ).fetchall()
+    return src, np.array([int(r[0]) for r in rows], dtype=np.int64)

@@ -14,13 +14,14 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
-from crimelens.analysis.jurisdictions.panel import panel
+from crimelens.analysis.jurisdictions.panel import offence_years, panel
 from crimelens.analysis.jurisdictions.statistics import (
     RATE_BASE,
     check_whole,
     offence_frame,
     period_label,
     resolve_period,
+    resolve_years,
     skipped_note,
 )
 from crimelens.analysis.result import ChartSpec, Result, records_caveats
@@ -144,9 +145,10 @@ def rank(
     by = _check_choice("by", by, ("rate", "count"))
     if top is not None:
         top = check_whole("top", top)
-    src, frame = panel(con, source)
+    src, years = offence_years(con, source, offence)
+    lo, hi = resolve_years(years, offence, year=year, start=start, end=end, default="latest")
+    _, frame = panel(con, src, offences=(offence,), start=lo, end=hi)
     of = offence_frame(frame, offence)
-    lo, hi = resolve_period(of, offence, year=year, start=start, end=end, default="latest")
     sel = of[(of["kind"] != "nation") & (of["year"] >= lo) & (of["year"] <= hi)]
     notes = [n for n in [skipped_note(int(sel["count"].isna().sum()), offence)] if n]
     agg = _aggregate(sel)
@@ -257,7 +259,7 @@ def profile(
     the years where all four are known, against the median share of the other jurisdictions over the
     same years.
     """
-    src, frame = panel(con, source)
+    src, frame = panel(con, source, offences=(offence, *VIOLENT_OFFENCES))
     jid, name, kind = find_jurisdiction(frame, jurisdiction, allow_nation=False)
     of = offence_frame(frame, offence)
     local = of[of["kind"] != "nation"].copy()
@@ -328,9 +330,10 @@ def top_k_concentration(
     k as a share of the jurisdictions counted (both also in ``params``).
     """
     k = check_whole("k", k)
-    src, frame = panel(con, source)
+    src, years = offence_years(con, source, offence)
+    lo, hi = resolve_years(years, offence, year=year, start=start, end=end, default="latest")
+    _, frame = panel(con, src, offences=(offence,), start=lo, end=hi)
     of = offence_frame(frame, offence)
-    lo, hi = resolve_period(of, offence, year=year, start=start, end=end, default="latest")
     sel = of[(of["kind"] != "nation") & (of["year"] >= lo) & (of["year"] <= hi)]
     notes = [n for n in [skipped_note(int(sel["count"].isna().sum()), offence)] if n]
     agg = _aggregate(sel)[["jurisdiction_id", "name", "count"]]
@@ -425,7 +428,7 @@ def compare(
     measure = _check_choice("measure", measure, ("rate", "count"))
     if isinstance(jurisdictions, str) or not jurisdictions:
         raise DataError(f"jurisdictions: expected a list of one or more names or ids, got {jurisdictions!r}")
-    src, frame = panel(con, source)
+    src, frame = panel(con, source, offences=(offence,))
     of = offence_frame(frame, offence)
     ids: list[str] = []
     for query in jurisdictions:
@@ -458,7 +461,7 @@ def top_series(
     """The ``k`` jurisdictions with the highest rate in ``year`` (default: latest), each with its full
     rate series (for small multiples, ordered by that year's rank)."""
     k = check_whole("k", k)
-    src, frame = panel(con, source)
+    src, frame = panel(con, source, offences=(offence,))
     of = offence_frame(frame, offence)
     lo, _ = resolve_period(of, offence, year=year, start=None, end=None, default="latest")
     that_year = of[(of["kind"] != "nation") & (of["year"] == lo) & of["rate_per_100k"].notna()]

@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from crimelens.analysis.jurisdictions.panel import check_offence, panel
+from crimelens.analysis.jurisdictions.panel import check_offence, offence_years, panel
 from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.errors import DataError
 from crimelens.schema import COUNT_COLUMNS, OFFENCE_LABELS, PROPERTY_OFFENCES, VIOLENT_OFFENCES
@@ -34,6 +34,7 @@ __all__ = [
     "period_label",
     "rates",
     "resolve_period",
+    "resolve_years",
     "skipped_note",
 ]
 
@@ -87,11 +88,26 @@ def resolve_period(
     ``year`` alone is that year; ``start``/``end`` an inclusive span (an open side runs to the data's
     edge); nothing at all is the latest year (``default='latest'``) or every year (``'all'``).
     """
+    years = of.loc[of["count"].notna(), "year"].to_numpy(dtype=np.int64)
+    return resolve_years(years, offence, year=year, start=start, end=end, default=default)
+
+
+def resolve_years(
+    years: np.ndarray,
+    offence: str,
+    *,
+    year: int | None,
+    start: int | None,
+    end: int | None,
+    default: Literal["latest", "all"],
+) -> tuple[int, int]:
+    """:func:`resolve_period` given the years with ``offence`` counts
+    (:func:`~crimelens.analysis.jurisdictions.panel.offence_years`), before any row is fetched."""
     for name, value in (("year", year), ("start", start), ("end", end)):
         if value is not None and not _is_year(value):
             raise DataError(f"{name}: expected a whole year such as 2015, got {value!r}")
-    years = of.loc[of["count"].notna(), "year"]
-    if years.empty:
+    years = np.asarray(years, dtype=np.int64)
+    if years.size == 0:
         raise DataError(f"offence {offence!r}: expected a dataset with {offence} counts, got none in this dataset")
     first, last = int(years.min()), int(years.max())
     span = f"{first}–{last}"
@@ -100,7 +116,7 @@ def resolve_period(
             raise DataError(
                 f"period: give either year or start/end, not both; got year={year}, start={start}, end={end}"
             )
-        if int(year) not in set(years.astype(int)):
+        if int(year) not in set(years.tolist()):
             raise DataError(f"year: expected a year with {offence} counts ({span}), got {year}")
         return int(year), int(year)
     if start is None and end is None:
@@ -323,9 +339,10 @@ def rates(
     year/start/end every year is returned (the chart is a time series). Jurisdiction-years without a
     count are skipped; those without a population keep their count with an empty rate.
     """
-    src, frame = panel(con, source)
+    src, years = offence_years(con, source, offence)
+    lo, hi = resolve_years(years, offence, year=year, start=start, end=end, default="all")
+    _, frame = panel(con, src, offences=(offence,), start=lo, end=hi)
     of = offence_frame(frame, offence)
-    lo, hi = resolve_period(of, offence, year=year, start=start, end=end, default="all")
     sel = of[(of["year"] >= lo) & (of["year"] <= hi)]
     if not include_nation:
         sel = sel[sel["kind"] != "nation"]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from crimelens.analysis.inference import benjamini_hochberg, binom_test, clopper_pearson, kendall_tau, theil_sen
-from crimelens.analysis.jurisdictions.panel import panel
+from crimelens.analysis.jurisdictions.panel import offence_years, panel
 from crimelens.analysis.jurisdictions.ranking import find_jurisdiction
 from crimelens.analysis.jurisdictions.statistics import (
     check_whole,
@@ -23,6 +23,7 @@ from crimelens.analysis.jurisdictions.statistics import (
     offence_frame,
     period_label,
     resolve_period,
+    resolve_years,
     skipped_note,
 )
 from crimelens.analysis.result import ChartSpec, Result, records_caveats
@@ -141,7 +142,7 @@ def year_over_year(
     partially reported year.
     """
     alpha = _check_alpha(alpha)
-    src, frame = panel(con, source)
+    src, frame = panel(con, source, offences=(offence,))
     of = offence_frame(frame, offence)
     resolve_period(of, offence, year=None, start=None, end=None, default="all")
     series, name, jid, notes = _series(of, frame, jurisdiction, offence)
@@ -277,9 +278,10 @@ def long_run_trends(
     """
     alpha = _check_alpha(alpha)
     min_years = check_whole("min_years", min_years, 3)
-    src, frame = panel(con, source)
+    src, years = offence_years(con, source, offence)
+    lo, hi = resolve_years(years, offence, year=None, start=start, end=end, default="all")
+    _, frame = panel(con, src, offences=(offence,), start=lo, end=hi)
     of = offence_frame(frame, offence)
-    lo, hi = resolve_period(of, offence, year=None, start=start, end=end, default="all")
     sel = of[(of["year"] >= lo) & (of["year"] <= hi) & of["rate_per_100k"].notna()]
     rows = []
     too_short: list[str] = []
@@ -444,7 +446,7 @@ def turning_points(
     ``jurisdiction`` None is the nation (as in :func:`year_over_year`).
     """
     min_run = check_whole("min_run", min_run)
-    src, frame = panel(con, source)
+    src, frame = panel(con, source, offences=(offence,))
     of = offence_frame(frame, offence)
     resolve_period(of, offence, year=None, start=None, end=None, default="all")
     series, name, jid, notes = _series(of, frame, jurisdiction, offence)
