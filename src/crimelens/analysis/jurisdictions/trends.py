@@ -110,6 +110,30 @@ def _poisson_pair(c1: int, e1: float, c2: int, e2: float, alpha: float) -> tuple
     return ratio, to_ratio(low), to_ratio(high), p_value
 
 
+def _pair_sums(local: pd.DataFrame) -> dict[int, tuple[float, float, float, float]]:
+    """Per year y: (count, population) in y − 1 and in y summed over the jurisdictions in ``local`` (one row per
+    jurisdiction-year) in both years. The counts and populations are whole numbers, so the sums are exact."""
+    count = local.pivot(index="jurisdiction_id", columns="year", values="count")
+    population = local.pivot(index="jurisdiction_id", columns="year", values="population")
+    years = [int(y) for y in count.columns]
+    c, e = count.to_numpy(dtype=np.float64), population.to_numpy(dtype=np.float64)
+    present = ~np.isnan(c) & ~np.isnan(e)
+    column = {y: k for k, y in enumerate(years)}
+    out: dict[int, tuple[float, float, float, float]] = {}
+    for y in years:
+        if y - 1 not in column:
+            continue
+        before, now = column[y - 1], column[y]
+        both = present[:, before] & present[:, now]
+        out[y] = (
+            float(c[both, before].sum()),
+            float(e[both, before].sum()),
+            float(c[both, now].sum()),
+            float(e[both, now].sum()),
+        )
+    return out
+
+
 @records_caveats
 def year_over_year(
     con: duckdb.DuckDBPyConnection,
@@ -148,6 +172,7 @@ def year_over_year(
     series, name, jid, notes = _series(of, frame, jurisdiction, offence)
     summed = jurisdiction is None and jid == ""
     local = of[(of["kind"] != "nation") & of["count"].notna() & of["population"].notna() & ~of["partial"]]
+    pair_sums = _pair_sums(local) if summed else {}
     rows: list[dict[str, Any]] = []
     prev: pd.Series | None = None
     for _, cur in series.iterrows():
@@ -169,11 +194,7 @@ def year_over_year(
         if prev is not None and int(prev["year"]) == row["year"] - 1:
             row["prev_count"] = prev["count"]
             if summed:
-                a = local[local["year"] == row["year"] - 1].set_index("jurisdiction_id")
-                b = local[local["year"] == row["year"]].set_index("jurisdiction_id")
-                both = a.index.intersection(b.index)
-                c1, e1 = a.loc[both, "count"].sum(), a.loc[both, "population"].sum()
-                c2, e2 = b.loc[both, "count"].sum(), b.loc[both, "population"].sum()
+                c1, e1, c2, e2 = pair_sums.get(row["year"], (0.0, 0.0, 0.0, 0.0))
             else:
                 c1, e1, c2, e2 = prev["count"], prev["population"], cur["count"], cur["population"]
             if not any(pd.isna(v) for v in (c1, e1, c2, e2)):
@@ -285,13 +306,25 @@ def long_run_trends(
     sel = of[(of["year"] >= lo) & (of["year"] <= hi) & of["rate_per_100k"].notna()]
     rows = []
     too_short: list[str] = []
-    for (jid, name, kind), g in sel.groupby(["jurisdiction_id", "name", "kind"], sort=True):
-        full = g[~g["partial"]].sort_values("year")
+    # one series per jurisdiction, in the groups' sorted order, sliced from numpy arrays (the panel is ordered
+    # by jurisdiction and year, so a series' rows are already in year order)
+    group = sel.groupby(["jurisdiction_id", "name", "kind"], sort=True).ngroup().fillna(-1).to_numpy(dtype=np.int64)
+    order = np.argsort(group, kind="stable")
+    edges = np.searchsorted(group[order], np.arange(int(group.max(initial=-1)) + 2))  # group −1: no key, left out
+    ids, names, kinds = (sel[c].to_numpy(dtype=object) for c in ("jurisdiction_id", "name", "kind"))
+    all_years = sel["year"].to_numpy(dtype=float)
+    rates = sel["rate_per_100k"].to_numpy(dtype=float)
+    partial = sel["partial"].to_numpy(dtype=bool)
+    for k in range(edges.size - 1):
+        at = order[edges[k] : edges[k + 1]]
+        jid, name, kind = ids[at[0]], names[at[0]], kinds[at[0]]
+        full = at[~partial[at]]
+        full = full[np.argsort(all_years[full], kind="stable")]
         if len(full) < min_years:
             too_short.append(str(name))
             continue
-        years = full["year"].to_numpy(dtype=float)
-        values = full["rate_per_100k"].to_numpy(dtype=float)
+        years = all_years[full]
+        values = rates[full]
         slope, _, low, high = theil_sen(values, years, 1 - alpha)
         tau, p = kendall_tau(years, values)
         median = float(np.median(values))
@@ -314,7 +347,7 @@ def long_run_trends(
                 "mk_tau": float(tau),
                 "mk_p": p,
                 "direction": direction,
-                "partial_years_excluded": int(g["partial"].sum()),
+                "partial_years_excluded": int(partial[at].sum()),
             }
         )
     columns = [
