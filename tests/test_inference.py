@@ -236,3 +236,21 @@ def test_benjamini_hochberg_by_hand() -> None:
     assert inf.benjamini_hochberg([0.5, 0.6, 0.1, 0.001]) == pytest.approx([0.6, 0.6, 0.2, 0.004])
     with pytest.raises(ValueError, match="between 0 and 1"):
         inf.benjamini_hochberg([0.2, np.nan])
+
+
+def test_garwood_interval_matches_scipy_and_needs_an_exposure() -> None:
+    from crimelens.analysis.incidents.ranking import poisson_rate_interval
+
+    rng = np.random.default_rng(7)
+    count = rng.integers(0, 50_000, 500).astype(float)
+    exposure = rng.uniform(0.1, 50, 500)
+    exposure[::7] = np.nan  # areas without a population
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want_low = np.where(count > 0, sps.chi2.ppf(0.025, 2 * count) / 2, 0.0) / exposure
+        want_high = sps.chi2.ppf(0.975, 2 * count + 2) / 2 / exposure
+    low, high = poisson_rate_interval(count, exposure)
+    assert low == pytest.approx(want_low, rel=1e-12, nan_ok=True)  # the same quantiles, to the last bits
+    assert high == pytest.approx(want_high, rel=1e-12, nan_ok=True)
+    # no exposure at all (no populations loaded): every limit is undefined, as the formula gives
+    low, high = poisson_rate_interval(count[:5], np.full(5, np.nan))
+    assert np.isnan(low).all() and np.isnan(high).all() and low.shape == (5,)

@@ -47,11 +47,14 @@ def poisson_rate_interval(
     (Garwood 1936, "Fiducial limits for the Poisson distribution", Biometrika 28; Ulm 1990); the χ² quantiles
     are :func:`crimelens.analysis.inference.chi2_ppf` (as ``scipy.stats.chi2.ppf``).
     """
-    from crimelens.analysis.inference import chi2_ppf
-
     alpha = 1 - level
     c = np.asarray(count, dtype="float64")
     e = np.asarray(exposure, dtype="float64")
+    if not np.isfinite(e).any():  # no exposure (no populations): every limit is undefined, nothing to compute
+        shape = np.broadcast(c, e).shape
+        return np.full(shape, np.nan), np.full(shape, np.nan)
+    from crimelens.analysis.inference import chi2_ppf
+
     with np.errstate(divide="ignore", invalid="ignore"):
         low = np.where(c > 0, chi2_ppf(alpha / 2, 2 * c) / 2, 0.0) / e
         high = chi2_ppf(1 - alpha / 2, 2 * c + 2) / 2 / e
