@@ -94,3 +94,17 @@ def test_observed_table_equals_brute_force_for_any_time_edges(seed: int, cuts: l
 def _d_bands(points: pd.DataFrame, d_edges: tuple[float, ...]) -> np.ndarray:
     bands = [_band_of(d, d_edges) for d in _distances(points)]
     return np.array([b for b in bands if b is not None], dtype=np.int64)
+
+
+def test_threaded_permutations_give_the_same_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The permutations are drawn in order in the calling thread; counting them on two threads changes nothing."""
+    from crimelens.analysis.incidents import knox
+
+    points = _points(5, 400)
+    monkeypatch.setattr(knox, "THREADED_WORK", 10**18)  # one thread
+    serial = knox_test(points, permutations=60, seed=9)
+    monkeypatch.setattr(knox, "THREADED_WORK", 0)  # always threaded
+    monkeypatch.setattr(knox, "_workers", lambda: 2)  # even on a single-core machine
+    threaded = knox_test(points, permutations=60, seed=9)
+    pd.testing.assert_frame_equal(serial.table, threaded.table, check_exact=True)
+    assert serial.n_pairs == threaded.n_pairs
