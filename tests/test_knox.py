@@ -170,3 +170,52 @@ def test_knox_errors() -> None:
     bad.loc[2, "occurred_at"] = "not a date"
     with pytest.raises(DataError, match="points row 2"):
         knox_test(bad)
+
+
+def test_knox_exact_duplicates_counted_once_by_hand() -> None:
+    # EVENTS plus a copy of A (same place, same day, another hour) and a copy of B one day later (not a duplicate)
+    # kept: pairs within 100 m are AB, AA', A'B, AB', A'B', BB' → 0–100 m × 0–7 d holds 6 pairs
+    # merged: A' goes, B' stays → AB, AB', BB' = 3 pairs
+    events = [*EVENTS, (0, 0, 0), (50, 0, 4)]
+    pts = _points(events)
+    kept = knox_test(pts, distance_bands_m=D_EDGES, time_bands_days=T_EDGES, permutations=19, keep_duplicates=True)
+    merged = knox_test(pts, distance_bands_m=D_EDGES, time_bands_days=T_EDGES, permutations=19)
+    assert kept.table["observed"].iloc[0] == 6 and kept.n_merged == 0
+    assert merged.table["observed"].iloc[0] == 3 and merged.n_merged == 1
+    assert merged.params["incidents"] == 6 and merged.params["incidents_given"] == 7
+    assert any("1 of 7 incidents were exact same-place, same-day duplicates" in note for note in merged.notes)
+
+
+def test_knox_q_values_are_benjamini_hochberg_over_the_bands() -> None:
+    from scipy.stats import false_discovery_control
+
+    rng = np.random.default_rng(3)
+    pts = pd.DataFrame({"x_m": rng.uniform(0, 2000, 300), "y_m": rng.uniform(0, 2000, 300)})
+    pts["occurred_at"] = DAY0 + pd.to_timedelta(rng.integers(0, 120, 300), unit="D")
+    res = knox_test(pts, permutations=99, seed=2)
+    want = false_discovery_control(res.table["p_value"], method="bh")  # scipy, independent of the code
+    assert np.allclose(res.table["q_value"], want)
+    assert (res.table["significant"] == (res.table["q_value"] < 0.05)).all()
+    assert any("Benjamini–Hochberg" in note for note in res.notes)
+
+
+def test_knox_real_toronto_burglary_duplicates_inflate_the_near_cell(real_data: Path) -> None:
+    # Toronto geocodes to intersections, so exact same-place, same-day pairs are common among break and enters
+    path = real_data / "toronto_mci_2014_2019" / "toronto_mci_2014_2019.csv.gz"
+    raw = pd.read_csv(path, usecols=["occurrencedate", "MCI", "Lat", "Long"])
+    raw = raw[(raw["MCI"] == "Break and Enter") & raw["Lat"].between(43.5, 43.9)]
+    raw = raw[raw["occurrencedate"].str[:4] == "2019"]
+    lat0 = np.radians(raw["Lat"].mean())
+    pts = pd.DataFrame(
+        {
+            "x_m": 6371007.181 * np.cos(lat0) * np.radians(raw["Long"]),
+            "y_m": 6371007.181 * np.radians(raw["Lat"]),
+            "occurred_at": pd.to_datetime(raw["occurrencedate"].str[:10]),
+        }
+    )
+    dupes = int(pts.assign(d=pts["occurred_at"].dt.normalize()).duplicated(["x_m", "y_m", "d"]).sum())
+    kept = knox_test(pts, permutations=99, seed=0, keep_duplicates=True)
+    merged = knox_test(pts, permutations=99, seed=0)
+    assert merged.n_merged == dupes > 0
+    # removing same-place, same-day pairs can only lower the 0–100 m × 0–7 d ratio
+    assert merged.table["knox_ratio"].iloc[0] < kept.table["knox_ratio"].iloc[0]

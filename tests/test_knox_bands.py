@@ -62,7 +62,9 @@ def _points(seed: int, n: int) -> pd.DataFrame:
 )
 def test_observed_table_equals_brute_force(d_edges: tuple[float, ...], t_edges: tuple[float, ...]) -> None:
     points = _points(11, 120)
-    result = knox_test(points, distance_bands_m=d_edges, time_bands_days=t_edges, permutations=3, seed=1)
+    result = knox_test(
+        points, distance_bands_m=d_edges, time_bands_days=t_edges, permutations=3, seed=1, keep_duplicates=True
+    )
     observed = result.table["observed"].to_numpy().reshape(len(d_edges) - 1, len(t_edges) - 1)
     want = _brute_force(points, d_edges, t_edges)
     assert np.array_equal(observed, want)
@@ -83,7 +85,9 @@ def test_observed_table_equals_brute_force_for_any_time_edges(seed: int, cuts: l
     t_edges = tuple(sorted(cuts))
     d_edges = (0.0, 60.0, 160.0)
     points = _points(seed, 60)
-    result = knox_test(points, distance_bands_m=d_edges, time_bands_days=t_edges, permutations=2, seed=seed)
+    result = knox_test(
+        points, distance_bands_m=d_edges, time_bands_days=t_edges, permutations=2, seed=seed, keep_duplicates=True
+    )
     observed = result.table["observed"].to_numpy().reshape(len(d_edges) - 1, len(t_edges) - 1)
     assert np.array_equal(observed, _brute_force(points, d_edges, t_edges))
     # every permutation keeps the pairs, so each row of expected counts sums to at most the pairs in that band
@@ -108,3 +112,17 @@ def test_threaded_permutations_give_the_same_tables(monkeypatch: pytest.MonkeyPa
     threaded = knox_test(points, permutations=60, seed=9)
     pd.testing.assert_frame_equal(serial.table, threaded.table, check_exact=True)
     assert serial.n_pairs == threaded.n_pairs
+
+
+def test_duplicates_merged_by_default_equal_brute_force_on_deduplicated_points() -> None:
+    # the gridded points (25 m steps, 60 days) hold many exact same-place, same-day duplicates; by default each
+    # is counted once, so the table must equal the brute-force table of pandas' drop_duplicates on (x, y, date)
+    points = _points(11, 120)
+    unique = points.assign(day=points["occurred_at"].dt.normalize()).drop_duplicates(["x_m", "y_m", "day"])
+    d_edges, t_edges = (0.0, 50.0, 100.0), (0.0, 7.0, 14.0)
+    result = knox_test(points, distance_bands_m=d_edges, time_bands_days=t_edges, permutations=3, seed=1)
+    assert len(unique) < len(points)  # the data really has duplicates
+    assert result.n_merged == len(points) - len(unique)
+    observed = result.table["observed"].to_numpy().reshape(2, 2)
+    assert np.array_equal(observed, _brute_force(unique[["x_m", "y_m", "occurred_at"]], d_edges, t_edges))
+    assert any(f"{result.n_merged:,} of 120 incidents" in note for note in result.notes)

@@ -419,6 +419,12 @@ def near_repeat_cmd(
     max_points: Annotated[
         int, typer.Option("--max-points", help="Test at most this many most recent incidents.")
     ] = 50_000,
+    keep_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--keep-duplicates", help="Keep exact same-place, same-day duplicates (default: each counted once)."
+        ),
+    ] = False,
     db: DbOpt = None,
     source: SourceOpt = None,
     engine: EngineOpt = "duckdb",
@@ -441,5 +447,6 @@ def near_repeat_cmd(
             seed=_seed(seed),
             max_points=max_points,
             origin=scope.origin(),
+            keep_duplicates=keep_duplicates,
         )
     _emit(result, scope, as_json, as_csv, 0)

@@ -114,18 +114,24 @@ def findings_from_results(r: IncidentResults) -> list[Finding]:
     if knox is not None and not knox.table.empty:
         first = knox.table.iloc[0]
         ratio, p = float(first["knox_ratio"]), float(first["p_value"])
-        if p < r.alpha and ratio > 1:
+        q = float(first["q_value"]) if "q_value" in knox.table else p
+        if q < r.alpha and ratio > 1:
+            merged = int(knox.params.get("duplicates_merged", 0))
             found.append(
                 make_finding(
                     "incident_near_repeat",
                     f"{label}: near repeats — {ratio:.2f}× the pairs expected by chance within "
                     f"{first['distance_band']} and {first['time_band']}",
-                    "After an incident, nearby places are at raised risk for a short time: an early-warning window.",
+                    "After an incident, nearby places are at raised risk for a short time: an early-warning window. "
+                    f"Significant by the Benjamini–Hochberg q-value over the {len(knox.table)} bands (q = {q:.3g}); "
+                    f"{merged:,} exact same-place, same-day duplicates counted once.",
                     {
                         "observed": int(first["observed"]),
                         "expected": float(first["expected"]),
                         "p_value": p,
+                        "q_value": q,
                         "knox_ratio": ratio,
+                        "duplicates_merged": merged,
                     },
                     0.5 + (ratio - 1),
                     r.source,

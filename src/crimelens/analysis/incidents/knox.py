@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crimelens.analysis.inference import benjamini_hochberg
 from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.errors import CrimeLensWarning, DataError, SchemaError
 
@@ -41,12 +42,13 @@ class KnoxResult(Result):
     """Knox table: one row per space band × time band (see :func:`knox_test`)."""
 
     n_pairs: int = 0
+    #: Exact same-place, same-day duplicates merged before the test (0 when kept).
+    n_merged: int = 0
 
     def chart(self) -> ChartSpec:
-        data = self.table.assign(significant=self.table["p_value"] < 0.05)
         return ChartSpec(
             kind="bar",
-            data=data,
+            data=self.table,
             x="time_band",
             y="knox_ratio",
             series="distance_band",
@@ -54,7 +56,7 @@ class KnoxResult(Result):
             x_label="days apart",
             y_label="observed / expected pairs",
             highlight="significant",
-            note="Knox ratio > 1: more pairs close in space and time than chance; highlighted p < 0.05.",
+            note="Knox ratio > 1: more close pairs than chance; highlighted: BH q < 0.05 over the bands.",
         )
 
 
@@ -121,6 +123,8 @@ def knox_test(
     time_bands_days: Sequence[float] = (0, 7, 14, 28),
     permutations: int = 999,
     seed: int = 0,
+    keep_duplicates: bool = False,
+    alpha: float = 0.05,
 ) -> KnoxResult:
     """Knox space-time interaction test over distance × time bands with Monte Carlo p-values.
 
@@ -138,7 +142,14 @@ def knox_test(
     permutations of the dates, generator seeded with ``seed``), ``knox_ratio`` = observed / expected and
     ``p_value`` = (#permutations with count ≥ observed + 1) / (permutations + 1), one-sided for excess
     closeness. Many cells are tested at once and they are not independent: read the near cells, not the
-    smallest p. Warns (:class:`LargeComputationWarning`) beyond 20 million close pairs. With more than
+    smallest p: each cell also has ``q_value``, the Benjamini–Hochberg adjusted p over all the cells of the table
+    (Benjamini & Hochberg 1995), and ``significant`` = q < ``alpha``.
+
+    Exact duplicates, incidents at the same projected coordinates (``x_m, y_m``) on the same calendar day, are
+    counted once by default (``keep_duplicates=False``): a single event reported twice, or several offences
+    recorded for one event, otherwise adds a 0 m, 0 day pair that inflates the nearest cell's Knox ratio. The
+    number merged is in ``n_merged`` and in the notes. Warns (:class:`LargeComputationWarning`) beyond 20
+    million close pairs. With more than
     :data:`THREADED_WORK` pairs × permutations the tables are counted on two threads where two cores are
     available; the permutations are still drawn in order, so a seed gives the same table either way.
     """
@@ -165,10 +176,21 @@ def knox_test(
             f"{str(points['x_m'].iloc[row])!r}, {str(points['y_m'].iloc[row])!r}, "
             f"{str(points['occurred_at'].iloc[row])!r}"
         )
-    n = len(points)
+    if isinstance(alpha, bool) or not isinstance(alpha, float | int) or not 0 < alpha < 1:
+        raise DataError(f"alpha: expected a false discovery rate between 0 and 1 (e.g. 0.05), got {alpha!r}")
+    days = when.dt.normalize().to_numpy().astype("datetime64[D]").astype(np.int64)
+    n_input = len(points)
+    n_merged = 0
+    if not keep_duplicates and n_input > 1:
+        key = np.column_stack([xy, days.astype("float64")])
+        _, first = np.unique(key, axis=0, return_index=True)
+        if first.size < n_input:
+            first.sort()
+            n_merged = n_input - int(first.size)
+            xy, days = xy[first], days[first]
+    n = int(days.size)
     if n < 2:
         raise DataError(f"points: expected at least 2 incidents to form pairs, got {n}")
-    days = when.dt.normalize().to_numpy().astype("datetime64[D]").astype(np.int64)
     days = (days - days.min()).astype(np.int32)
     pairs = cKDTree(xy).query_pairs(r=float(d_edges[-1]), output_type="ndarray")
     if len(pairs) > PAIR_WARNING:
@@ -233,14 +255,23 @@ def knox_test(
         for b in range(nt)
     ]  # fmt: skip
     table = pd.DataFrame(rows)
+    table["q_value"] = benjamini_hochberg(table["p_value"].to_numpy(dtype=float))
+    table["significant"] = table["q_value"] < alpha
     notes = [
+        (
+            f"{n_merged:,} of {n_input:,} incidents were exact same-place, same-day duplicates of another and "
+            "were counted once for the test (keep them with keep_duplicates / --keep-duplicates)"
+            if not keep_duplicates
+            else f"exact same-place, same-day duplicates kept ({n_input:,} incidents as given)"
+        ),
         f"{n:,} incidents, {int(keep.sum()):,} pairs within {d_edges[-1]:g} m; days apart by calendar date",
         f"expected = mean of {permutations} permutations of the dates (seed {seed}); p = (#permutations ≥ "
         "observed + 1) / (permutations + 1)",
+        f"significance by the Benjamini–Hochberg q-value over the {nd * nt} bands (q < {alpha:g}), not the raw p",
     ]
     if (observed < 5).any():
         notes.append(f"{int((observed < 5).sum())} band(s) with fewer than 5 observed pairs: ratios there are unstable")
-    if (table["p_value"] < 0.05).any():
+    if table["significant"].any():
         notes.append(
             "near-repeat patterns are also produced by repeat reporting of one event and by data entered in "
             "batches on one date; check before acting"
@@ -254,7 +285,12 @@ def knox_test(
             "permutations": int(permutations),
             "seed": int(seed),
             "incidents": n,
+            "incidents_given": n_input,
+            "duplicates_merged": n_merged,
+            "keep_duplicates": bool(keep_duplicates),
+            "alpha": float(alpha),
         },
         notes=tuple(notes),
         n_pairs=int(keep.sum()),
+        n_merged=n_merged,
     )

@@ -539,11 +539,14 @@ def near_repeat(
     seed: int = 0,
     max_points: int = KNOX_MAX_POINTS,
     origin: GridOrigin | None = None,
+    keep_duplicates: bool = False,
 ) -> KnoxResult:
     """Knox near-repeat test on the located incidents (the most recent ``max_points`` when there are more).
 
     ``origin``: the plane distances are measured in (the source's pinned origin; default: that of ``t``'s
     extent, one more query). The projection is equal-area and true to scale near the origin's latitude.
+    ``keep_duplicates``: keep exact same-place, same-day duplicates (default: counted once, see
+    :func:`~crimelens.analysis.incidents.knox.knox_test`).
     """
     from crimelens.analysis.incidents.knox import knox_test
 
@@ -560,6 +563,7 @@ def near_repeat(
         time_bands_days=tuple(time_bands_days),
         permutations=permutations,
         seed=seed,
+        keep_duplicates=keep_duplicates,
     )
     notes = result.notes
     if n_located > max_points:
