@@ -137,21 +137,24 @@ def test_knox_scales_to_100k_points() -> None:
     assert 0.8 < res.table["knox_ratio"].iloc[0] < 1.2
 
 
-def test_knox_real_toronto_burglary_like_sample(real_data: Path) -> None:
+def _toronto_break_and_enter(real_data: Path, year: str) -> pd.DataFrame:
+    """Toronto break and enters of ``year`` in an equirectangular plane (metres)."""
     path = real_data / "toronto_mci_2014_2019" / "toronto_mci_2014_2019.csv.gz"
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
     raw = pd.read_csv(path, usecols=["occurrencedate", "MCI", "Lat", "Long"])
     raw = raw[(raw["MCI"] == "Break and Enter") & raw["Lat"].between(43.5, 43.9)]
-    raw = raw[raw["occurrencedate"].str[:4] == "2018"]
+    raw = raw[raw["occurrencedate"].str[:4] == year]
     lat0 = np.radians(raw["Lat"].mean())
-    pts = pd.DataFrame(
+    return pd.DataFrame(
         {
             "x_m": 6371007.181 * np.cos(lat0) * np.radians(raw["Long"]),
             "y_m": 6371007.181 * np.radians(raw["Lat"]),
             "occurred_at": pd.to_datetime(raw["occurrencedate"].str[:10]),
         }
     )
+
+
+def test_knox_real_toronto_burglary_like_sample(real_data: Path) -> None:
+    pts = _toronto_break_and_enter(real_data, "2018")
     res = knox_test(pts, permutations=99, seed=0)
     # burglaries are the textbook near-repeat offence; locations are snapped to intersections, so
     # "same place" pairs are common: the 0–100 m × 0–7 days band shows an excess
@@ -201,18 +204,7 @@ def test_knox_q_values_are_benjamini_hochberg_over_the_bands() -> None:
 
 def test_knox_real_toronto_burglary_duplicates_inflate_the_near_cell(real_data: Path) -> None:
     # Toronto geocodes to intersections, so exact same-place, same-day pairs are common among break and enters
-    path = real_data / "toronto_mci_2014_2019" / "toronto_mci_2014_2019.csv.gz"
-    raw = pd.read_csv(path, usecols=["occurrencedate", "MCI", "Lat", "Long"])
-    raw = raw[(raw["MCI"] == "Break and Enter") & raw["Lat"].between(43.5, 43.9)]
-    raw = raw[raw["occurrencedate"].str[:4] == "2019"]
-    lat0 = np.radians(raw["Lat"].mean())
-    pts = pd.DataFrame(
-        {
-            "x_m": 6371007.181 * np.cos(lat0) * np.radians(raw["Long"]),
-            "y_m": 6371007.181 * np.radians(raw["Lat"]),
-            "occurred_at": pd.to_datetime(raw["occurrencedate"].str[:10]),
-        }
-    )
+    pts = _toronto_break_and_enter(real_data, "2019")
     dupes = int(pts.assign(d=pts["occurred_at"].dt.normalize()).duplicated(["x_m", "y_m", "d"]).sum())
     kept = knox_test(pts, permutations=99, seed=0, keep_duplicates=True)
     merged = knox_test(pts, permutations=99, seed=0)
