@@ -239,17 +239,41 @@ def test_incident_peak_time_at_midnight_says_unknown_times_file_there() -> None:
     from crimelens.insights.incidents import IncidentResults, findings_from_results
 
     cells = list(itertools.product(range(7), range(24)))
-    # 10 incidents in every weekday-hour, 50 on Sunday (6) at 00:00, then 40 on Friday (4) at 22:00
+    # 10 incidents in every weekday-hour; Sunday (6) 00:00 50, with Saturday 23:00 and Sunday 01:00 at 45: a busy
+    # night, not a time heap (hour 00 holds 110 against 105 and 105), so the peak stays at midnight with a caveat
     counts = pd.DataFrame(cells, columns=["weekday", "hour"]).assign(incidents=10)
-    counts.loc[(counts["weekday"] == 6) & (counts["hour"] == 0), "incidents"] = 50
+    for wd, hr, n in ((6, 0, 50), (5, 23, 45), (6, 1, 45)):
+        counts.loc[(counts["weekday"] == wd) & (counts["hour"] == hr), "incidents"] = n
     midnight = hour_weekday_profile(counts)
     base = {"source": "city", "simulated": False, "cell_m": 150.0, "alpha": 0.05}
     (f,) = findings_from_results(IncidentResults(**base, profile=midnight))  # type: ignore[arg-type]
     assert f.headline == "city: incidents peak on Sundays at 00:00"
-    # 50 of 167 × 10 + 50 = 1,720: 2.91% of incidents, 4.9× an even spread; strength 0.5 + 3.9 / 4, capped at 1
-    assert f.evidence["share"] == pytest.approx(50 / 1720) and f.score == pytest.approx(0.6)
-    assert "no known time at 00:00" in f.detail
-    counts.loc[(counts["weekday"] == 6) & (counts["hour"] == 0), "incidents"] = 10
+    # 50 of 165 × 10 + 50 + 45 + 45 = 1,790: 2.79% of incidents
+    assert f.evidence["share"] == pytest.approx(50 / 1790)
+    assert "no known time at 00:00" in f.detail and f.evidence["heaped_hours"] == []
+    counts["incidents"] = 10
     counts.loc[(counts["weekday"] == 4) & (counts["hour"] == 22), "incidents"] = 40
     (g,) = findings_from_results(IncidentResults(**base, profile=hour_weekday_profile(counts)))  # type: ignore[arg-type]
     assert g.headline == "city: incidents peak on Fridays at 22:00" and "no known time" not in g.detail
+
+
+def test_a_midnight_time_heap_is_kept_out_of_the_peak_finding() -> None:
+    import itertools
+
+    import pandas as pd
+
+    from crimelens.analysis.incidents.temporal import hour_weekday_profile
+    from crimelens.insights.incidents import IncidentResults, findings_from_results
+
+    # every weekday-hour 10, Sunday 00:00 90 and Friday 22:00 40: hour 00 (150 against 70 and 70) is a time heap,
+    # so the peak is Friday 22:00 and the 150 incidents at 00:00 are said to be left out
+    counts = pd.DataFrame(list(itertools.product(range(7), range(24))), columns=["weekday", "hour"]).assign(
+        incidents=10
+    )
+    counts.loc[(counts["weekday"] == 6) & (counts["hour"] == 0), "incidents"] = 90
+    counts.loc[(counts["weekday"] == 4) & (counts["hour"] == 22), "incidents"] = 40
+    base = {"source": "city", "simulated": False, "cell_m": 150.0, "alpha": 0.05}
+    (f,) = findings_from_results(IncidentResults(**base, profile=hour_weekday_profile(counts)))  # type: ignore[arg-type]
+    assert f.headline == "city: incidents peak on Fridays at 22:00"
+    assert f.evidence["heaped_hours"] == [0] and f.evidence["incidents_in_heaped_hours"] == 150
+    assert "Left out: 00:00" in f.detail and "150 incidents" in f.detail

@@ -141,3 +141,75 @@ def test_seasonality_real_chicago(real_data: Path) -> None:
     # summer above winter in Chicago
     assert t.loc[7, "seasonal_index"] > t.loc[2, "seasonal_index"]
     assert any("fewer than two" in n for n in res.notes)
+
+
+def _week_counts(overrides: dict[tuple[int, int], int]) -> pd.DataFrame:
+    import itertools
+
+    counts = pd.DataFrame(list(itertools.product(range(7), range(24))), columns=["weekday", "hour"]).assign(incidents=10)
+    for (wd, hr), n in overrides.items():
+        counts.loc[(counts["weekday"] == wd) & (counts["hour"] == hr), "incidents"] = n
+    return counts
+
+
+def test_time_heap_at_midnight_against_its_neighbouring_hours() -> None:
+    from scipy.stats import binom
+
+    # every weekday-hour 10, Sunday 00:00 50: hour 00 holds 6 × 10 + 50 = 110, hours 23 and 01 hold 70 each;
+    # under "no heap" 00:00 gets a third of the 250: p = P(Bin(250, 1/3) ≥ 110); hour 12 (70 vs 70, 70) is no heap
+    res = hour_weekday_profile(_week_counts({(6, 0): 50}))
+    heaps = res.heaps.set_index("hour")
+    assert heaps.loc[0, ["observed", "neighbour_before", "neighbour_after"]].tolist() == [110, 70, 70]
+    assert heaps.loc[0, "expected"] == 70 and heaps.loc[0, "excess"] == 40
+    assert heaps.loc[0, "p_value"] == pytest.approx(binom.sf(109, 250, 1 / 3), rel=1e-9)
+    assert heaps.loc[12, "p_value"] == pytest.approx(binom.sf(69, 210, 1 / 3), rel=1e-9)
+    # BH over the two hours: q(00) = min(2 p00, p12)
+    assert heaps.loc[0, "q_value"] == pytest.approx(min(2 * binom.sf(109, 250, 1 / 3), binom.sf(69, 210, 1 / 3)))
+    assert res.heaped_hours == (0,)
+    assert any(n.startswith("time heap at 00:00: 110 incidents against 70 expected") for n in res.notes)
+
+
+def test_a_busy_night_is_not_a_time_heap() -> None:
+    # midnight high, but so are 23:00 and 01:00 (nightlife, not unknown times): 110 against 105 and 105
+    res = hour_weekday_profile(_week_counts({(6, 0): 50, (5, 23): 45, (6, 1): 45}))
+    assert res.heaped_hours == ()
+    assert not any("time heap" in n for n in res.notes)
+
+
+def test_date_heap_on_the_first_of_the_month() -> None:
+    from scipy.stats import binom
+
+    # 10 incidents a day from 15 Dec 2022 to 31 Dec 2023, 30 on the 1st of February … December (11 days):
+    # the 1sts hold 330 against 110 the days before and 110 the days after; 1 January 2023 (10) is no heap
+    days = pd.date_range("2022-12-15", "2023-12-31", freq="D")
+    counts = np.where((days.day == 1) & (days.month != 1), 30, 10)
+    res = hour_weekday_profile(_week_counts({}), daily=pd.DataFrame({"date": days, "incidents": counts}))
+    dh = res.day_heaps.set_index("day")
+    assert dh.loc["1st of the month", ["days_tested", "observed", "neighbour_before", "neighbour_after"]].tolist() == [
+        11,
+        330,
+        110,
+        110,
+    ]
+    assert dh.loc["1st of the month", "p_value"] == pytest.approx(binom.sf(329, 550, 1 / 3), rel=1e-9)
+    assert dh.loc["1 January", ["days_tested", "observed"]].tolist() == [1, 10]
+    assert res.heaped_days == ("1st of the month",)
+    # the first and last dates of the data have only one neighbour: not tested
+    only_edges = pd.DataFrame({"date": pd.to_datetime(["2023-01-01", "2023-01-02"]), "incidents": [50, 1]})
+    assert hour_weekday_profile(_week_counts({}), daily=only_edges).day_heaps.empty
+
+
+def test_time_and_date_heaps_real_chicago(real_data: Path) -> None:
+    raw = pd.read_csv(real_data / "chicago_crimes_2022_slim" / "crimes-2022-slim.csv.gz", usecols=["Date"])
+    when = pd.to_datetime(raw["Date"])
+    daily = when.dt.normalize().value_counts().rename_axis("date").reset_index(name="incidents")
+    res = hour_weekday_profile(pd.DataFrame({"occurred_at": when}), daily=daily)
+    heaps = res.heaps.set_index("hour")
+    # counted independently from the raw file: incidents at 00:00–00:59, 23:00–23:59 and 01:00–01:59
+    assert heaps.loc[0, "observed"] == int((when.dt.hour == 0).sum())
+    assert heaps.loc[0, "neighbour_before"] == int((when.dt.hour == 23).sum())
+    assert heaps.loc[0, "observed"] > 2 * heaps.loc[0, "neighbour_before"]
+    assert res.heaped_hours == (0, 12)
+    firsts = when[(when.dt.day == 1) & (when.dt.month > 1)]
+    assert res.day_heaps.set_index("day").loc["1st of the month", "observed"] == len(firsts)
+    assert "1st of the month" in res.heaped_days

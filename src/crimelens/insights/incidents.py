@@ -89,15 +89,31 @@ def findings_from_results(r: IncidentResults) -> list[Finding]:
             )
         )
     prof = r.profile
-    if prof is not None and not prof.table.empty:
-        top = prof.table.sort_values(["incidents", "weekday", "hour"], ascending=[False, True, True]).iloc[0]
+    heaped = prof.heaped_hours if prof is not None else ()
+    candidates = prof.table[~prof.table["hour"].isin(heaped)] if prof is not None else None
+    if prof is not None and candidates is not None and not candidates.empty:
+        top = candidates.sort_values(["incidents", "weekday", "hour"], ascending=[False, True, True]).iloc[0]
         share = float(top["share"])
+        left_out = int(prof.table.loc[prof.table["hour"].isin(heaped), "incidents"].sum())
         midnight = (
             " Many sources file incidents with no known time at 00:00, so a midnight peak may partly be records "
             "without a time: check before acting."
             if int(top["hour"]) == 0
             else ""
         )
+        if heaped:
+            hours = " and ".join(f"{h:02d}:00" for h in heaped)
+            midnight += (
+                f" Left out: {hours}, time heaps against their neighbouring hours ({left_out:,} incidents, "
+                "often times unknown or rounded)."
+            )
+        days = prof.heaped_days
+        if days and prof.day_heaps is not None:
+            dh = prof.day_heaps[prof.day_heaps["heap"]]
+            midnight += (
+                f" Dates heap too, on the {' and '.join(days)} ({float(dh['excess'].sum()):,.0f} incidents above "
+                "the days either side): unknown dates are often filed there."
+            )
         found.append(
             make_finding(
                 "incident_peak_time",
@@ -105,7 +121,14 @@ def findings_from_results(r: IncidentResults) -> list[Finding]:
                 f"That hour holds {share:.1%} of incidents with a known time, {share * _WEEK_HOURS:.1f}× an even "
                 "spread over the week's 168 hours: timing patrols and services to the busiest hours is the "
                 "cheapest targeting there is." + midnight,
-                {"incidents_in_peak_hour": int(top["incidents"]), "share": share, "times_even_spread": share * 168},
+                {
+                    "incidents_in_peak_hour": int(top["incidents"]),
+                    "share": share,
+                    "times_even_spread": share * 168,
+                    "heaped_hours": list(heaped),
+                    "incidents_in_heaped_hours": left_out,
+                    "heaped_days": list(prof.heaped_days),
+                },
                 0.5 + (share * _WEEK_HOURS - 1) / 4,
                 r.source,
             )

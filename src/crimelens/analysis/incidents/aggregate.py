@@ -39,6 +39,7 @@ __all__ = [
     "Period",
     "area_counts",
     "area_counts_expr",
+    "daily_counts",
     "data_origin",
     "execute",
     "grid_counts",
@@ -361,6 +362,11 @@ def weekday_hour_counts(t: Any, by_offence: bool = False) -> pd.DataFrame:
     frame = execute(timed.group_by(**keys).aggregate(incidents=timed.count()), list(keys))
     frame.attrs["rows_excluded"] = int(_extent(t)["rows_total"]) - int(frame["incidents"].sum())
     return frame
+
+
+def daily_counts(t: Any) -> pd.DataFrame:
+    """Incidents per calendar date (``date``, ``incidents``), every incident including those known only to the day."""
+    return execute(t.group_by(date=t.occurred_at.date()).aggregate(incidents=t.count()), ["date"])
 
 
 def month_of_year_counts(t: Any, by_offence: bool = False) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from crimelens.analysis.incidents.aggregate import (
     AREA_COLUMNS,
     GridCounts,
     area_counts,
+    daily_counts,
     data_origin,
     execute,
     grid_counts,
@@ -138,7 +139,7 @@ def weekly_profile(t: Any) -> HourWeekdayResult:
     """Hour-of-day × day-of-week counts (incidents known only to the day are left out and counted)."""
     from crimelens.analysis.incidents.temporal import hour_weekday_profile
 
-    return hour_weekday_profile(weekday_hour_counts(t))
+    return hour_weekday_profile(weekday_hour_counts(t), daily=daily_counts(t))
 
 
 @records_caveats

@@ -14,7 +14,16 @@ import pandas as pd
 from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.errors import DataError, SchemaError, SparseDataWarning
 
-__all__ = ["WEEKDAYS", "HourWeekdayResult", "SeasonalityResult", "hour_weekday_profile", "monthly_seasonality"]
+__all__ = [
+    "HEAP_HOURS",
+    "WEEKDAYS",
+    "HourWeekdayResult",
+    "SeasonalityResult",
+    "day_heaps",
+    "hour_heaps",
+    "hour_weekday_profile",
+    "monthly_seasonality",
+]
 
 #: Weekday names by number, Monday = 0 (pandas ``day_of_week``; ISO day − 1).
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -38,6 +47,24 @@ class HourWeekdayResult(Result):
     """Counts by weekday × hour: ``table`` has 168 rows (every weekday × hour, zeros included)."""
 
     excluded_day_precision: int = 0
+    #: Time heaps: one row per candidate hour (00:00, 12:00) against its two neighbouring hours.
+    heaps: pd.DataFrame | None = None
+    #: Date heaps: the 1st of the month (February–December) and 1 January against their neighbouring days.
+    day_heaps: pd.DataFrame | None = None
+
+    @property
+    def heaped_hours(self) -> tuple[int, ...]:
+        """Hours whose excess over their neighbours is significant (kept out of the peak finding)."""
+        if self.heaps is None or self.heaps.empty:
+            return ()
+        return tuple(int(h) for h in self.heaps.loc[self.heaps["heap"], "hour"])
+
+    @property
+    def heaped_days(self) -> tuple[str, ...]:
+        """The days (``"1st of the month"``, ``"1 January"``) whose excess over their neighbours is significant."""
+        if self.day_heaps is None or self.day_heaps.empty:
+            return ()
+        return tuple(str(d) for d in self.day_heaps.loc[self.day_heaps["heap"], "day"])
 
     def chart(self) -> ChartSpec:
         return ChartSpec(
@@ -52,8 +79,89 @@ class HourWeekdayResult(Result):
         )
 
 
+def _q(q: float) -> str:
+    return "q < 1e-300" if q <= 0 else f"q = {q:.2g}"
+
+
+def _neighbour_test(rows: list[dict[str, Any]], alpha: float) -> pd.DataFrame:
+    """Add the exact binomial p (observed against its two neighbours, 1/3 each under "no heap"), BH q and ``heap``."""
+    from crimelens.analysis.inference import benjamini_hochberg, binom_sf
+
+    table = pd.DataFrame(rows)
+    obs, lo, hi = (table[c].to_numpy(dtype=np.int64) for c in ("observed", "neighbour_before", "neighbour_after"))
+    table["expected"] = (lo + hi) / 2
+    table["excess"] = obs - table["expected"]
+    table["p_value"] = [
+        binom_sf(int(o) - 1, int(o + a + b), 1 / 3) if o > 0 else 1.0 for o, a, b in zip(obs, lo, hi, strict=True)
+    ]
+    table["q_value"] = benjamini_hochberg(table["p_value"].to_numpy(dtype=float))
+    table["heap"] = (table["q_value"] < alpha) & (table["excess"] > 0)
+    return table
+
+
+#: Hours where sources heap incidents of unknown or rounded time: midnight ("time unknown") and noon.
+HEAP_HOURS = (0, 12)
+
+
+def hour_heaps(hour_counts: np.ndarray, *, hours: tuple[int, ...] = HEAP_HOURS, alpha: float = 0.05) -> pd.DataFrame:
+    """Heaps at ``hours`` against the two neighbouring hours (not against an even spread).
+
+    For hour h with count c_h and neighbours c_(h−1), c_(h+1) (around midnight: 23:00 and 01:00), under
+    "no heap" the three hours are alike, so given their total n = c_(h−1) + c_h + c_(h+1), c_h ~ Binomial(n,
+    1/3): the exact one-sided p = P(X ≥ c_h). ``expected`` = mean of the neighbours, ``excess`` = c_h −
+    expected; ``heap`` when p < ``alpha`` after Benjamini–Hochberg over the hours tested and excess > 0.
+    """
+    c = np.asarray(hour_counts, dtype=np.int64)
+    rows = [
+        {
+            "hour": h,
+            "observed": int(c[h]),
+            "neighbour_before": int(c[(h - 1) % 24]),
+            "neighbour_after": int(c[(h + 1) % 24]),
+        }
+        for h in hours
+    ]  # fmt: skip
+    return _neighbour_test(rows, alpha)
+
+
+def day_heaps(daily: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Heaps on the 1st of the month and on 1 January against the day before and the day after.
+
+    ``daily``: columns ``date`` and ``incidents`` (days with none may be absent). Only days whose two neighbours
+    both lie within the data's first and last date are tested. "1st of the month" sums the 1sts of February to
+    December (with the last day of the month before and the 2nd); "1 January" sums every 1 January (with 31
+    December and 2 January). Sources file incidents with an unknown date on the 1st (of the month, or of the
+    year), so an excess there is usually a recording artefact, not crime. Same test as :func:`hour_heaps`:
+    c ~ Binomial(n, 1/3) given the three days' total n, one-sided exact p, BH q over the two rows.
+    """
+    if daily.empty:
+        return pd.DataFrame()
+    dates = pd.to_datetime(daily["date"]).dt.normalize()
+    series = pd.Series(pd.to_numeric(daily["incidents"]).to_numpy(dtype=np.int64), index=dates).groupby(level=0).sum()
+    first, last = series.index.min(), series.index.max()
+    full = series.reindex(pd.date_range(first, last, freq="D"), fill_value=0)
+    idx = full.index
+    inner = (idx > first) & (idx < last)
+    counts = full.to_numpy(dtype=np.int64)
+    rows = []
+    for label, mask in (
+        ("1st of the month", (idx.day == 1) & (idx.month != 1) & inner),
+        ("1 January", (idx.day == 1) & (idx.month == 1) & inner),
+    ):
+        pos = np.flatnonzero(mask)
+        if pos.size == 0:
+            continue
+        rows.append(
+            {
+                "day": label, "days_tested": int(pos.size), "observed": int(counts[pos].sum()),
+                "neighbour_before": int(counts[pos - 1].sum()), "neighbour_after": int(counts[pos + 1].sum()),
+            }
+        )  # fmt: skip
+    return _neighbour_test(rows, alpha) if rows else pd.DataFrame()
+
+
 @records_caveats
-def hour_weekday_profile(data: pd.DataFrame) -> HourWeekdayResult:
+def hour_weekday_profile(data: pd.DataFrame, *, daily: pd.DataFrame | None = None) -> HourWeekdayResult:
     """Incidents by day of week × hour of day (7 × 24), with each cell's share of the total.
 
     ``data`` is either incidents (a column ``occurred_at``, local naive timestamps, and optionally
@@ -63,7 +171,10 @@ def hour_weekday_profile(data: pd.DataFrame) -> HourWeekdayResult:
     ``data.attrs['rows_excluded']`` as ``aggregate.weekday_hour_counts`` sets it) is given in ``notes`` and
     ``excluded_day_precision``. Columns ``weekday`` (0 = Monday), ``weekday_name``, ``hour``,
     ``incidents``, ``share`` (of all incidents in the profile), ``index`` (cell count / mean cell count, 1 =
-    average). Recorded times are when the victim says it happened, or when it was reported: a peak at
+    average). ``daily`` (optional; columns ``date``, ``incidents``, every incident including those known only to
+    the day) adds the date heaps of :func:`day_heaps`. Hours 00:00 and 12:00 are tested for time heaps against
+    their neighbouring hours (:func:`hour_heaps`); significant ones are in ``heaps`` and the notes. Recorded
+    times are when the victim says it happened, or when it was reported: a peak at
     00:00 or on the hour often marks unknown times rather than crime.
     """
     if not isinstance(data, pd.DataFrame):
@@ -127,6 +238,22 @@ def hour_weekday_profile(data: pd.DataFrame) -> HourWeekdayResult:
             SparseDataWarning,
             stacklevel=2,
         )
+    heaps = hour_heaps(np.bincount(hr, weights=grid, minlength=24))
+    for hp in heaps[heaps["heap"]].to_dict(orient="records"):
+        notes.append(
+            f"time heap at {int(hp['hour']):02d}:00: {int(hp['observed']):,} incidents against "
+            f"{hp['expected']:,.0f} expected from the neighbouring hours ({int(hp['neighbour_before']):,} and "
+            f"{int(hp['neighbour_after']):,}), {hp['excess']:,.0f} in excess (binomial {_q(hp['q_value'])}); "
+            "kept out of the peak hour, often times unknown or rounded"
+        )
+    dheaps = day_heaps(daily) if daily is not None else None
+    if dheaps is not None and not dheaps.empty:
+        for dh in dheaps[dheaps["heap"]].to_dict(orient="records"):
+            notes.append(
+                f"date heap on the {dh['day']} ({int(dh['days_tested'])} days): {int(dh['observed']):,} incidents "
+                f"against {dh['expected']:,.0f} expected from the days before and after, {dh['excess']:,.0f} in "
+                f"excess (binomial {_q(dh['q_value'])}); often dates unknown and filed on the 1st"
+            )
     peak = table.iloc[int(np.argmax(table["incidents"].to_numpy()))]
     return HourWeekdayResult(
         title=f"Incidents by weekday and hour (peak {peak['weekday_name']} {int(peak['hour']):02d}:00)",
@@ -134,6 +261,8 @@ def hour_weekday_profile(data: pd.DataFrame) -> HourWeekdayResult:
         params={"incidents": total, "excluded_day_precision": excluded},
         notes=tuple(notes),
         excluded_day_precision=excluded,
+        heaps=heaps,
+        day_heaps=dheaps,
     )
 
 
