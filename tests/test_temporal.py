@@ -146,7 +146,8 @@ def test_seasonality_real_chicago(real_data: Path) -> None:
 def _week_counts(overrides: dict[tuple[int, int], int]) -> pd.DataFrame:
     import itertools
 
-    counts = pd.DataFrame(list(itertools.product(range(7), range(24))), columns=["weekday", "hour"]).assign(incidents=10)
+    cells = list(itertools.product(range(7), range(24)))
+    counts = pd.DataFrame(cells, columns=["weekday", "hour"]).assign(incidents=10)
     for (wd, hr), n in overrides.items():
         counts.loc[(counts["weekday"] == wd) & (counts["hour"] == hr), "incidents"] = n
     return counts

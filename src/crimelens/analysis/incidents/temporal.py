@@ -139,8 +139,8 @@ def day_heaps(daily: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
     dates = pd.to_datetime(daily["date"]).dt.normalize()
     series = pd.Series(pd.to_numeric(daily["incidents"]).to_numpy(dtype=np.int64), index=dates).groupby(level=0).sum()
     first, last = series.index.min(), series.index.max()
-    full = series.reindex(pd.date_range(first, last, freq="D"), fill_value=0)
-    idx = full.index
+    idx = pd.date_range(first, last, freq="D")
+    full = series.reindex(idx, fill_value=0)
     inner = (idx > first) & (idx < last)
     counts = full.to_numpy(dtype=np.int64)
     rows = []
