@@ -250,3 +250,34 @@ def test_yoy_of_a_jurisdiction_without_counts_is_empty_but_complete(tiny_con: du
     assert result.table.empty and "p_value" in result.table.columns
     assert any("3 jurisdiction-years with no violent_crime count" in n for n in result.notes)
     assert result.chart().data.empty
+
+
+def test_long_run_trends_compound_annual_change_by_hand() -> None:
+    # a rate growing exactly 10% a year, 100 → 100 × 1.1⁹ (a large population keeps rounding negligible): the
+    # compound annual change is +10%, by the log-rate Theil–Sen and by the first and last years alike
+    pop = 100_000_000
+    rates = [100 * 1.1**i for i in range(10)]
+    t = trends.long_run_trends(make_warehouse(_series_rows("G", rates, pop=pop))).table.set_index("jurisdiction_id")
+    assert t.loc["G", "annual_change_pct"] == pytest.approx(10.0, abs=1e-4)
+    assert t.loc["G", "endpoint_cagr_pct"] == pytest.approx(10.0, abs=1e-4)
+    observed = [round(r * pop / 1e5) / pop * 1e5 for r in rates]
+    slope, _, low, high = sps.theilslopes(np.log(observed), np.arange(1990, 2000), alpha=0.95)
+    assert (t.loc["G", "annual_change_pct"], t.loc["G", "annual_change_low"], t.loc["G", "annual_change_high"]) == (
+        pytest.approx((math.expm1(slope) * 100, math.expm1(low) * 100, math.expm1(high) * 100))
+    )
+
+
+def test_trend_labels_use_the_benjamini_hochberg_q_value() -> None:
+    # "T" alone has a trend at p = 0.031 (scipy's Kendall tau on 10, 12, 11, …, 12); with 19 trendless series
+    # beside it, its q is 20 × 0.031 = 0.62: not labelled rising, though p < 0.05
+    rows = _series_rows("T", [10, 12, 11, 14, 13, 16, 15, 18, 17, 12], pop=1_000_000)
+    for k in range(19):
+        rows += _series_rows(f"F{k:02d}", [50.0, 60.0] * 5, pop=1_000_000)
+    result = trends.long_run_trends(make_warehouse(rows))
+    row = result.table.set_index("jurisdiction_id").loc["T"]
+    assert row["mk_p"] == pytest.approx(sps.kendalltau(range(10), [10, 12, 11, 14, 13, 16, 15, 18, 17, 12]).pvalue)
+    assert row["mk_p"] < 0.05 < row["mk_q"]
+    assert row["direction"] == "no clear trend"
+    assert any("1 of 20 jurisdictions have a trend at p < 0.05; 0 remain" in n for n in result.notes)
+    alone = trends.long_run_trends(make_warehouse(_series_rows("T", [10, 12, 11, 14, 13, 16, 15, 18, 17, 12])))
+    assert alone.table.iloc[0]["direction"] == "rising"  # one test: q = p

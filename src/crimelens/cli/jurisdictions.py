@@ -38,8 +38,8 @@ __all__ = [
 
 #: The columns the terminal shows of a trends table (all of them are in --json and --csv).
 TREND_COLUMNS = [
-    "name", "n_years", "first_year", "last_year", "first_rate", "last_rate", "slope_per_year", "slope_low",
-    "slope_high", "pct_per_year", "mk_p", "mk_q", "direction",
+    "name", "n_years", "first_year", "last_year", "first_rate", "last_rate", "annual_change_pct",
+    "annual_change_low", "annual_change_high", "slope_per_year", "mk_p", "mk_q", "direction",
 ]  # fmt: skip
 
 JurisdictionOpt = Annotated[str | None, typer.Option("--jurisdiction", help="Name or id (default: the nation).")]

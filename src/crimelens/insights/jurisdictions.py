@@ -185,7 +185,10 @@ def _trends(
     national = ""
     if not nation.empty:
         r = nation.iloc[0]
-        national = f" Nationally: {_pct(r['pct_per_year'], signed=True)} a year ({r['direction']}, {_p(r['mk_p'])})."
+        national = (
+            f" Nationally: {_pct(r['annual_change_pct'], signed=True)} a year compounded ({r['direction']}, "
+            f"{_p(r['mk_p'])})."
+        )
     for kind, sub, verb in (
         ("trend_rising", significant[significant["direction"] == "rising"].head(k), "rose"),
         ("trend_falling", significant[significant["direction"] == "falling"].iloc[::-1].head(k), "fell"),
@@ -194,27 +197,34 @@ def _trends(
             continue
         r = sub.iloc[0]
         headline = (
-            f"{r['name']}'s {what} rate {verb} fastest: {_pct(r['pct_per_year'], signed=True)} a year over "
-            f"{r['first_year']}–{r['last_year']} ({_rate(r['first_rate'])} → {_rate(r['last_rate'])} per 100,000)"
+            f"{r['name']}'s {what} rate {verb} fastest: {_pct(r['annual_change_pct'], signed=True)} a year "
+            f"compounded over {r['first_year']}–{r['last_year']} ({_rate(r['first_rate'])} → "
+            f"{_rate(r['last_rate'])} per 100,000)"
         )
         others = [
             f"{name} ({_pct(float(pct), signed=True)})"
-            for name, pct in zip(sub["name"].iloc[1:], sub["pct_per_year"].iloc[1:], strict=True)
+            for name, pct in zip(sub["name"].iloc[1:], sub["annual_change_pct"].iloc[1:], strict=True)
         ]
         detail = (
-            f"Theil–Sen slope {_rate(r['slope_per_year'])} per 100,000 a year; Mann–Kendall {_p(r['mk_p'])}."
-            + (f" Next: {', '.join(others)}." if others else "")
-            + national
+            f"Compound annual change {_pct(r['annual_change_pct'], signed=True)} "
+            f"({_pct(r['annual_change_low'], signed=True)} to {_pct(r['annual_change_high'], signed=True)}; "
+            f"Theil–Sen on the log rate; first to last year alone: {_pct(r['endpoint_cagr_pct'], signed=True)}). "
+            f"Mann–Kendall {_p(r['mk_p'])}, q = {float(r['mk_q']):.2g} after Benjamini–Hochberg over "
+            f"{len(local)} jurisdictions." + (f" Next: {', '.join(others)}." if others else "") + national
         )
         evidence = {
             "period": result.params["period"],
             "jurisdiction": r["name"],
-            "pct_per_year": r["pct_per_year"],
+            "annual_change_pct": r["annual_change_pct"],
+            "annual_change_low": r["annual_change_low"],
+            "annual_change_high": r["annual_change_high"],
+            "endpoint_cagr_pct": r["endpoint_cagr_pct"],
             "slope_per_year": r["slope_per_year"],
             "mk_p": r["mk_p"],
+            "mk_q": r["mk_q"],
             "significant_trends": int((significant["direction"] == kind.removeprefix("trend_")).sum()),
         }
-        out.append(_finding(kind, headline, detail, evidence, 0.5 + abs(float(r["pct_per_year"])) / 10))
+        out.append(_finding(kind, headline, detail, evidence, 0.5 + abs(float(r["annual_change_pct"])) / 10))
     if not out:
         headline = (
             f"No jurisdiction shows a significant long-run trend in its {what} rate over {result.params['period']}"

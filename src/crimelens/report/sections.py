@@ -372,7 +372,7 @@ def trends_section(run: Runner, p: ReportParams) -> PageSection:
         block.unavailable = lr.unavailable("Long-run trends")
     else:
         t = lr.value.table
-        local = t[(t["kind"] != "nation") & t["pct_per_year"].notna()]
+        local = t[(t["kind"] != "nation") & t["annual_change_pct"].notna()]
         period = lr.value.params.get("period", "")
         if local.empty:
             min_years = lr.value.params.get("min_years", 5)
@@ -384,19 +384,20 @@ def trends_section(run: Runner, p: ReportParams) -> PageSection:
             falling = local.iloc[-1]
             block.paragraphs.append(
                 f"Over {period}, the rate rose fastest in {rising['name']} "
-                f"({float(rising['pct_per_year']):+.1f}% of its median rate a year, {rising['direction']}) and "
-                f"fell fastest in {falling['name']} ({float(falling['pct_per_year']):+.1f}% a year, "
-                f"{falling['direction']}). 'No clear trend' means the Mann–Kendall test did not reach "
-                f"p < {p.alpha}."
+                f"({float(rising['annual_change_pct']):+.1f}% a year compounded, {rising['direction']}) and "
+                f"fell fastest in {falling['name']} ({float(falling['annual_change_pct']):+.1f}% a year, "
+                f"{falling['direction']}). The compound annual change is the Theil–Sen slope of the log rate. "
+                f"'No clear trend' means the Mann–Kendall test did not reach q < {p.alpha} after the "
+                f"Benjamini–Hochberg correction over the {len(local)} jurisdictions."
             )
             block.figures += run.figure(lr.value.chart())
-            cols = ["name", "n_years", "first_rate", "last_rate", "pct_per_year", "mk_tau", "mk_p", "mk_q"]
+            cols = ["name", "n_years", "first_rate", "last_rate", "annual_change_pct", "mk_tau", "mk_p", "mk_q"]
             shown = pd.concat([local.head(5), local.tail(5)]).drop_duplicates("jurisdiction_id")
             block.tables.append(
                 render_table(
                     shown,
                     columns=[*cols, "direction"],
-                    labels={"pct_per_year": "% per year"},
+                    labels={"annual_change_pct": "% a year (compound)"},
                     caption="Five fastest rising and five fastest falling",
                 )
             )

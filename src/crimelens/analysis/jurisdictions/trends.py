@@ -251,21 +251,21 @@ class LongRunTrends(Result):
     """One long-run trend per jurisdiction (and the nation), fastest rising first."""
 
     def chart(self) -> ChartSpec:
-        t = self.table[(self.table["kind"] != "nation") & self.table["pct_per_year"].notna()]
+        t = self.table[(self.table["kind"] != "nation") & self.table["annual_change_pct"].notna()]
         n = min(5, len(t) // 2) if len(t) >= 2 else len(t)
         data = pd.concat([t.head(n), t.tail(n)]) if n else t
-        data = data.drop_duplicates("jurisdiction_id").sort_values("pct_per_year")
+        data = data.drop_duplicates("jurisdiction_id").sort_values("annual_change_pct")
         data = data.assign(significant=data["direction"] != "no clear trend")
         return ChartSpec(
             kind="barh",
-            data=data[["name", "pct_per_year", "significant"]].reset_index(drop=True),
+            data=data[["name", "annual_change_pct", "significant"]].reset_index(drop=True),
             x="name",
-            y="pct_per_year",
+            y="annual_change_pct",
             title=f"Fastest rising and falling rates, {self.params.get('period', '')}",
             x_label="jurisdiction",
-            y_label="% of the median rate per year (Theil–Sen)",
+            y_label="compound annual change, % (Theil–Sen on the log rate)",
             highlight="significant",
-            note=f"Highlighted: Mann–Kendall p < {self.params.get('alpha')}.",
+            note=f"Highlighted: Mann–Kendall trend with Benjamini–Hochberg q < {self.params.get('alpha')}.",
         )
 
 
@@ -291,11 +291,14 @@ def long_run_trends(
     :func:`~crimelens.analysis.inference.benjamini_hochberg`) for reading many tests at once.
 
     Columns ``jurisdiction_id, name, kind, n_years, first_year, last_year, first_rate, last_rate,
-    slope_per_year, slope_low, slope_high, pct_per_year, mk_tau, mk_p, direction, mk_q,
-    partial_years_excluded``; ``pct_per_year`` = slope / median rate × 100; ``direction`` 'rising' or
-    'falling' when mk_p < alpha, else 'no clear trend'. Partially reported years (fewer than 12 months)
-    are left out of the fit. Series with fewer than ``min_years`` rates are left out and counted in notes.
-    Sorted by pct_per_year, fastest rising first.
+    slope_per_year, slope_low, slope_high, pct_per_year, annual_change_pct, annual_change_low,
+    annual_change_high, endpoint_cagr_pct, mk_tau, mk_p, direction, mk_q, partial_years_excluded``;
+    ``pct_per_year`` = slope / median rate × 100 (a straight line as a share of the median: not a growth rate);
+    ``annual_change_pct`` = the compound annual change exp(b) − 1 with b the Theil–Sen slope of ln(rate) on
+    year, and its interval from Sen's interval of b; ``endpoint_cagr_pct`` = (last / first)^(1 / years) − 1.
+    ``direction`` 'rising' or 'falling' when mk_q < alpha (the nation: mk_p < alpha), else 'no clear trend'.
+    Partially reported years (fewer than 12 months) are left out of the fit. Series with fewer than
+    ``min_years`` rates are left out and counted in notes. Sorted by annual_change_pct, fastest rising first.
     """
     alpha = _check_alpha(alpha)
     min_years = check_whole("min_years", min_years, 3)
@@ -328,8 +331,17 @@ def long_run_trends(
         slope, _, low, high = theil_sen(values, years, 1 - alpha)
         tau, p = kendall_tau(years, values)
         median = float(np.median(values))
-        rising = tau > 0
-        direction = ("rising" if rising else "falling") if p < alpha else "no clear trend"
+        positive = values > 0
+        if positive.sum() >= min_years:
+            # the compound annual change: Theil–Sen on the log rate, exp(slope) − 1 (years with no crime left out)
+            lslope, _, llow, lhigh = theil_sen(np.log(values[positive]), years[positive], 1 - alpha)
+            annual, annual_low, annual_high = (float(np.expm1(v)) * 100 for v in (lslope, llow, lhigh))
+        else:
+            annual = annual_low = annual_high = float("nan")
+        span = float(years[-1] - years[0])
+        endpoint = (
+            float((values[-1] / values[0]) ** (1 / span) - 1) * 100 if values[0] > 0 and span > 0 else float("nan")
+        )
         rows.append(
             {
                 "jurisdiction_id": jid,
@@ -344,23 +356,31 @@ def long_run_trends(
                 "slope_low": float(low),
                 "slope_high": float(high),
                 "pct_per_year": float(slope) / median * 100 if median > 0 else float("nan"),
+                "annual_change_pct": annual,
+                "annual_change_low": annual_low,
+                "annual_change_high": annual_high,
+                "endpoint_cagr_pct": endpoint,
                 "mk_tau": float(tau),
                 "mk_p": p,
-                "direction": direction,
+                "direction": "rising" if tau > 0 else "falling",
                 "partial_years_excluded": int(partial[at].sum()),
             }
         )
     columns = [
         "jurisdiction_id", "name", "kind", "n_years", "first_year", "last_year", "first_rate", "last_rate",
-        "slope_per_year", "slope_low", "slope_high", "pct_per_year", "mk_tau", "mk_p", "direction", "mk_q",
-        "partial_years_excluded",
+        "slope_per_year", "slope_low", "slope_high", "pct_per_year", "annual_change_pct", "annual_change_low",
+        "annual_change_high", "endpoint_cagr_pct", "mk_tau", "mk_p", "direction", "mk_q", "partial_years_excluded",
     ]  # fmt: skip
     table = pd.DataFrame(rows, columns=[c for c in columns if c != "mk_q"])
     table["mk_q"] = np.nan
     local = (table["kind"] != "nation") & table["mk_p"].notna()
     if local.any():
         table.loc[local, "mk_q"] = benjamini_hochberg(table.loc[local, "mk_p"].to_numpy(dtype=float))
-    table = table[columns].sort_values("pct_per_year", ascending=False, na_position="last").reset_index(drop=True)
+    # many series are tested at once: a jurisdiction's trend is labelled by its Benjamini–Hochberg q-value; the
+    # nation (one series, not part of that family) by its own p
+    decisive = np.where(table["kind"] == "nation", table["mk_p"], table["mk_q"])
+    table["direction"] = np.where(decisive < alpha, table["direction"], "no clear trend")
+    table = table[columns].sort_values("annual_change_pct", ascending=False, na_position="last").reset_index(drop=True)
     notes = []
     if too_short:
         notes.append(
@@ -373,8 +393,13 @@ def long_run_trends(
         after = int((table.loc[table["kind"] != "nation", "mk_q"] < alpha).sum())
         notes.append(
             f"{significant} of {tested} jurisdictions have a trend at p < {alpha}; {after} remain after "
-            "Benjamini–Hochberg correction (mk_q)"
+            f"Benjamini–Hochberg correction, and only those are labelled rising or falling (mk_q < {alpha})"
         )
+    notes.append(
+        "annual_change_pct is the compound annual change, exp(Theil–Sen slope of the log rate) − 1, with its "
+        "interval; endpoint_cagr_pct compounds the first and last years only; pct_per_year is the straight-line "
+        "Theil–Sen slope as a share of the median rate"
+    )
     n_partial = int(table["partial_years_excluded"].sum())
     if n_partial:
         notes.append(f"{n_partial} partially reported jurisdiction-years left out of the fits")
