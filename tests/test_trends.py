@@ -203,7 +203,10 @@ def test_fbi_national_trend_matches_the_file(fbi_con: duckdb.DuckDBPyConnection,
     c2, e2 = int(by_year[2014]["violent_crime"]), int(by_year[2014]["population"])
     yoy = trends.year_over_year(fbi_con).table.set_index("year").loc[2014]
     assert yoy["rate_ratio"] == pytest.approx((c2 / e2) / (c1 / e1))
-    assert yoy["p_value"] == pytest.approx(sps.binomtest(c2, c1 + c2, e2 / (e1 + e2)).pvalue)
+    assert yoy["p_poisson"] == pytest.approx(sps.binomtest(c2, c1 + c2, e2 / (e1 + e2)).pvalue)
+    # the national series varies far more from year to year than Poisson counts of a million crimes would
+    assert trends.year_over_year(fbi_con).params["dispersion"] > 10
+    assert yoy["p_value"] > yoy["p_poisson"]
 
 
 # -- turning points ------------------------------------------------------------------------------------
@@ -281,3 +284,53 @@ def test_trend_labels_use_the_benjamini_hochberg_q_value() -> None:
     assert any("1 of 20 jurisdictions have a trend at p < 0.05; 0 remain" in n for n in result.notes)
     alone = trends.long_run_trends(make_warehouse(_series_rows("T", [10, 12, 11, 14, 13, 16, 15, 18, 17, 12])))
     assert alone.table.iloc[0]["direction"] == "rising"  # one test: q = p
+
+
+def test_quasi_poisson_pair_by_hand() -> None:
+    # 100 then 150 on equal exposures with φ = 4: ln RR = ln 1.5, se = √(4 (1/100 + 1/150)) = 0.2582;
+    # p = 2 · P(Z > ln 1.5 / 0.2582) = 2 · P(Z > 1.570)
+    low, high, p = trends._quasi_pair(100, 1.0, 150, 1.0, 4.0, 0.05)
+    se = math.sqrt(4 * (1 / 100 + 1 / 150))
+    assert p == pytest.approx(2 * sps.norm.sf(math.log(1.5) / se), rel=1e-9)
+    z = sps.norm.ppf(0.975)
+    assert (low, high) == pytest.approx((1.5 * math.exp(-z * se), 1.5 * math.exp(z * se)), rel=1e-9)
+
+
+@pytest.mark.parametrize("phi", [1.0, 5.0, 30.0])
+def test_series_dispersion_recovers_the_overdispersion_of_simulated_series(phi: float) -> None:
+    # negative binomial yearly counts, mean 2,000 and variance φ · mean (gamma-Poisson mixture), steady rate:
+    # the median estimate over 300 seeded 40-year series is within 15% of φ
+    rng = np.random.default_rng(7)
+    mean, years, estimates = 2000.0, np.arange(1980, 2020), []
+    for _ in range(300):
+        lam = rng.gamma((mean / (phi - 1)) if phi > 1 else 1e12, (phi - 1) if phi > 1 else mean / 1e12, size=40)
+        counts = rng.poisson(lam)
+        estimates.append(trends.series_dispersion(counts, np.full(40, 1e6), years))
+    assert np.median(estimates) == pytest.approx(phi, rel=0.15)
+
+
+def test_year_over_year_allows_for_overdispersion_on_a_steady_series() -> None:
+    # a steady rate with φ = 25 (seeded negative binomial counts around 5,000 a year): no year really changed, so
+    # the quasi-Poisson test with BH across years flags (almost) none, while the exact Poisson test flags most
+    rng = np.random.default_rng(11)
+    lam = rng.gamma(5000 / 24, 24, size=30)
+    counts = rng.poisson(lam)
+    rows = [
+        {"jurisdiction_id": "S", "year": 1990 + i, "population": 1_000_000, "violent_crime": int(c)}
+        for i, c in enumerate(counts)
+    ]
+    result = trends.year_over_year(make_warehouse(rows), jurisdiction="S")
+    t = result.table.dropna(subset=["p_value"])
+    assert 10 < result.params["dispersion"] < 60
+    assert int(t["significant"].sum()) <= 1
+    assert int((t["p_poisson"] < 0.05).sum()) > len(t) / 2
+    assert t["poisson_disagrees"].sum() == (t["p_poisson"] < 0.05).sum() - t["significant"].sum()
+    assert any("as much from year to year as Poisson counts" in n for n in result.notes)
+
+
+def test_marshall_baltimore_year_over_year_with_its_own_dispersion(marshall_con: duckdb.DuckDBPyConnection) -> None:
+    # Baltimore's yearly counts vary far more than Poisson: the exact test calls most changes significant
+    result = trends.year_over_year(marshall_con, jurisdiction="MDBPD00")
+    t = result.table.dropna(subset=["p_value"])
+    assert result.params["dispersion"] > 10
+    assert int((t["p_poisson"] < 0.05).sum()) > 2 * int(t["significant"].sum())

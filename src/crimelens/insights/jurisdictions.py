@@ -256,16 +256,29 @@ def _national_change(
             f"({_pct(r['change_pct'], signed=True)})"
         )
         strength = 0.5
+    phi = result.params.get("dispersion")
+    test = (
+        f"test allowing for the series' own year-to-year variation ({phi:.0f}× Poisson) {_p(r['p_value'])}"
+        if phi is not None and phi > 1
+        else f"exact Poisson test {_p(r['p_value'])}"
+    )
     detail = (
         f"{rates}; rate ratio {r['rate_ratio']:.3f} ({(1 - result.params['alpha']):.0%} CI {r['ci_low']:.3f}–"
-        f"{r['ci_high']:.3f}), exact Poisson test {_p(r['p_value'])}."
+        f"{r['ci_high']:.3f}), {test}."
     )
+    if bool(r["poisson_disagrees"]):
+        detail += f" The exact Poisson test alone ({_p(r['p_poisson'])}) would call it " + (
+            "not significant." if bool(r["significant"]) else "significant, but it ignores that variation."
+        )
     evidence = {
         "year": year,
         "change_pct": r["change_pct"],
         "rate_ratio": r["rate_ratio"],
         "ci": [r["ci_low"], r["ci_high"]],
         "p_value": r["p_value"],
+        "q_value": r["q_value"],
+        "p_poisson": r["p_poisson"],
+        "dispersion": phi,
         "significant": bool(r["significant"]),
         "series": result.params["name"],
     }

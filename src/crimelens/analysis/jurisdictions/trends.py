@@ -14,7 +14,15 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from crimelens.analysis.inference import benjamini_hochberg, binom_test, clopper_pearson, kendall_tau, theil_sen
+from crimelens.analysis.inference import (
+    benjamini_hochberg,
+    binom_test,
+    clopper_pearson,
+    kendall_tau,
+    normal_ppf,
+    normal_sf,
+    theil_sen,
+)
 from crimelens.analysis.jurisdictions.panel import offence_years, panel
 from crimelens.analysis.jurisdictions.ranking import find_jurisdiction
 from crimelens.analysis.jurisdictions.statistics import (
@@ -70,8 +78,39 @@ def _series(
 
 _YOY_COLUMNS = [
     "year", "count", "population", "rate_per_100k", "prev_count", "change_pct", "rate_ratio", "ci_low",
-    "ci_high", "p_value", "significant", "direction", "partial",
+    "ci_high", "p_value", "q_value", "p_poisson", "significant", "direction", "poisson_disagrees", "partial",
 ]  # fmt: skip
+
+#: Fewest pairs of consecutive fully reported years from which a series' own overdispersion is estimated.
+MIN_YEARS_FOR_DISPERSION = 6
+#: The median of the χ² distribution with 1 degree of freedom (scipy.stats.chi2(1).median()).
+_CHI2_1_MEDIAN = 0.454936423119572
+
+
+def series_dispersion(counts: np.ndarray, exposures: np.ndarray, years: np.ndarray) -> float:
+    """A yearly series' own overdispersion, from its consecutive-year changes (NaN when it cannot be estimated).
+
+    For each pair of consecutive years with counts c1, c2 and exposures e1, e2, z = ln(RR) / √(1/c1 + 1/c2)
+    with RR = (c2/e2)/(c1/e1) is about N(0, 1) for Poisson counts with an unchanged rate; for quasi-Poisson
+    counts (variance φ·μ; Wedderburn 1974, Biometrika 61; McCullagh & Nelder 1989, §4.5) its variance is about φ.
+    φ is estimated robustly as median(z²) / 0.4549 (0.4549 is the median of χ² with 1 degree of freedom), so a
+    few genuine jumps do not inflate it (Hampel 1974, JASA 69, on median-based scale estimates). So the test
+    asks whether a change is unusual *for this series*: φ ≈ 1 for Poisson counts; crime counts vary more from
+    year to year (policy, reporting, shocks), and large jurisdictions' φ is often in the tens or hundreds. Needs
+    :data:`MIN_YEARS_FOR_DISPERSION` consecutive pairs with positive counts and exposures.
+    """
+    c = np.asarray(counts, dtype=float)
+    e = np.asarray(exposures, dtype=float)
+    t = np.asarray(years, dtype=float)
+    order = np.argsort(t, kind="stable")
+    c, e, t = c[order], e[order], t[order]
+    ok = np.isfinite(c) & np.isfinite(e) & (e > 0) & (c > 0)
+    pair = ok[1:] & ok[:-1] & (np.diff(t) == 1)
+    if int(pair.sum()) < MIN_YEARS_FOR_DISPERSION:
+        return float("nan")
+    c1, c2, e1, e2 = c[:-1][pair], c[1:][pair], e[:-1][pair], e[1:][pair]
+    z2 = np.log((c2 / e2) / (c1 / e1)) ** 2 / (1 / c1 + 1 / c2)
+    return float(np.median(z2) / _CHI2_1_MEDIAN)
 
 
 # -- year over year ------------------------------------------------------------------------------------
@@ -91,7 +130,10 @@ class YearOverYear(Result):
             x_label="year",
             y_label="per 100,000 residents",
             highlight="significant",
-            note=f"Highlighted: change from the year before significant at α = {self.params.get('alpha')}.",
+            note=(
+                "Highlighted: change from the year before significant (Benjamini–Hochberg q < "
+                f"{self.params.get('alpha')})."
+            ),
         )
 
 
@@ -108,6 +150,17 @@ def _poisson_pair(c1: int, e1: float, c2: int, e2: float, alpha: float) -> tuple
 
     ratio = (c2 / e2) / (c1 / e1) if c1 > 0 else float("inf")
     return ratio, to_ratio(low), to_ratio(high), p_value
+
+
+def _quasi_pair(c1: int, e1: float, c2: int, e2: float, phi: float, alpha: float) -> tuple[float, float, float]:
+    """(CI low, CI high, p) of the rate ratio with the Poisson variance inflated by φ (Wald on the log ratio)."""
+    if c1 <= 0 or c2 <= 0:
+        return (float("nan"),) * 3
+    log_rr = np.log((c2 / e2) / (c1 / e1))
+    se = np.sqrt(phi * (1 / c1 + 1 / c2))
+    z = normal_ppf(1 - alpha / 2)
+    p = float(2 * normal_sf(abs(log_rr) / se))
+    return float(np.exp(log_rr - z * se)), float(np.exp(log_rr + z * se)), min(p, 1.0)
 
 
 def _pair_sums(local: pd.DataFrame) -> dict[int, tuple[float, float, float, float]]:
@@ -173,6 +226,14 @@ def year_over_year(
     summed = jurisdiction is None and jid == ""
     local = of[(of["kind"] != "nation") & of["count"].notna() & of["population"].notna() & ~of["partial"]]
     pair_sums = _pair_sums(local) if summed else {}
+    full = series[~series["partial"].astype(bool)]
+    phi_raw = series_dispersion(
+        full["count"].to_numpy(dtype=float),
+        full["population"].to_numpy(dtype=float),
+        full["year"].to_numpy(dtype=float),
+    )
+    # never more liberal than the exact Poisson test: φ below 1 (underdispersion, rare in crime counts) counts as 1
+    phi = max(phi_raw, 1.0) if np.isfinite(phi_raw) else 1.0
     rows: list[dict[str, Any]] = []
     prev: pd.Series | None = None
     for _, cur in series.iterrows():
@@ -187,8 +248,11 @@ def year_over_year(
             "ci_low": np.nan,
             "ci_high": np.nan,
             "p_value": np.nan,
+            "q_value": np.nan,
+            "p_poisson": np.nan,
             "significant": pd.NA,
             "direction": None,
+            "poisson_disagrees": pd.NA,
             "partial": bool(cur["partial"]),
         }
         if prev is not None and int(prev["year"]) == row["year"] - 1:
@@ -200,24 +264,38 @@ def year_over_year(
             if not any(pd.isna(v) for v in (c1, e1, c2, e2)):
                 ratio, low, high, p = _poisson_pair(round(c1), float(e1), round(c2), float(e2), alpha)
                 if not np.isnan(p):
-                    significant = p < alpha
+                    p_used = p
+                    if phi > 1:
+                        qlow, qhigh, qp = _quasi_pair(round(c1), float(e1), round(c2), float(e2), phi, alpha)
+                        if not np.isnan(qp):
+                            low, high, p_used = qlow, qhigh, qp
                     row.update(
-                        change_pct=(ratio - 1) * 100,
-                        rate_ratio=ratio,
-                        ci_low=low,
-                        ci_high=high,
-                        p_value=p,
-                        significant=significant,
-                        direction=("up" if ratio > 1 else "down") if significant else "no significant change",
-                    )
+                        change_pct=(ratio - 1) * 100, rate_ratio=ratio, ci_low=low, ci_high=high, p_value=p_used,
+                        p_poisson=p,
+                    )  # fmt: skip
                     if not summed:
                         row["partial"] = row["partial"] or bool(prev["partial"])
         rows.append(row)
         prev = cur
+    tested = [k for k, r in enumerate(rows) if not pd.isna(r["p_value"])]
+    if tested:
+        pv = np.array([rows[k]["p_value"] for k in tested], dtype=float)
+        pp = np.array([rows[k]["p_poisson"] for k in tested], dtype=float)
+        q_used, q_exact = benjamini_hochberg(pv), benjamini_hochberg(pp)
+        for k, q, q_poisson in zip(tested, q_used, q_exact, strict=True):
+            significant = bool(q < alpha)
+            ratio = rows[k]["rate_ratio"]
+            rows[k].update(
+                q_value=float(q),
+                significant=significant,
+                direction=("up" if ratio > 1 else "down") if significant else "no significant change",
+                poisson_disagrees=bool((q_poisson < alpha) != significant),
+            )
     table = pd.DataFrame(rows, columns=_YOY_COLUMNS)
     for col in ("count", "population", "prev_count"):
         table[col] = table[col].astype("float64").round().astype("Int64")
     table["significant"] = table["significant"].astype("boolean")
+    table["poisson_disagrees"] = table["poisson_disagrees"].astype("boolean")
     table["partial"] = table["partial"].astype(bool)
     flagged = table[table["partial"] & table["significant"].fillna(False).astype(bool)]
     if not summed and not flagged.empty:
@@ -233,6 +311,27 @@ def year_over_year(
             "each pair of years is tested on the jurisdictions fully reported (12 months, count and "
             "population) in both years"
         )
+    n_tested = len(tested)
+    if np.isfinite(phi_raw):
+        n_poisson = int(sum(1 for k in tested if rows[k]["p_poisson"] < alpha))
+        notes.append(
+            f"the series varies {phi_raw:.1f}× as much from year to year as Poisson counts would (its quasi-Poisson "
+            f"dispersion, from its consecutive full years); "
+            + (
+                f"p-values and intervals allow for it (the exact Poisson test alone calls {n_poisson} of "
+                f"{n_tested} changes significant at p < {alpha}: p_poisson)"
+                if phi > 1
+                else "the exact Poisson test is used"
+            )
+        )
+    else:
+        notes.append(
+            f"fewer than {MIN_YEARS_FOR_DISPERSION} pairs of consecutive full years: the series' own dispersion "
+            "cannot be estimated, so the exact Poisson test is used and may call ordinary year-to-year noise "
+            "significant"
+        )
+    if n_tested:
+        notes.append(f"{n_tested} changes tested: significant means Benjamini–Hochberg q < {alpha} across the years")
     defs = frame.loc[frame["rape_definition"].notna(), ["year", "rape_definition"]]
     if offence in ("rape", "violent_crime") and defs["rape_definition"].nunique() > 1:
         first_revised = int(defs.loc[defs["rape_definition"] == "revised", "year"].min())
@@ -240,7 +339,14 @@ def year_over_year(
     return YearOverYear(
         title=f"{name}: {OFFENCE_LABELS[offence].lower()} year over year",
         table=table,
-        params={"source": src, "offence": offence, "jurisdiction_id": jid, "name": name, "alpha": alpha},
+        params={
+            "source": src,
+            "offence": offence,
+            "jurisdiction_id": jid,
+            "name": name,
+            "alpha": alpha,
+            "dispersion": phi_raw if np.isfinite(phi_raw) else None,
+        },
         notes=tuple(notes),
     )
 
