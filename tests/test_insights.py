@@ -277,3 +277,27 @@ def test_a_midnight_time_heap_is_kept_out_of_the_peak_finding() -> None:
     assert f.headline == "city: incidents peak on Fridays at 22:00"
     assert f.evidence["heaped_hours"] == [0] and f.evidence["incidents_in_heaped_hours"] == 150
     assert "Left out: 00:00" in f.detail and "150 incidents" in f.detail
+
+
+def test_highest_rate_finding_leaves_out_small_counts_and_says_so() -> None:
+    # "Tiny" records 3 offences among 200 residents (3 / 200 × 100,000 = 1,500 per 100,000, the highest rate) but
+    # fewer than the min_count setting (20): it is left out of the rate list and counted. "Big": 5,000 among
+    # 1,000,000 = 500 per 100,000; "Mid": 300 among 100,000 = 300 per 100,000
+    rows = [
+        {"jurisdiction_id": j, "year": 2020, "population": pop, "violent_crime": c}
+        for j, pop, c in (("Tiny", 200, 3), ("Big", 1_000_000, 5_000), ("Mid", 100_000, 300))
+    ]
+    f = _by_kind(key_findings(make_warehouse(rows), k=2))["counts_vs_rates"]
+    assert f.headline == (
+        "Big records both the most violent crime (5,000 in 2020) and the highest rate (500.0 per 100,000 residents)"
+    )
+    assert f.evidence["left_out_small_counts"] == 1 and f.evidence["min_count"] == 20
+    assert "1 jurisdiction(s) with fewer than 20 recorded violent crime offences were left out" in f.detail
+    assert "(1 of them would have ranked above Big)" in f.detail
+    # Big's exact 95% Poisson interval for 5,000 offences: χ²(0.025; 10,000)/2 and χ²(0.975; 10,002)/2 per 1,000,000
+    from scipy.stats import chi2
+
+    top = f.evidence["top_by_rate"][0]
+    assert (top["rate_low"], top["rate_high"]) == pytest.approx(
+        (chi2.ppf(0.025, 10_000) / 2 / 10, chi2.ppf(0.975, 10_002) / 2 / 10), rel=1e-6
+    )

@@ -27,8 +27,8 @@ def test_rank_by_rate_latest_year(tiny_con: duckdb.DuckDBPyConnection) -> None:
     assert t["rate_per_100k"].tolist() == pytest.approx([120.0, 90.0, 26.0])
     assert t.set_index("jurisdiction_id").loc["C", "partial_years"] == 1  # C reported 6 months in 2012
     assert list(t.columns) == [
-        "rank", "jurisdiction_id", "name", "kind", "count", "population", "rate_per_100k", "years",
-        "partial_years",
+        "rank", "jurisdiction_id", "name", "kind", "count", "population", "rate_per_100k", "rate_low", "rate_high",
+        "years", "partial_years",
     ]  # fmt: skip
     chart = result.chart()
     assert chart.kind == "barh" and chart.highlight == "partial"

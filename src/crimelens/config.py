@@ -61,6 +61,13 @@ SETTINGS: dict[str, Setting] = {
         Setting("hotspot_window", int, 10, "Length in years of the window persistent hotspots look at."),
         Setting("alpha", float, 0.05, "Significance level for trend and change tests."),
         Setting(
+            "min_count",
+            int,
+            20,
+            "Fewest offences a jurisdiction or area must record to be named in a 'highest rate' finding: on a "
+            "handful of offences a rate is mostly chance (those left out are counted).",
+        ),
+        Setting(
             "cell_m",
             float,
             150.0,

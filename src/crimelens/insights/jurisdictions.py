@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from crimelens.analysis.jurisdictions import hotspots as persistence
@@ -21,7 +22,7 @@ from crimelens.analysis.jurisdictions import statistics as stats
 from crimelens.analysis.jurisdictions import trends
 from crimelens.analysis.jurisdictions.panel import panel
 from crimelens.analysis.memo import Memo
-from crimelens.config import SETTINGS
+from crimelens.config import SETTINGS, get_setting
 from crimelens.errors import DataError
 from crimelens.insights.base import MAX_NAMES as _MAX_NAMES
 from crimelens.insights.base import Finding, make_finding
@@ -61,7 +62,10 @@ def _counts_vs_rates(
     # the arguments of the report's rankings (ranks ≤ k; their first k rows are those of the full ranking), so a
     # report computes each once
     by_count = memo(jurisdictions.rank, con, src, offence=offence, by="count", year=year, top=k).table.head(k)
-    by_rate = memo(jurisdictions.rank, con, src, offence=offence, by="rate", year=year, top=k).table.head(k)
+    ranked = memo(jurisdictions.rank, con, src, offence=offence, by="rate", year=year).table
+    min_count = int(get_setting("min_count"))
+    small = ranked["count"].astype("float64") < min_count
+    by_rate = ranked[~small].head(k)
     if by_count.empty or by_rate.empty:
         return []
     what = OFFENCE_LABELS[offence].lower()
@@ -93,11 +97,23 @@ def _counts_vs_rates(
         f"{_sentence(_names(list(by_rate['name'])))} {lists} Counts mostly follow population; rates per "
         "100,000 residents compare risk."
     ).replace("  ", " ")
+    flags = small.to_numpy(dtype=bool)
+    ahead = int(flags[: int(np.argmax(~flags))].sum())  # left out, yet ranked above the top one named
+    if int(small.sum()):
+        top = by_rate.iloc[0]
+        detail += (
+            f" {int(small.sum())} jurisdiction(s) with fewer than {min_count} recorded {what} offences were left out "
+            f"of the rate ranking ({ahead} of them would have ranked above {top['name']}): on so few offences a "
+            f"rate is mostly chance. {top['name']}'s rate: {_rate(top['rate_low'])}–{_rate(top['rate_high'])} "
+            "(exact 95% interval)."
+        )
     evidence = {
         "year": year,
         "offence": offence,
         "top_by_count": by_count[["name", "count"]].to_dict("records"),
-        "top_by_rate": by_rate[["name", "rate_per_100k"]].to_dict("records"),
+        "top_by_rate": by_rate[["name", "rate_per_100k", "rate_low", "rate_high", "count"]].to_dict("records"),
+        "min_count": min_count,
+        "left_out_small_counts": int(small.sum()),
         "overlap": overlap,
     }
     return [_finding("counts_vs_rates", headline, detail, evidence, 1 - 0.5 * len(overlap) / max(n, 1))]

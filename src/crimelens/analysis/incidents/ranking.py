@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crimelens.analysis.inference import poisson_rate_interval
 from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.errors import DataError, SchemaError
 
@@ -36,29 +37,6 @@ class AreaRankResult(Result):
             x_label="area",
             y_label=f"incidents per {per:,} residents" if by_rate else "incidents",
         )
-
-
-def poisson_rate_interval(
-    count: np.ndarray, exposure: np.ndarray, *, level: float = 0.95
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (Garwood 1936) interval for a Poisson rate count / exposure.
-
-    Lower = χ²(α/2; 2c) / 2 / exposure, upper = χ²(1 − α/2; 2c + 2) / 2 / exposure, lower = 0 when c = 0
-    (Garwood 1936, "Fiducial limits for the Poisson distribution", Biometrika 28; Ulm 1990); the χ² quantiles
-    are :func:`crimelens.analysis.inference.chi2_ppf` (as ``scipy.stats.chi2.ppf``).
-    """
-    alpha = 1 - level
-    c = np.asarray(count, dtype="float64")
-    e = np.asarray(exposure, dtype="float64")
-    if not np.isfinite(e).any():  # no exposure (no populations): every limit is undefined, nothing to compute
-        shape = np.broadcast(c, e).shape
-        return np.full(shape, np.nan), np.full(shape, np.nan)
-    from crimelens.analysis.inference import chi2_ppf
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        low = np.where(c > 0, chi2_ppf(alpha / 2, 2 * c) / 2, 0.0) / e
-        high = chi2_ppf(1 - alpha / 2, 2 * c + 2) / 2 / e
-    return low, high
 
 
 @records_caveats

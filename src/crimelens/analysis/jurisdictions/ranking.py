@@ -14,6 +14,7 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
+from crimelens.analysis.inference import poisson_rate_interval
 from crimelens.analysis.jurisdictions.panel import offence_years, panel
 from crimelens.analysis.jurisdictions.statistics import (
     RATE_BASE,
@@ -92,6 +93,8 @@ def _aggregate(sel: pd.DataFrame) -> pd.DataFrame:
     )
     agg = agg.merge(rate_part, how="left", left_on="jurisdiction_id", right_index=True)
     agg["rate_per_100k"] = agg["rate_count"] / agg["pop_sum"] * RATE_BASE
+    low, high = poisson_rate_interval(agg["rate_count"].to_numpy(dtype=float), agg["pop_sum"].to_numpy(dtype=float))
+    agg["rate_low"], agg["rate_high"] = low * RATE_BASE, high * RATE_BASE
     agg["population"] = (agg["pop_sum"] / agg["pop_years"]).round().astype("Int64")
     agg["count"] = agg["count"].round().astype("Int64")
     agg["partial_years"] = agg["partial_years"].astype("int64")
@@ -136,7 +139,10 @@ def rank(
 ) -> Ranking:
     """Rank the jurisdictions (not the nation) by rate per 100,000 or by count, highest first.
 
-    Columns ``rank, jurisdiction_id, name, kind, count, population, rate_per_100k, years, partial_years``.
+    Columns ``rank, jurisdiction_id, name, kind, count, population, rate_per_100k, rate_low, rate_high, years,
+    partial_years``; ``rate_low``–``rate_high`` is the exact 95% Poisson (Garwood 1936) interval of the rate
+    (:func:`crimelens.analysis.inference.poisson_rate_interval`): on a handful of offences it is wide, and a
+    high rank by rate may be chance.
     ``count`` sums every year of the period with a count; the rate is sum(counts) / sum(population) ×
     100,000 over the years with both; ``population`` is the mean annual population over those years.
     Ranked by rate, jurisdictions without a population are left out and named in ``notes``. ``top``
@@ -166,7 +172,10 @@ def rank(
     partial = int((agg["partial_years"] > 0).sum())
     if partial:
         notes.append(f"{partial} ranked jurisdiction(s) include years with fewer than 12 months reported")
-    cols = ["rank", "jurisdiction_id", "name", "kind", "count", "population", "rate_per_100k", "years"]
+    cols = [
+        "rank", "jurisdiction_id", "name", "kind", "count", "population", "rate_per_100k", "rate_low", "rate_high",
+        "years",
+    ]  # fmt: skip
     label = period_label(lo, hi)
     what = "rate per 100,000" if by == "rate" else "count"
     return Ranking(
