@@ -41,8 +41,11 @@ def test_hotspots_by_hand() -> None:
     row = t.iloc[0]
     assert row["years_in_top_k"] == 3 and row["share_of_years"] == pytest.approx(0.75)
     assert row["longest_run"] == 2  # 2001-2002, then 2004
-    # medians of [500, 100, 200, 50] in 2001, 2002 and 2004 are (100 + 200) / 2 = 150
-    assert row["mean_ratio_to_median"] == pytest.approx(500 / 150)
+    # medians of [500, 100, 200, 50] in 2001, 2002 and 2004 are (100 + 200) / 2 = 150; in 2003 H has 100 and
+    # the median of [100, 600, 200, 50] is 150 too: over all four years (500 + 500 + 100 + 500) / 150 / 4 = 2.67,
+    # over its three top years 500 / 150 = 3.33
+    assert row["mean_ratio_to_median"] == pytest.approx((500 + 500 + 100 + 500) / 150 / 4)
+    assert row["ratio_in_top_years"] == pytest.approx(500 / 150)
     assert row["latest_rate"] == pytest.approx(500.0) and row["latest_rank"] == 1
     assert result.params["period"] == "2001–2004"
     chart = result.chart()
@@ -53,7 +56,8 @@ def test_lower_share_admits_more() -> None:
     t = persistence.persistent_hotspots(_con(), k=1, share=0.25, window=4).table
     assert t["jurisdiction_id"].tolist() == ["H", "G"]
     g = t.set_index("jurisdiction_id").loc["G"]
-    assert g["share_of_years"] == pytest.approx(0.25) and g["mean_ratio_to_median"] == pytest.approx(600 / 150)
+    assert g["share_of_years"] == pytest.approx(0.25) and g["ratio_in_top_years"] == pytest.approx(600 / 150)
+    assert g["mean_ratio_to_median"] == pytest.approx((100 + 100 + 600 + 100) / 150 / 4)
 
 
 def test_window_and_end() -> None:
@@ -119,10 +123,12 @@ def test_marshall_hotspots_match_an_independent_count(marshall_con: duckdb.DuckD
     window = sorted(rates)[-10:]
     in_top: dict[str, int] = defaultdict(int)
     ratios: dict[str, list[float]] = defaultdict(list)
+    all_ratios: dict[str, list[float]] = defaultdict(list)
     for y in window:
         values = sorted(rates[y].values(), reverse=True)
         median = statistics.median(values)
         for ori, rate in rates[y].items():
+            all_ratios[ori].append(rate / median)
             if sum(v > rate for v in values) < 10:  # rank (min method) ≤ 10
                 in_top[ori] += 1
                 ratios[ori].append(rate / median)
@@ -131,4 +137,6 @@ def test_marshall_hotspots_match_an_independent_count(marshall_con: duckdb.DuckD
     assert set(t.table["jurisdiction_id"]) == expected
     for row in t.table.itertuples():
         assert row.years_in_top_k == in_top[row.jurisdiction_id]
-        assert row.mean_ratio_to_median == pytest.approx(statistics.mean(ratios[row.jurisdiction_id]))
+        assert row.ratio_in_top_years == pytest.approx(statistics.mean(ratios[row.jurisdiction_id]))
+        assert row.mean_ratio_to_median == pytest.approx(statistics.mean(all_ratios[row.jurisdiction_id]))
+        assert row.mean_ratio_to_median <= row.ratio_in_top_years

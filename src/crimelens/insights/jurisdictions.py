@@ -169,13 +169,16 @@ def _hotspots(con: duckdb.DuckDBPyConnection, src: str, offence: str, year: int,
     )
     parts = [
         f"{r.name}: {r.years_in_top_k} of {p['n_years']} years, on average {r.mean_ratio_to_median:.1f}× the "
-        "median rate"
+        "median rate over the window"
         for r in t.itertuples()
     ]
     detail = "; ".join(parts) + "."
     if not always.empty:
         detail += f" {_among_highest(k).capitalize()} every year: {_sentence(_names(list(always['name'])))}"
-    evidence = {**dict(p), "hotspots": t[["name", "years_in_top_k", "mean_ratio_to_median"]].to_dict("records")}
+    evidence = {
+        **dict(p),
+        "hotspots": t[["name", "years_in_top_k", "mean_ratio_to_median", "ratio_in_top_years"]].to_dict("records"),
+    }
     return [_finding("hotspots", headline, detail, evidence, float(t["share_of_years"].mean()))]
 
 

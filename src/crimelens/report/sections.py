@@ -441,7 +441,8 @@ def hotspots_section(run: Runner, p: ReportParams) -> PageSection:
         block.paragraphs.append(
             f"{len(t)} jurisdiction(s) meet the rule. {lead['name']} was in the top {k} in "
             f"{int(lead['years_in_top_k'])} of {n_years} years, at on average "
-            f"{float(lead['mean_ratio_to_median']):.1f} times the median jurisdiction's rate in those years."
+            f"{float(lead['mean_ratio_to_median']):.1f} times the median jurisdiction's rate over the window's "
+            f"years ({float(lead['ratio_in_top_years']):.1f} times in its top-{k} years alone)."
         )
         block.figures += run.figure(res.chart())
     block.tables.append(
@@ -454,6 +455,7 @@ def hotspots_section(run: Runner, p: ReportParams) -> PageSection:
                 "share_of_years",
                 "longest_run",
                 "mean_ratio_to_median",
+                "ratio_in_top_years",
                 "latest_rate",
                 "latest_rank",
             ],
@@ -461,7 +463,8 @@ def hotspots_section(run: Runner, p: ReportParams) -> PageSection:
                 "years_in_top_k": f"Years in top {k}",
                 "share_of_years": "Share of years",
                 "longest_run": "Longest run (years)",
-                "mean_ratio_to_median": "Times the median rate",
+                "mean_ratio_to_median": "Times the median rate (all window years)",
+                "ratio_in_top_years": f"Times the median (top-{k} years only)",
                 "latest_rate": "Latest rate per 100,000",
             },
         )

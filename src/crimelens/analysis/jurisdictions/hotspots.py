@@ -29,6 +29,7 @@ _COLUMNS = [
     "share_of_years",
     "longest_run",
     "mean_ratio_to_median",
+    "ratio_in_top_years",
     "latest_rate",
     "latest_rank",
 ]
@@ -76,7 +77,9 @@ def persistent_hotspots(
     year the non-national jurisdictions with a rate are ranked (ties share a rank); a year a jurisdiction
     has no rate counts against it (the denominator is always the window's years). Columns
     ``jurisdiction_id, name, years_in_top_k, share_of_years, longest_run`` (consecutive window years in
-    the top k), ``mean_ratio_to_median`` (mean over its top-k years of rate / that year's median rate),
+    the top k), ``mean_ratio_to_median`` (mean over *every* window year it has a rate of rate / that year's
+    median rate: how far above typical it runs through the window), ``ratio_in_top_years`` (the same mean over
+    its top-k years only, which is larger by construction: those are the years it was high),
     ``latest_rate, latest_rank`` (in the window's last year). Sorted by share of years, then ratio.
     """
     k = check_whole("k", k)
@@ -113,7 +116,8 @@ def persistent_hotspots(
                 "years_in_top_k": len(in_top),
                 "share_of_years": share_of_years,
                 "longest_run": _longest_run([y in in_top for y in years]),
-                "mean_ratio_to_median": float(g.loc[g["top"], "ratio"].mean()),
+                "mean_ratio_to_median": float(g["ratio"].mean()),
+                "ratio_in_top_years": float(g.loc[g["top"], "ratio"].mean()),
                 "latest_rate": float(latest["rate_per_100k"].iloc[0]) if not latest.empty else np.nan,
                 "latest_rank": int(latest["rank"].iloc[0]) if not latest.empty else pd.NA,
             }
