@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,16 +59,19 @@ def _family(frame: pd.DataFrame) -> pd.Series:
 
 
 # -- format ------------------------------------------------------------------------------------------------
-def test_header_is_exactly_the_chicago_export(tmp_path: Path) -> None:
+def test_header_is_the_chicago_export_plus_the_simulated_marker(tmp_path: Path) -> None:
     out = tmp_path / "s.csv.gz"
     simulate(50, 1, 1, out)
     with gzip.open(out, "rt", encoding="utf-8") as fh:
         header = fh.readline().rstrip("\n")
+        rows = [line.rstrip("\n") for line in fh]
     assert header == (
         "ID,Case Number,Date,Block,IUCR,Primary Type,Description,Location Description,Arrest,Domestic,Beat,"
-        "District,Ward,Community Area,FBI Code,X Coordinate,Y Coordinate,Year,Updated On,Latitude,Longitude,Location"
+        "District,Ward,Community Area,FBI Code,X Coordinate,Y Coordinate,Year,Updated On,Latitude,Longitude,Location,"
+        "crimelens_simulated"
     )
-    assert tuple(header.split(",")) == CHICAGO_HEADER
+    assert tuple(header.split(",")) == (*CHICAGO_HEADER, "crimelens_simulated")
+    assert len(rows) == 50 and all(r.endswith(",SIMULATED") for r in rows)
 
 
 def test_row_format_matches_the_chicago_export(clustered: tuple[SimulationSummary, pd.DataFrame]) -> None:
@@ -383,7 +387,7 @@ def test_docs_examples_run_as_documented(tmp_path: Path, monkeypatch: pytest.Mon
     snippet = re.search(r"```python\n(.*?)```", doc, re.S)
     header = re.search(r"```\n(ID,Case Number,.*)\n```", doc)
     assert command and snippet and header
-    assert tuple(header.group(1).split(",")) == CHICAGO_HEADER
+    assert tuple(header.group(1).split(",")) == (*CHICAGO_HEADER, "crimelens_simulated")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, shlex.split(command.group(1))[1:])
     assert result.exit_code == 0, result.output
@@ -394,3 +398,54 @@ def test_docs_examples_run_as_documented(tmp_path: Path, monkeypatch: pytest.Mon
     assert namespace["summary"].rows == 50_000 and namespace["summary"].params["seed"] == 42
     assert (tmp_path / "city.csv.gz").read_bytes() == first
     assert json.loads((tmp_path / "city-areas.geojson").read_text())["simulated"] is True
+
+
+# -- simulated files never mix with real data -----------------------------------------------------------------
+def test_a_plain_ingest_of_a_simulated_file_loads_it_as_simulated(tmp_path: Path) -> None:
+    # the README's example: simulate, then a plain `crimelens ingest city.csv` (no --format, --source or
+    # --simulated): it must not become the real "chicago" dataset
+    csv = tmp_path / "city.csv"
+    db = str(tmp_path / "w.duckdb")
+    made = CliRunner().invoke(app, ["simulate", "--incidents", "500", "--years", "1", "--seed", "7", "--out", str(csv)])
+    assert made.exit_code == 0, made.output
+    assert f"Load it with: crimelens ingest {csv}" in made.stdout
+    loaded = CliRunner().invoke(app, ["ingest", str(csv), "--db", db])
+    assert loaded.exit_code == 0, loaded.output
+    assert "as dataset simulated-city" in loaded.stdout
+    con = duckdb.connect(db, read_only=True)
+    try:
+        assert con.execute("SELECT source, simulated FROM incident_sources").fetchall() == [("simulated-city", True)]
+        assert con.execute("SELECT count(*) FROM incidents WHERE source = 'chicago'").fetchall() == [(0,)]
+    finally:
+        con.close()
+
+
+def test_a_simulated_file_is_refused_under_a_real_dataset_name(tmp_path: Path, real_data: Path) -> None:
+    csv = tmp_path / "city.csv"
+    simulate(300, 1, 3, csv)
+    db = str(tmp_path / "w.duckdb")
+    runner = CliRunner()
+    # a format's own name, before any real data is loaded
+    named = runner.invoke(app, ["ingest", str(csv), "--source", "chicago", "--db", db])
+    assert named.exit_code == 1, named.output
+    assert "city.csv was made by `crimelens simulate` (column crimelens_simulated): it loads only as a simulated" in (
+        named.stderr
+    )
+    assert "'chicago' is the name of a real data format" in named.stderr and "Traceback" not in named.output
+    # a dataset that holds real incidents
+    real = real_data / "chicago_crimes_2022_slim" / "crimes-2022-slim.csv.gz"
+    assert runner.invoke(app, ["ingest", str(real), "--source", "mycity", "--db", db]).exit_code == 0
+    before = duckdb.connect(db, read_only=True)
+    n = before.execute("SELECT count(*) FROM incidents").fetchall()
+    before.close()
+    mixed = runner.invoke(app, ["ingest", str(csv), "--source", "mycity", "--format", "chicago", "--db", db])
+    assert mixed.exit_code == 1 and "'mycity' holds real incidents" in mixed.stderr
+    # --simulated on an unmarked file may not join a real dataset either
+    flagged = runner.invoke(app, ["ingest", str(real), "--source", "mycity", "--simulated", "--db", db])
+    assert flagged.exit_code == 1 and "'mycity' holds real incidents" in flagged.stderr
+    after = duckdb.connect(db, read_only=True)
+    try:
+        assert after.execute("SELECT count(*) FROM incidents").fetchall() == n  # nothing was written
+        assert after.execute("SELECT bool_or(simulated) FROM incident_sources").fetchall() == [(False,)]
+    finally:
+        after.close()

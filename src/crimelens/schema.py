@@ -16,10 +16,18 @@ __all__ = [
     "OFFENCE_LABELS",
     "PROPERTY_OFFENCES",
     "RAPE_DEFINITIONS",
+    "SIMULATED_COLUMN",
+    "SIMULATED_SOURCE",
     "TIME_PRECISIONS",
     "VIOLENT_OFFENCES",
     "Migration",
 ]
+
+#: The column ``crimelens simulate`` adds to every file it writes (value ``SIMULATED`` on every row): an ingest
+#: that sees it loads the file only as a simulated dataset, never under a real dataset's name.
+SIMULATED_COLUMN = "crimelens_simulated"
+#: The dataset name a simulated file loads as when no other is given.
+SIMULATED_SOURCE = "simulated-city"
 
 #: The four UCR Part I violent offences, in the FBI's order.
 VIOLENT_OFFENCES: tuple[str, ...] = ("homicide", "rape", "robbery", "aggravated_assault")

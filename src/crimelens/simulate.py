@@ -683,7 +683,8 @@ SELECT id AS "ID",
        NULL::INTEGER AS "X Coordinate", NULL::INTEGER AS "Y Coordinate", year AS "Year",
        strftime(updated, '%m/%d/%Y %I:%M:%S %p') AS "Updated On",
        printf('%.9f', lat) AS "Latitude", printf('%.9f', lon) AS "Longitude",
-       printf('(%.9f, %.9f)', lat, lon) AS "Location"
+       printf('(%.9f, %.9f)', lat, lon) AS "Location",
+       'SIMULATED' AS "crimelens_simulated"
 FROM incidents
 """
 

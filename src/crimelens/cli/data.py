@@ -12,6 +12,7 @@ from crimelens.cli.render import emit, envelope, out, print_csv, print_json, pro
 from crimelens.cli.support import command, command_name, db_path, open_warehouse
 from crimelens.config import SETTINGS, get_setting
 from crimelens.errors import ConfigError
+from crimelens.schema import SIMULATED_SOURCE
 
 __all__ = ["areas_cmd", "formats", "ingest", "issues_cmd", "loads", "simulate_cmd"]
 
@@ -59,8 +60,8 @@ def ingest(
         bool,
         typer.Option(
             "--simulated",
-            help="Mark an incident dataset as simulated (e.g. made by `crimelens simulate`): every report and "
-            "table built on it says so.",
+            help="Mark an incident dataset as simulated: every report and table built on it says so, and it never "
+            "joins a real dataset. Files made by `crimelens simulate` are recognised without it.",
         ),
     ] = False,
     db: DbOpt = None,
@@ -379,7 +380,8 @@ def simulate_cmd(
     if areas_out is not None:
         out.print(f"Simulated community areas: {areas_out}", soft_wrap=True, highlight=False)
     out.print(
-        f"Load it with: crimelens ingest {out_path} --format chicago --source simulated-city --simulated",
+        f"Load it with: crimelens ingest {out_path}  (it loads only as a simulated dataset, {SIMULATED_SOURCE!r} "
+        "unless you name another with --source)",
         soft_wrap=True,
         highlight=False,
     )

@@ -62,7 +62,7 @@ def _counts_vs_rates(
     # the arguments of the report's rankings (ranks ≤ k; their first k rows are those of the full ranking), so a
     # report computes each once
     by_count = memo(jurisdictions.rank, con, src, offence=offence, by="count", year=year, top=k).table.head(k)
-    ranked = memo(jurisdictions.rank, con, src, offence=offence, by="rate", year=year).table
+    ranked = memo(jurisdictions.rank, con, src, offence=offence, year=year).table  # by rate: the report's call
     min_count = int(get_setting("min_count"))
     small = ranked["count"].astype("float64") < min_count
     by_rate = ranked[~small].head(k)

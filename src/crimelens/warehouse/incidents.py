@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 
 from crimelens.errors import ConfigError
+from crimelens.schema import SIMULATED_COLUMN, SIMULATED_SOURCE
 from crimelens.sources.incident_spec import IncidentSpec, file_sha256
 from crimelens.sources.incidents import (
     AREA_COLUMNS,
@@ -134,7 +135,15 @@ def load_incidents(
     size = path.stat().st_size
     if progress is not None:
         progress(0, size)
-    src = source or file.spec.default_source
+    if SIMULATED_COLUMN in file.header:
+        simulated = True  # made by `crimelens simulate`: only ever a simulated dataset
+    if simulated:
+        src = source or (
+            SIMULATED_SOURCE if SIMULATED_COLUMN in file.header else f"simulated-{file.spec.default_source}"
+        )
+        _check_simulated_name(con, src, path.name, marked=SIMULATED_COLUMN in file.header)
+    else:
+        src = source or file.spec.default_source
     _check_source_kind(con, src)
     # The file's sha256 (one core, about 0.6 s per GB) is computed in a thread while DuckDB reads the file.
     # It is needed up front only when this source has loads that the file could repeat (status 'unchanged',
@@ -310,6 +319,21 @@ def _unchanged(
 def _has_loads(con: duckdb.DuckDBPyConnection, src: str) -> bool:
     row = con.execute("SELECT count(*) FROM loads WHERE source = ? AND status = 'loaded'", [src]).fetchone()
     return bool(row and row[0])
+
+
+def _check_simulated_name(con: duckdb.DuckDBPyConnection, src: str, name: str, *, marked: bool) -> None:
+    """Simulated rows never join a real dataset: refuse a dataset that holds real incidents or a format's name."""
+    from crimelens.sources.registry import REGISTRY
+
+    why = f"{name} was made by `crimelens simulate` (column {SIMULATED_COLUMN})" if marked else f"{name} is simulated"
+    row = con.execute("SELECT simulated FROM incident_sources WHERE source = ?", [src]).fetchone()
+    # each format's default dataset name is the format's own name (chicago, toronto-mci, houston, ...)
+    if (row is not None and not row[0]) or (row is None and src in REGISTRY):
+        held = "holds real incidents" if row is not None else "is the name of a real data format"
+        raise ConfigError(
+            f"{why}: it loads only as a simulated dataset, and {src!r} {held}; load it under another name "
+            f"(the default is {SIMULATED_SOURCE!r}): crimelens ingest {name} --source {SIMULATED_SOURCE}"
+        )
 
 
 def _check_source_kind(con: duckdb.DuckDBPyConnection, src: str) -> None:
