@@ -11,6 +11,7 @@ __all__ = [
     "COUNT_COLUMNS",
     "INCIDENT_COLUMNS",
     "JURISDICTION_KINDS",
+    "KEY_AREA_COLUMNS",
     "MIGRATIONS",
     "OFFENCES",
     "OFFENCE_LABELS",
@@ -21,7 +22,33 @@ __all__ = [
     "TIME_PRECISIONS",
     "VIOLENT_OFFENCES",
     "Migration",
+    "canonical_key_sql",
 ]
+
+#: The area columns that are part of an id-less incident's canonical key (not ``premise``: a description).
+KEY_AREA_COLUMNS = ("district", "beat", "community_area", "neighbourhood", "census_tract")
+
+
+def canonical_key_sql(occurred_at: str, offence_raw: str, latitude: str, longitude: str, areas: list[str]) -> str:
+    """SQL for the key stem of an incident without an id: the md5 of its canonical values.
+
+    The local time to the second, the offence as recorded, the coordinates rounded to 1e-6 degrees (about 0.1 m;
+    empty when missing or outside the extent) and the area ids of :data:`KEY_AREA_COLUMNS`, joined with the unit
+    separator. The loader computes it from each row's mapped values, and migration 4 from the stored columns, so
+    both give the same key: a re-export with its columns reordered or renamed, padding stripped or a descriptive
+    field corrected keeps every key (an ``#n`` suffix numbers rows with the same stem).
+    """
+    parts = [
+        f"coalesce(strftime({occurred_at}, '%Y-%m-%d %H:%M:%S'), '')",
+        f"coalesce({offence_raw}, '')",
+        f"coalesce(printf('%.6f', {latitude}), '')",
+        f"coalesce(printf('%.6f', {longitude}), '')",
+        *(f"coalesce({a}, '')" for a in areas),
+    ]
+    return "md5(concat_ws(chr(31), " + ", ".join(parts) + "))"
+
+
+_STORED_KEY = canonical_key_sql("occurred_at", "offence_raw", "latitude", "longitude", list(KEY_AREA_COLUMNS))
 
 #: The column ``crimelens simulate`` adds to every file it writes (value ``SIMULATED`` on every row): an ingest
 #: that sees it loads the file only as a simulated dataset, never under a real dataset's name.
@@ -255,6 +282,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         FROM incidents
         WHERE latitude IS NOT NULL AND longitude IS NOT NULL
         GROUP BY source;
+        """,
+    ),
+    Migration(
+        4,
+        "id-less incidents keyed by their canonical values",
+        f"""
+        -- incidents of sources without ids were keyed by the md5 of their raw text ('<32 hex>#<n>'), so a
+        -- re-export that differed only in form (columns reordered, padding stripped) loaded every row again;
+        -- rekey them from their stored canonical values (crimelens.schema.canonical_key_sql), numbering rows
+        -- with the same values within a source
+        CREATE TEMP TABLE _rekey AS
+        SELECT rowid AS r, {_STORED_KEY} AS stem,
+               row_number() OVER (PARTITION BY source, {_STORED_KEY} ORDER BY load_id, incident_key) AS n
+        FROM incidents
+        WHERE regexp_full_match(incident_key, '[0-9a-f]{{32}}#[0-9]+');
+        UPDATE incidents SET incident_key = _rekey.stem || '#' || _rekey.n FROM _rekey WHERE incidents.rowid = _rekey.r;
+        DROP TABLE _rekey;
         """,
     ),
 )

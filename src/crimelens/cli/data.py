@@ -64,6 +64,23 @@ def ingest(
             "joins a real dataset. Files made by `crimelens simulate` are recognised without it.",
         ),
     ] = False,
+    replace_period: Annotated[
+        bool,
+        typer.Option(
+            "--replace-period",
+            help="Incident files: first remove the dataset's incidents on the days from the file's first to its last "
+            "incident (a corrected re-export that stands in for them); the number removed is reported.",
+        ),
+    ] = False,
+    append: Annotated[
+        bool,
+        typer.Option(
+            "--append",
+            help="Incident files without incident ids: load them even when most rows are new to a period the "
+            "dataset already holds (another offence's file of the same period). Without it such a load stops, "
+            "since it is usually a changed re-export that would count incidents twice.",
+        ),
+    ] = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -72,10 +89,11 @@ def ingest(
 
     _, incidents = sources.resolve_format(path, fmt, mapping, encoding)
     if incidents:
-        _ingest_incidents(path, fmt, mapping, source, max_errors, db, as_json, simulated)
+        _ingest_incidents(path, fmt, mapping, source, max_errors, db, as_json, simulated, replace_period, append)
         return
-    if simulated:
-        raise ConfigError("--simulated applies to incident files only")
+    for flag, given in (("--simulated", simulated), ("--replace-period", replace_period), ("--append", append)):
+        if given:
+            raise ConfigError(f"{flag} applies to incident files only")
     limit = int(get_setting("max_errors", max_errors))
     with progress_bar(enabled=not as_json) as bar:
         task = bar.add_task(f"Reading {path.name}", total=None)
@@ -134,7 +152,7 @@ def ingest(
 
 def _ingest_incidents(
     path: Path, fmt: str | None, mapping: Path | None, source: str | None, max_errors: int | None, db: Path | None,
-    as_json: bool, simulated: bool = False,
+    as_json: bool, simulated: bool = False, replace_period: bool = False, append: bool = False,
 ) -> None:  # fmt: skip
     """Incident files load DuckDB-natively (upsert by incident key); the summary lists rows by reason."""
     from crimelens import warehouse
@@ -145,6 +163,7 @@ def _ingest_incidents(
         try:
             report = warehouse.load_incidents(
                 con, path, fmt, source=source, mapping=mapping, max_errors=max_errors, simulated=simulated,
+                replace_period=replace_period, append=append,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )  # fmt: skip
         finally:

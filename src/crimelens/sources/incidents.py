@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from crimelens.errors import ConfigError, LoadRejected, SchemaError
+from crimelens.schema import KEY_AREA_COLUMNS, canonical_key_sql
 from crimelens.sources.incident_spec import (
     Extent,
     IncidentSpec,
@@ -84,6 +85,10 @@ REASONS: dict[str, str] = {
     "unmapped_offence": "kept",
     "timezone_converted": "repaired",
     "replaced": "replaced",
+    "replaced_period": "replaced",
+    # rows of a source without ids that are new incidents in the period the dataset already held: a corrected
+    # time, place or offence makes a new key, so the old row stays beside it (counted, and said)
+    "new_in_period": "kept",
 }
 #: Reasons that count as errors against ``max_errors`` (a duplicate is an update, not an error).
 ERROR_REASONS = ("missing_offence", "missing_key", "bad_date", "date_out_of_range")
@@ -326,16 +331,23 @@ def _stage(
         inside = "lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180 AND NOT (lat = 0 AND lon = 0)"
     else:
         inside = f"lat BETWEEN {ext.lat_min!r} AND {ext.lat_max!r} AND lon BETWEEN {ext.lon_min!r} AND {ext.lon_max!r}"
+    areas = ", ".join(f"{spec.areas.get(a, 'NULL')} AS {a}" for a in AREA_COLUMNS)
+    coordinates = "lat IS NOT NULL AND lon IS NOT NULL AND " + inside
     if spec.key:
         key = f"nullif(trim({spec.key}), '')"
         key_column = "id_key AS incident_key"
     else:
-        # sources without ids: the md5 of every raw field is the key's stem (the ``#n`` suffix is added later);
-        # formats with a real id skip this md5 of every field of every row (and read only the columns they map)
-        key = "md5(concat_ws(chr(31), " + ", ".join(f"coalesce({q(c)}, '')" for c in header) + "))"
-        key_column = "id_key AS _hash"
-    areas = ", ".join(f"{spec.areas.get(a, 'NULL')} AS {a}" for a in AREA_COLUMNS)
-    coordinates = "lat IS NOT NULL AND lon IS NOT NULL AND " + inside
+        # sources without ids: the key's stem (the ``#n`` suffix is added later) is the md5 of the row's canonical
+        # values, the ones the warehouse stores (canonical_key_sql), not of its raw text: a re-export with its
+        # columns reordered or renamed, padding stripped or another field corrected keeps every key
+        key = "NULL"
+        key_column = (
+            canonical_key_sql(
+                "ts", "coalesce(nullif(trim(offence_raw), ''), code)", f"CASE WHEN {coordinates} THEN lat END",
+                f"CASE WHEN {coordinates} THEN lon END", [f"nullif(trim({a}), '')" for a in KEY_AREA_COLUMNS],
+            )
+            + " AS _hash"
+        )  # fmt: skip
     # columns the format leaves constant (no such area, no time zone conversion) are not staged: the view
     # _inc_rows supplies them (a smaller table is cheaper to write, keep in memory and read back)
     constant = _constant_columns(spec)
@@ -388,8 +400,6 @@ def _used_columns(spec: IncidentSpec, header: list[str]) -> list[str]:
             spec.arrest, spec.domestic, spec.timezone_converted, spec.key or "", *spec.areas.values(),
         ]
     )  # fmt: skip
-    if spec.key is None:
-        return list(header)  # the content hash reads every field
     return [c for c in header if q(c) in exprs]
 
 

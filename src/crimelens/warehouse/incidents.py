@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from crimelens.errors import ConfigError
+from crimelens.errors import ConfigError, SourceError
 from crimelens.schema import SIMULATED_COLUMN, SIMULATED_SOURCE
 from crimelens.sources.incident_spec import IncidentSpec, file_sha256
 from crimelens.sources.incidents import (
@@ -93,6 +93,8 @@ def load_incidents(
     simulated: bool = False,
     max_errors: int | None = None,
     progress: Progress | None = None,
+    replace_period: bool = False,
+    append: bool = False,
 ) -> IncidentLoadReport:
     """Load an incident file atomically: upsert by (source, incident_key), every dropped row counted.
 
@@ -114,6 +116,13 @@ def load_incidents(
         Most invalid rows allowed (None: no limit).
     progress
         Called with (bytes done, file size) as the load advances.
+    replace_period
+        First remove the dataset's incidents on the days from the file's first to its last incident (counted
+        as ``replaced_period``): for a corrected re-export that should stand in for what the dataset held then.
+    append
+        Load rows of a source without incident ids even where most of them are new to a period the dataset
+        already holds (another offence's file of the same period); without it such a load stops (see
+        :func:`write_incidents`).
 
     Returns
     -------
@@ -150,7 +159,7 @@ def load_incidents(
     # a no-op); a source's first load only waits for it at commit.
     with ThreadPoolExecutor(max_workers=1) as pool:
         hashing = pool.submit(file_sha256, path)
-        if _has_loads(con, src):
+        if _has_loads(con, src) and not replace_period:  # the same file with --replace-period is not a no-op
             done = _unchanged(con, src, hashing.result(), file.spec.format, path)
             if done is not None:
                 return done
@@ -164,8 +173,9 @@ def load_incidents(
                 digest = hashing.result()
             with timed("commit", log):
                 report = write_incidents(
-                    con, mapped, file.spec, source=src, name=path.name, sha256=digest, simulated=simulated
-                )
+                    con, mapped, file.spec, source=src, name=path.name, sha256=digest, simulated=simulated,
+                    replace_period=replace_period, append=append,
+                )  # fmt: skip
         finally:
             drop_staged(con)
             _restore_memory(con, old_limit)
@@ -183,6 +193,8 @@ def write_incidents(
     name: str,
     sha256: str,
     simulated: bool = False,
+    replace_period: bool = False,
+    append: bool = False,
 ) -> IncidentLoadReport:
     """Write mapped incident rows as one load, in one transaction.
 
@@ -202,6 +214,10 @@ def write_incidents(
         The dataset, and the name and content digest of what was read (a file, a page of a feed).
     simulated
         Label the dataset as simulated.
+    replace_period
+        First remove the dataset's incidents on the days from the first to the last incident of the rows written.
+    append
+        Skip the re-export guard below.
 
     Returns
     -------
@@ -211,11 +227,16 @@ def write_incidents(
     Raises
     ------
     SourceError
-        The warehouse could not be written (disk full, I/O error); nothing was written.
+        The warehouse could not be written (disk full, I/O error); or, for a source without incident ids
+        (keys made from canonical values), more than half of the rows that fall in the period the dataset
+        already holds would be new incidents: the file is likely a re-export whose values changed (another
+        geocoding, corrected times), and loading it would count those incidents twice. Nothing was written.
     """
     with transaction(con, what=name):
-        load_id, replaced = _write(con, mapped, spec, source, name, sha256, simulated)
-    counts = {**mapped.counts, "replaced": replaced} if replaced else mapped.counts
+        load_id, counts = _write(
+            con, mapped, spec, source, name, sha256, simulated, replace_period=replace_period, guard=not append
+        )
+    replaced = counts.get("replaced", 0) + counts.get("replaced_period", 0)
     log.info("loaded %s incidents from %s as load %s (%s replaced)", mapped.kept, name, load_id, replaced)
     return IncidentLoadReport(
         load_id, source, spec.format, name, sha256, mapped.rows_read, mapped.kept, mapped.rejected, replaced,
@@ -232,8 +253,12 @@ def _write(
     name: str,
     digest: str,
     simulated: bool,
-) -> tuple[int, int]:
-    """The writes of one load, inside its transaction: (load id, rows replaced)."""
+    *,
+    replace_period: bool = False,
+    guard: bool = True,
+) -> tuple[int, dict[str, int]]:
+    """The writes of one load, inside its transaction: the load id and its rows by reason (those of ``mapped``,
+    and ``replaced``, ``replaced_period``, ``new_in_period`` where any)."""
     started = dt.datetime.now()
     cols = ", ".join(
         [
@@ -247,8 +272,23 @@ def _write(
     # a first load of a source has nothing to replace: the DELETE (a semi-join of every stored row of the
     # source against every key of the file) is skipped when the source has no rows yet
     stored = con.execute("SELECT count(*) FROM (SELECT 1 FROM incidents WHERE source = ? LIMIT 1)", [src])
-    replaced = 0
-    if (stored.fetchone() or (0,))[0]:
+    replaced = removed = new_in_period = 0
+    has_rows = bool((stored.fetchone() or (0,))[0])
+    if has_rows and replace_period:
+        # the whole days the file covers: exports are cut by date
+        span = con.execute(
+            f"SELECT date_trunc('day', min(occurred_at)), date_trunc('day', max(occurred_at)) + INTERVAL 1 DAY "
+            f"FROM {mapped.view}"
+        ).fetchone()
+        if span is not None and span[0] is not None:
+            gone = con.execute(
+                "DELETE FROM incidents WHERE source = ? AND occurred_at >= ? AND occurred_at < ?",
+                [src, span[0], span[1]],
+            ).fetchone()
+            removed = int(gone[0]) if gone else 0
+    elif has_rows and not spec.key:
+        new_in_period = _guard_reexport(con, mapped, src, name, stop=guard)
+    if has_rows:
         deleted = con.execute(
             f"DELETE FROM incidents WHERE source = ? AND incident_key IN (SELECT incident_key FROM {mapped.view})",
             [src],
@@ -257,7 +297,11 @@ def _write(
     # no ORDER BY: row order in a table carries no meaning, and a sort of the whole file costs as much as the
     # write (with preserve_insertion_order the rows still go in record order)
     con.execute(f"INSERT INTO incidents SELECT ?, {cols}, ? FROM {mapped.view}", [src, spec.precision, load_id])
-    counts = {**mapped.counts, "replaced": replaced} if replaced else mapped.counts
+    counts = {**mapped.counts, "replaced": replaced} if replaced else dict(mapped.counts)
+    if removed:
+        counts["replaced_period"] = removed
+    if new_in_period:
+        counts["new_in_period"] = new_in_period
     for reason, n in counts.items():
         shown = ", ".join(map(str, mapped.examples.get(reason, ())))
         con.execute(
@@ -292,7 +336,36 @@ def _write(
         [[src, spec.taxonomy.version, code, offence] for code, offence in spec.taxonomy.rules],
     )
     pin_grid_origin(con, src)
-    return load_id, replaced
+    return load_id, counts
+
+
+def _guard_reexport(con: duckdb.DuckDBPyConnection, mapped: MappedIncidents, src: str, name: str, *, stop: bool) -> int:
+    """How many id-less rows are new incidents in the period the dataset holds; with ``stop``, raise when that
+    is most of the file's rows in that period."""
+    held = con.execute(
+        "SELECT min(occurred_at), max(occurred_at), count(*) FROM incidents WHERE source = ?", [src]
+    ).fetchone()
+    if held is None or not held[2]:
+        return 0
+    lo, hi, n_held = held
+    row = con.execute(
+        f"""
+        SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
+            SELECT 1 FROM incidents i WHERE i.source = $src AND i.incident_key = v.incident_key))
+        FROM {mapped.view} v WHERE v.occurred_at BETWEEN $lo AND $hi
+        """,
+        {"src": src, "lo": lo, "hi": hi},
+    ).fetchone()
+    in_period, new = (int(row[0]), int(row[1])) if row else (0, 0)
+    if stop and in_period and new * 2 > in_period:
+        raise SourceError(
+            f"{name}: {new:,} of its {in_period:,} incidents from {lo:%Y-%m-%d} to {hi:%Y-%m-%d}, a period dataset "
+            f"{src!r} already holds ({n_held:,} incidents), would be new: it looks like a re-export whose values "
+            "changed (times, places or offences), and loading it would count those incidents twice. Nothing was "
+            "loaded. To replace what the dataset holds over the file's period: add --replace-period; if these "
+            "really are other incidents (another offence's file of the same period): add --append"
+        )
+    return new
 
 
 def _unchanged(
