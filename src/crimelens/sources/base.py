@@ -20,6 +20,7 @@ import pandas as pd
 
 from crimelens.errors import SchemaError, SourceError
 from crimelens.schema import COUNT_COLUMNS
+from crimelens.sources.incident_spec import check_file
 
 __all__ = [
     "JY_COLUMNS",
@@ -157,10 +158,7 @@ class CsvRecords:
         self.name = path.name
         self.encoding = encoding
         self.delimiter = delimiter
-        if not path.exists():
-            raise SourceError(f"{path}: file not found")
-        if path.is_dir():
-            raise SourceError(f"{path}: is a folder; give the path of a CSV file")
+        check_file(path)
         self.size = path.stat().st_size
         self.sha256, has_nul = _scan_bytes(path)
         if has_nul:
@@ -237,6 +235,11 @@ class CsvRecords:
                 msg = str(exc)
                 if "unexpected end of data" in msg or "EOF" in msg:
                     msg = "the file ends inside a quoted value (truncated file?)"
+                elif "field larger than field limit" in msg:
+                    msg = (
+                        f"a field is longer than {csv.field_size_limit():,} characters, not a valid value (a damaged "
+                        "file, or a quote that is never closed?)"
+                    )
                 raise SchemaError(f"{self.name}, line {start}, column 1: malformed CSV: {msg}") from None
             if not fields or (len(fields) == 1 and fields[0] == ""):
                 continue  # blank line

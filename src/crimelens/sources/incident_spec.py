@@ -24,6 +24,8 @@ from crimelens.errors import ConfigError, SchemaError, SourceError
 from crimelens.schema import OFFENCES, TIME_PRECISIONS
 
 __all__ = [
+    "MAX_LINE_BYTES",
+    "ByteScan",
     "Extent",
     "IncidentSpec",
     "Taxonomy",
@@ -38,6 +40,7 @@ __all__ = [
     "read_header",
     "read_taxonomy",
     "require_columns",
+    "scan_file",
     "sql_area_id",
 ]
 
@@ -173,10 +176,109 @@ def open_binary(path: Path) -> io.BufferedIOBase:
 
 
 def check_file(path: Path) -> None:
+    """A path that can be read as a file: it exists and is a regular file (not a folder, pipe or device, which
+    would make a read wait for a writer or never end)."""
+    import stat
+
     if not path.exists():
         raise SourceError(f"{path}: file not found")
     if path.is_dir():
         raise SourceError(f"{path}: is a folder; give the path of a CSV file (plain or .gz)")
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise SourceError(
+            f"{path}: is not a regular file (a pipe, device or socket); save the data to a CSV file (plain or .gz) "
+            "and give its path"
+        )
+
+
+#: The longest line an incident file may hold (DuckDB's max_line_size is set to it): longer lines are refused
+#: with their line number, never dropped. 8 MiB is hundreds of times the longest real record seen.
+MAX_LINE_BYTES = 8 << 20
+
+
+@dataclass(frozen=True)
+class ByteScan:
+    """What one pass over a file's bytes found: its sha256 (of the file as stored) and, in the decompressed text,
+    the first NUL byte, the first over-long line, and the first line whose ending differs from line 1's."""
+
+    sha256: str
+    nul: tuple[int, int] | None = None  # (line, column)
+    long_line: tuple[int, int] | None = None  # (line, bytes so far)
+    mixed_endings: int | None = None  # the first line ending otherwise than line 1 (LF against CRLF)
+
+    def problem(self, name: str) -> SourceError | None:
+        """The one-line error for a NUL byte or an over-long line (both make rows unreadable), or None."""
+        if self.nul is not None:
+            line, col = self.nul
+            return SourceError(
+                f"{name}, line {line}, column {col}: NUL byte found; this does not look like a text CSV file "
+                "(a damaged or padded download?); nothing was loaded"
+            )
+        if self.long_line is not None:
+            line, size = self.long_line
+            return SourceError(
+                f"{name}, line {line}, column 1: the line is longer than {MAX_LINE_BYTES >> 20} MB "
+                f"({size:,} bytes read without a line end): not a valid record (a damaged file?); nothing was loaded"
+            )
+        return None
+
+
+def _blocks(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """The blocks until a damaged gzip stream ends them (the reader reports that, with its line, on its own)."""
+    try:
+        yield from blocks
+    except (EOFError, OSError, zlib.error):
+        return
+
+
+def scan_file(path: Path, *, chunk: int = 1 << 20) -> ByteScan:
+    """One pass: the sha256 of the stored bytes, and NUL bytes, over-long lines and mixed line endings in the
+    (decompressed) text, each with its line. Stops at the first NUL or over-long line (the file is refused)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    sha = digest.hexdigest()
+    lines = 0  # complete lines before the current block
+    since = 0  # bytes since the last line end
+    first_crlf: bool | None = None
+    mixed: int | None = None
+    prev_cr = False
+    try:
+        text = open_binary(path)
+        blocks = iter(lambda: text.read(chunk), b"")
+    except OSError:
+        return ByteScan(sha)
+    with text:
+        for block in _blocks(blocks):
+            nul = block.find(b"\x00")
+            if nul >= 0:
+                before = block.rfind(b"\n", 0, nul)
+                col = (since + nul + 1) if before < 0 else nul - before
+                return ByteScan(sha, nul=(lines + block.count(b"\n", 0, nul) + 1, col))
+            first_nl = block.find(b"\n")
+            if first_nl < 0:
+                since += len(block)
+                if since > MAX_LINE_BYTES:
+                    return ByteScan(sha, long_line=(lines + 1, since))
+                prev_cr = block.endswith(b"\r")
+                continue
+            if since + first_nl > MAX_LINE_BYTES:
+                return ByteScan(sha, long_line=(lines + 1, since + first_nl))
+            n_lf = block.count(b"\n")
+            n_crlf = block.count(b"\r\n") + (1 if prev_cr and block.startswith(b"\n") else 0)
+            if first_crlf is None:
+                first_crlf = (block[first_nl - 1 : first_nl] == b"\r") if first_nl else prev_cr
+            if mixed is None and n_crlf != (n_lf if first_crlf else 0):
+                for k, piece in enumerate(block.split(b"\n")[:-1]):
+                    ends_cr = piece.endswith(b"\r") or (k == 0 and not piece and prev_cr)
+                    if ends_cr != first_crlf:
+                        mixed = lines + k + 1
+                        break
+            lines += n_lf
+            since = len(block) - block.rfind(b"\n") - 1
+            prev_cr = block.endswith(b"\r")
+    return ByteScan(sha, mixed_endings=mixed)
 
 
 _DELIMITER_HINTS = {";": "semicolons", "\t": "tabs", "|": "pipes", ",": "commas"}
@@ -202,7 +304,18 @@ def read_header(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") ->
             f"{name}, line 1, column {col}: byte 0x{first[exc.start]:02x} is not valid {encoding}; "
             "re-save the file as UTF-8 (or set the mapping's options.encoding)"
         ) from None
-    header = [h.strip() for h in next(csv.reader([text.rstrip("\r\n")], delimiter=delimiter))]
+    if "\x00" in text:
+        raise SourceError(
+            f"{name}, line 1, column {text.index(chr(0)) + 1}: NUL byte found; this does not look like a text CSV "
+            "file (a damaged or padded download?)"
+        )
+    try:
+        header = [h.strip() for h in next(csv.reader([text.rstrip("\r\n")], delimiter=delimiter))]
+    except csv.Error:
+        raise SchemaError(
+            f"{name}, line 1, column 1: a header field is longer than {csv.field_size_limit():,} characters; this "
+            "does not look like a CSV header (a damaged file, or not a CSV file?)"
+        ) from None
     seen: set[str] = set()
     for i, column in enumerate(header, start=1):
         if column in seen:

@@ -27,6 +27,7 @@ import duckdb
 from crimelens.errors import ConfigError, LoadRejected, SchemaError
 from crimelens.schema import KEY_AREA_COLUMNS, canonical_key_sql
 from crimelens.sources.incident_spec import (
+    MAX_LINE_BYTES,
     Extent,
     IncidentSpec,
     Taxonomy,
@@ -261,7 +262,7 @@ def stage_incident_file(
     read = f"""
         SELECT {", ".join(q(c) for c in _used_columns(spec, header))}
         FROM read_csv($path, header = true, auto_detect = false, columns = $columns, delim = $delim,
-                      quote = '"', escape = '"', nullstr = $na, strict_mode = true,
+                      quote = '"', escape = '"', nullstr = $na, strict_mode = true, max_line_size = $max_line,
                       compression = $compression, encoding = $encoding)
     """
     params = {
@@ -269,6 +270,7 @@ def stage_incident_file(
         "columns": {c: "VARCHAR" for c in header},
         "delim": spec.delimiter,
         "na": list(spec.na_values),
+        "max_line": MAX_LINE_BYTES,
         "compression": "gzip" if is_gzip(path) else "none",
         "encoding": encoding,
         **_date_bounds(),

@@ -38,6 +38,23 @@ _ALLOWED_COLUMNS = (*_KEY_FIELDS, *_OPTIONAL_FIELDS, *COUNT_COLUMNS)
 _ALLOWED_CONSTANTS = ("kind", "state", "months_reported", "rape_definition")
 
 
+def _na_values(options: dict[str, Any], default: list[str], delimiter: str, where: str) -> list[str]:
+    """``[options] na_values``: strings a cell holds when the value is missing; none may hold the delimiter, a
+    quote or a line break (such a marker could never be a whole cell)."""
+    na = options.get("na_values", default)
+    if not isinstance(na, list) or not all(isinstance(v, str) for v in na):
+        raise ConfigError(f"{where}: [options] na_values must be a list of strings, got {na!r}")
+    for value in na:
+        bad = next((c for c in (delimiter, '"', "\n", "\r") if c in value), None)
+        if bad is not None:
+            what = {"\n": "a line break", "\r": "a line break", '"': "a quote"}.get(bad, f"the delimiter {bad!r}")
+            raise ConfigError(
+                f"{where}: [options] na_values: {value!r} contains {what}; a missing-value marker must fit in one "
+                f'cell (e.g. "NA"), got {na!r}'
+            )
+    return na
+
+
 class Mapping:
     """A parsed, validated mapping file."""
 
@@ -94,12 +111,9 @@ class Mapping:
         options = data.get("options", {})
         self.delimiter: str = str(options.get("delimiter", ","))
         self.encoding: str = str(options.get("encoding", "utf-8"))
-        na = options.get("na_values", ["", "NA", "N/A", "NULL"])
-        if not isinstance(na, list) or not all(isinstance(v, str) for v in na):
-            raise ConfigError(f"{where}: [options] na_values must be a list of strings, got {na!r}")
-        self.na_values: list[str] = na
         if len(self.delimiter) != 1:
             raise ConfigError(f"{where}: [options] delimiter must be one character, got {self.delimiter!r}")
+        self.na_values: list[str] = _na_values(options, ["", "NA", "N/A", "NULL"], self.delimiter, where)
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
@@ -242,10 +256,7 @@ class IncidentMapping:
         if len(self.delimiter) != 1:
             raise ConfigError(f"{where}: [options] delimiter must be one character, got {self.delimiter!r}")
         self.encoding = str(options.get("encoding", "utf-8"))
-        na = options.get("na_values", [""])
-        if not isinstance(na, list) or not all(isinstance(v, str) for v in na):
-            raise ConfigError(f"{where}: [options] na_values must be a list of strings, got {na!r}")
-        self.na_values: tuple[str, ...] = tuple(na)
+        self.na_values: tuple[str, ...] = tuple(_na_values(options, [""], self.delimiter, where))
         for code, offence in offences.items():
             if offence not in OFFENCES:
                 raise ConfigError(

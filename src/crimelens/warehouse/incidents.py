@@ -19,9 +19,9 @@ from typing import Any
 
 import duckdb
 
-from crimelens.errors import ConfigError, SourceError
+from crimelens.errors import ConfigError, SchemaError, SourceError
 from crimelens.schema import SIMULATED_COLUMN, SIMULATED_SOURCE
-from crimelens.sources.incident_spec import IncidentSpec, file_sha256
+from crimelens.sources.incident_spec import ByteScan, IncidentSpec, scan_file
 from crimelens.sources.incidents import (
     AREA_COLUMNS,
     REASONS,
@@ -154,23 +154,30 @@ def load_incidents(
     else:
         src = source or file.spec.default_source
     _check_source_kind(con, src)
-    # The file's sha256 (one core, about 0.6 s per GB) is computed in a thread while DuckDB reads the file.
-    # It is needed up front only when this source has loads that the file could repeat (status 'unchanged',
+    # The file's sha256 (one core, about 0.6 s per GB) and a scan of its text for NUL bytes and over-long lines
+    # (which DuckDB's reader skips or misreads without a word) run in a thread while DuckDB reads the file. The
+    # digest is needed up front only when this source has loads that the file could repeat (status 'unchanged',
     # a no-op); a source's first load only waits for it at commit.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        hashing = pool.submit(file_sha256, path)
+        scanning = pool.submit(scan_file, path)
         if _has_loads(con, src) and not replace_period:  # the same file with --replace-period is not a no-op
-            done = _unchanged(con, src, hashing.result(), file.spec.format, path)
+            done = _unchanged(con, src, scanning.result().sha256, file.spec.format, path)
             if done is not None:
                 return done
         old_limit = _limit_memory(con)
         try:
-            mapped = stage_incident_file(con, file, progress=progress)
+            try:
+                mapped = stage_incident_file(con, file, progress=progress)
+            except (SourceError, SchemaError) as exc:
+                raise _explained(scanning.result(), path.name, exc) from None
+            problem = scanning.result().problem(path.name)
+            if problem is not None:
+                raise problem
             mapped.check_errors(max_errors, path.name)
             if progress is not None:
                 progress(size * 3 // 4, size)
             with timed("waiting for sha256", log):
-                digest = hashing.result()
+                digest = scanning.result().sha256
             with timed("commit", log):
                 report = write_incidents(
                     con, mapped, file.spec, source=src, name=path.name, sha256=digest, simulated=simulated,
@@ -392,6 +399,21 @@ def _unchanged(
 def _has_loads(con: duckdb.DuckDBPyConnection, src: str) -> bool:
     row = con.execute("SELECT count(*) FROM loads WHERE source = ? AND status = 'loaded'", [src]).fetchone()
     return bool(row and row[0])
+
+
+def _explained(scan: ByteScan, name: str, exc: Exception) -> Exception:
+    """The reader's error, or the byte scan's more exact one: a NUL byte, an over-long line, or a line ending
+    otherwise than the first (mixed CRLF and LF, which the reader reports as an unclosed quote)."""
+    problem = scan.problem(name)
+    if problem is not None:
+        return problem
+    if scan.mixed_endings is not None:
+        return SourceError(
+            f"{name}, line {scan.mixed_endings}, column 1: this line ends with a different line break than line 1 "
+            "(mixed Windows CRLF and Unix LF line endings, e.g. two files pasted together); re-save the file with "
+            "one kind of line ending; nothing was loaded"
+        )
+    return exc
 
 
 def _check_simulated_name(con: duckdb.DuckDBPyConnection, src: str, name: str, *, marked: bool) -> None:
