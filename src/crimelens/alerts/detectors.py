@@ -50,6 +50,7 @@ __all__ = [
     "nb_upper_p",
     "poisson_upper_p",
     "poisson_z",
+    "tail_score",
 ]
 
 METHODS: tuple[str, ...] = (
@@ -169,6 +170,28 @@ def nb_interval(mu: np.ndarray, phi: np.ndarray | float = 1.0, level: float = 0.
     return lo, hi
 
 
+def tail_score(p: np.ndarray, y: np.ndarray, mu: np.ndarray, phi: np.ndarray | float = 1.0) -> np.ndarray:
+    """−log₁₀ p, the score of the p-value methods, kept informative where p underflows.
+
+    Where p < 10⁻²⁵⁰ (counts of thousands far above their expectation) the exact tail is below what a double
+    holds; there the score is −log₁₀ of the normal tail at the signed root deviance r = √(2(y log(y/μ) − (y − μ))
+    / φ), whose tail log Φ̄(r) ≈ −r²/2 − log r − ½ log 2π (Abramowitz & Stegun 1964, 26.2.12), so scores stay
+    ordered instead of tying at a cap.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    mu = np.asarray(mu, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        score = -np.log10(p)
+        tiny = ~np.isnan(p) & (p < 1e-250)
+        if tiny.any():
+            dev = 2 * (y * np.log(np.where(y > 0, y / mu, 1.0)) - (y - mu))
+            r = np.sqrt(np.maximum(dev, 0.0) / np.asarray(phi, dtype=np.float64))
+            approx = (r**2 / 2 + np.log(np.maximum(r, 1.0)) + 0.5 * math.log(2 * math.pi)) / math.log(10)
+            score = np.where(tiny, np.maximum(approx, 250.0), score)
+    return np.asarray(score, dtype=np.float64)
+
+
 # -- charts and the CompStat rule ---------------------------------------------------------------------------
 def nb_cusum(y: np.ndarray, mu0: np.ndarray, phi: np.ndarray | float = 1.0, kappa: float = 2.0) -> np.ndarray:
     """Negative binomial CUSUM S_t = max(0, S_{t−1} + LLR_t), tuned to detect a shift from μ₀ to κ·μ₀.
@@ -284,7 +307,13 @@ def _seasonal(panel: SeriesPanel) -> np.ndarray:
 
 
 def detect(
-    panel: SeriesPanel, method: str, *, history_end: int | None = None, glm_cells: np.ndarray | None = None
+    panel: SeriesPanel,
+    method: str,
+    *,
+    history_end: int | None = None,
+    glm_cells: np.ndarray | None = None,
+    glm_fit: tuple[np.ndarray, np.ndarray] | None = None,
+    intervals: bool = True,
 ) -> Detection:
     """Run one method on every cell of ``panel``.
 
@@ -299,6 +328,11 @@ def detect(
         the periods before it only (default: every period).
     glm_cells
         For ``glm``: compute only these cells (a boolean mask; the backtest's spike cells).
+    glm_fit
+        For ``glm``: the expectation and dispersion (μ₀, φ) already fitted (the backtest reuses the fit on clean
+        data where the spike cannot have entered it).
+    intervals
+        Compute the 95% intervals (the backtest does without them).
 
     Returns
     -------
@@ -324,6 +358,12 @@ def detect(
             f"got {len(panel.periods)} {panel.unit}s; use recent-z, pooled, cusum or ewma"
         )
     ones = np.ones(y.shape)
+
+    def nb_interval(mu: np.ndarray, phi: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        if not intervals:
+            return np.full(y.shape, np.nan), np.full(y.shape, np.nan)
+        return _interval(mu, phi)
+
     if method == "compstat":
         lag = panel.season if len(panel.periods) > panel.season else 1
         change, prev = compstat_change(y, lag)
@@ -344,14 +384,14 @@ def detect(
             p = np.where(np.isnan(z), np.nan, normal_sf(np.nan_to_num(z, nan=0.0)))
             return Detection(method, z, p, mu, lo, hi, p < 0.05)
         p = poisson_upper_p(y, mu)
-        with np.errstate(divide="ignore"):
-            score = -np.log10(np.maximum(p, 1e-300))
-        return Detection(method, score, p, mu, lo, hi, p < 0.05)
+        return Detection(method, tail_score(p, y, mu), p, mu, lo, hi, p < 0.05)
     if method == "glm":
-        mu, phi = glm_expectation(y, panel.season, GlmSettings.for_unit(panel.unit), cells=glm_cells)
+        if glm_fit is None:
+            mu, phi = glm_expectation(y, panel.season, GlmSettings.for_unit(panel.unit), cells=glm_cells)
+        else:
+            mu, phi = glm_fit
         p = nb_upper_p(y, mu, phi)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            score = -np.log10(np.maximum(p, 1e-300))
+        score = tail_score(p, y, mu, np.where(np.isnan(phi), 1.0, phi))
         lo, hi = nb_interval(mu, np.where(np.isnan(phi), 1.0, phi))
         return Detection(method, score, p, mu, lo, hi, p < 0.05)
     # cusum and ewma: on the pooled expectation, with each series' overdispersion from the history
@@ -363,3 +403,6 @@ def detect(
         return Detection(method, s, None, mu, lo, hi, np.nan_to_num(s, nan=0.0) > 0)
     e = ewma_chart(y, mu, phi)
     return Detection(method, e, None, mu, lo, hi, np.nan_to_num(e, nan=0.0) > 2)
+
+
+_interval = nb_interval

@@ -158,7 +158,8 @@ def _one_block(y_fit: np.ndarray, u: np.ndarray, targets: np.ndarray, centre: in
     resid = _anscombe(y_fit, mu, phi, x, weights)
     high = resid > s.reweight_threshold
     if high.any():
-        w = np.where(high, resid**-2.0, 1.0)
+        w = np.ones(len(resid))
+        w[high] = resid[high] ** -2.0
         weights = w * len(w) / w.sum()
         beta, mu, _, res = _fit(y_fit, x, weights)
     p = x.shape[1]
