@@ -288,15 +288,15 @@ def run_backtest(
         for size in sizes:
             for d in durations:
                 name = scenario_name(size, d)
-                hits = found[(m, name)]
-                k = int(sum(hits))
-                rate = k / len(hits) if hits else math.nan
-                lo, hi = clopper_pearson(k, len(hits)) if hits else (math.nan, math.nan)
+                got = found[(m, name)]
+                k = int(sum(got))
+                rate = k / len(got) if got else math.nan
+                lo, hi = clopper_pearson(k, len(got)) if got else (math.nan, math.nan)
                 dl = delays[(m, name)]
                 det[name] = rate
                 med[name] = float(np.median(dl)) if dl else None
                 rows.append({"method": m, "scenario": name, "size_pct": round(size * 100), "duration": d,
-                             "spikes": len(hits), "detected": k, "detection": rate, "detection_low": lo,
+                             "spikes": len(got), "detected": k, "detection": rate, "detection_low": lo,
                              "detection_high": hi, "median_delay": med[name]})  # fmt: skip
         expected_false = fa[m] / 100 * max(out_cells, 0)
         ppv = alarms_in[m] / (alarms_in[m] + expected_false) if alarms_in[m] + expected_false > 0 else None
@@ -376,7 +376,7 @@ def _checks(
     for m in methods:
         rows = table.loc[table["method"] == m].set_index("scenario")
         for name, r in rows.iterrows():
-            o = oracle.loc[name]
+            o = oracle.loc[str(name)]
             if not r["spikes"]:
                 continue
             se = math.sqrt(max(r["detection"] * (1 - r["detection"]) / r["spikes"], 1e-12)
