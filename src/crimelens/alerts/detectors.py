@@ -264,7 +264,7 @@ def compstat_change(y: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
     """The CompStat rule: (percent change against the count ``lag`` periods earlier, that earlier count).
 
     Percent change = 100 · (y_t − y_{t−lag}) / max(y_{t−lag}, 1); a zero a year ago is counted as one, so that
-    0 → 3 reads +200% rather than infinite.
+    0 → 3 reads +300% rather than infinite.
 
     References
     ----------

@@ -80,8 +80,10 @@ def seasonal_expectation(
 
     For each prior year j = 1 … b the mean m_j of the ``2·window + 1`` periods centred one season back
     (``t − j·season``) is taken; with three or more such years a least-squares line through (−j, m_j) is
-    extrapolated to j = 0, otherwise their plain mean is the expectation. For yearly data (``season`` = 1,
-    ``window`` = 0) this is the previous ``years`` years and their trend. A trend line may not take the
+    extrapolated to j = 0 when its slope is significant at 5% (z > 1.96, with the Poisson variance m_j / n_j of
+    each year's mean of n_j counts; a trend through three noisy points is otherwise mostly noise, and
+    extrapolating it inflates false alarms), otherwise their plain mean is the expectation. For yearly data
+    (``season`` = 1, ``window`` = 0) this is the previous ``years`` years and their trend. A trend line may not take the
     expectation below ``floor_share`` of the plain mean (a falling series is not certain to reach zero).
 
     Parameters
@@ -95,7 +97,7 @@ def seasonal_expectation(
     window
         Periods either side of the same period last year (w).
     trend
-        Fit the linear trend across years (when three or more are available).
+        Fit the linear trend across years (when three or more are available; kept only when significant).
     floor_share
         Lowest expectation, as a share of the plain mean across the years.
 
@@ -112,6 +114,7 @@ def seasonal_expectation(
     n, t = y.shape
     pos = np.arange(t)
     means = np.full((years, n, t), np.nan)
+    sizes = np.full((years, n, t), np.nan)
     for j in range(1, years + 1):
         centre = pos - j * season
         sums, counts = window_sums(y, centre - window, centre + window + 1)
@@ -121,6 +124,7 @@ def seasonal_expectation(
         m[:, ~ok] = np.nan
         m[counts < max(1, window + 1)] = np.nan
         means[j - 1] = m
+        sizes[j - 1] = counts
     avail = ~np.isnan(means)
     n_years = avail.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -135,7 +139,10 @@ def seasonal_expectation(
             sxy = np.nansum((x - xbar) * (means - plain), axis=0)
             slope = sxy / sxx
             fitted = plain - slope * xbar  # the line at x = 0
-        use = n_years >= 3
+            # Poisson variance of each year's mean, m_j / n_j: the slope's standard error
+            var_slope = np.nansum((x - xbar) ** 2 * np.maximum(means, 0.5 / sizes) / sizes, axis=0) / sxx**2
+            z = np.abs(slope) / np.sqrt(var_slope)
+        use = (n_years >= 3) & (z > 1.96)
         out = np.where(use, np.maximum(fitted, floor_share * plain), plain)
     out[n_years == 0] = np.nan
     return np.asarray(out, dtype=np.float64)

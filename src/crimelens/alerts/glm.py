@@ -78,21 +78,28 @@ def noufaily_levels(centre: int, periods: np.ndarray, season: int, window: int) 
     return np.asarray(out, dtype=np.int64)
 
 
-def _fit(y: np.ndarray, x: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, object]:
-    """(coefficients, fitted means, Pearson dispersion, statsmodels result) of a weighted quasi-Poisson GLM."""
+def _fit(y: np.ndarray, x: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """(coefficients, fitted means, Pearson dispersion φ ≥ 1, quasi-Poisson standard errors) of a weighted
+    Poisson GLM (statsmodels IRLS); φ = Σ wᵢ (yᵢ − μᵢ)² / μᵢ / (n − p) (McCullagh & Nelder 1989, §6.2)."""
     import statsmodels.api as sm  # type: ignore[import-untyped]
     from statsmodels.tools.sm_exceptions import (  # type: ignore[import-untyped]
         ConvergenceWarning,
         PerfectSeparationWarning,
+        SingularMatrixWarning,
     )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", PerfectSeparationWarning)
+        warnings.simplefilter("ignore", SingularMatrixWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = sm.GLM(y, x, family=sm.families.Poisson(), var_weights=weights).fit(scale="X2")
+        res = sm.GLM(y, x, family=sm.families.Poisson(), var_weights=weights).fit()
     mu = np.asarray(res.fittedvalues, dtype=np.float64)
-    return np.asarray(res.params, dtype=np.float64), mu, float(res.scale), res
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pearson = float(np.sum(weights * (y - mu) ** 2 / mu) / max(len(y) - x.shape[1], 1))
+    phi = max(pearson, 1.0) if np.isfinite(pearson) else 1.0
+    se = np.asarray(res.bse, dtype=np.float64) * np.sqrt(phi)
+    return np.asarray(res.params, dtype=np.float64), mu, phi, se
 
 
 def _anscombe(y: np.ndarray, mu: np.ndarray, phi: float, x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -111,6 +118,8 @@ def _anscombe(y: np.ndarray, mu: np.ndarray, phi: float, x: np.ndarray, w: np.nd
 def _design(u: np.ndarray, centre: int, season: int, window: int, trend: bool) -> tuple[np.ndarray, list[int]]:
     levels = noufaily_levels(centre, u, season, window)
     present = sorted(set(levels.tolist()) - {0})
+    if present and 0 not in levels:
+        present = present[1:]  # the first level present is the reference (the intercept) when level 0 is absent
     cols = [np.ones(len(u))]
     if trend:
         cols.append((u - centre) / max(season, 1))
@@ -145,14 +154,18 @@ def _one_block(y_fit: np.ndarray, u: np.ndarray, targets: np.ndarray, centre: in
         return np.full(len(targets), 0.5 / len(y_fit)), 1.0
     weights = np.ones(len(y_fit))
     trend = len(np.unique(u // max(season, 1))) >= 2 or season == 1
-    beta, mu, phi, res = _fit(y_fit, _design(u, centre, season, s.window, trend)[0], weights)
+    beta, mu, phi, se = _fit(y_fit, _design(u, centre, season, s.window, trend)[0], weights)
     if trend:
-        pvalue = float(np.asarray(res.pvalues)[1])  # type: ignore[attr-defined]
+        from crimelens.analysis.inference import normal_sf
+
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = abs(beta[1] / se[1]) if se[1] > 0 else (0.0 if beta[1] == 0 else np.inf)
+        pvalue = float(2 * normal_sf(z)) if np.isfinite(z) else 0.0
         x, present = _design(u, centre, season, s.window, True)
         pred_centre = _predict(beta, np.array([centre]), centre, season, s.window, True, present)[0]
         if not (pvalue < s.alpha_trend) or pred_centre > y_fit.max():
             trend = False
-            beta, mu, phi, res = _fit(y_fit, _design(u, centre, season, s.window, False)[0], weights)
+            beta, mu, phi, se = _fit(y_fit, _design(u, centre, season, s.window, False)[0], weights)
     x, present = _design(u, centre, season, s.window, trend)
     phi = max(phi, 1.0)
     resid = _anscombe(y_fit, mu, phi, x, weights)
@@ -161,7 +174,7 @@ def _one_block(y_fit: np.ndarray, u: np.ndarray, targets: np.ndarray, centre: in
         w = np.ones(len(resid))
         w[high] = resid[high] ** -2.0
         weights = w * len(w) / w.sum()
-        beta, mu, _, res = _fit(y_fit, x, weights)
+        beta, mu, _, _ = _fit(y_fit, x, weights)
     p = x.shape[1]
     with np.errstate(invalid="ignore", divide="ignore"):
         pearson = float(np.sum(weights * (y_fit - mu) ** 2 / mu) / max(len(y_fit) - p, 1))
@@ -206,8 +219,8 @@ def glm_expectation(
         centre = int(block[len(block) // 2])
         stop = t0 - s.exclude_recent  # data strictly before t0 − exclude_recent (and before every target)
         start = max(0, centre - span)
-        if stop - start < s.min_periods:
-            continue
+        if stop - start < max(s.min_periods, season if season > 1 else 0):
+            continue  # at least one whole year, so the seasonal levels are all seen
         u = np.arange(start, stop)
         for i in range(n):
             if cells is not None and not cells[i, block].any():
