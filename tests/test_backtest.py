@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -105,3 +108,21 @@ def test_quick_backtest_on_marshall(marshall_con: duckdb.DuckDBPyConnection) -> 
     for m in res.methods.values():
         assert m["ppv"] is None or 0 <= m["ppv"] <= 1
         assert not math.isnan(m["false_alarms_per_100"])
+
+
+@pytest.mark.slow
+def test_bench_quick_writes_its_section_and_keeps_the_others(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    out.write_text(
+        "# crimelens benchmarks\n\n## Ingest\n\nkept\n\n## Alerts backtest\n\nold\n\n## Everyday commands\n\nkept too\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "bench" / "alerts_backtest.py"), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "## Ingest\n\nkept" in text and "## Everyday commands\n\nkept too" in text and "\nold\n" not in text
+    assert text.count("## Alerts backtest") == 1
+    for label in ("### Chicago 2022", "### Toronto MCI 2014–19", "### Marshall Project UCR"):
+        assert label in text
+    assert "| **oracle** |" in text and "Targets (+100%x2 within 2 periods" in text
