@@ -62,6 +62,8 @@ def _datasets(data: Path, folder: Path) -> list[tuple[str, Any]]:
 
 
 def _section(results: list[tuple[str, Any, float]], command: str, started: dt.datetime, quick: bool) -> str:
+    from crimelens.alerts.backtest import targets_text
+
     lines = [
         HEADING,
         "",
@@ -114,19 +116,8 @@ def _section(results: list[tuple[str, Any, float]], command: str, started: dt.da
             lines.append("|" + "---|" * (len(methods) + 2))
             for b in order:
                 lines.append(f"| {b} | {int(n[b])} | " + " | ".join(_pct(piv.loc[b, c]) for c in methods) + " |")
-        t = res.targets
         lines.append("")
-        if t.get("best_method"):
-            share, times = t.get("share_of_oracle"), t.get("times_compstat")
-            lines.append(
-                f"Targets (+100%x2 within 2 periods at ≤ 1 false alarm per 100): best method **{t['best_method']}** "
-                f"{_pct(t['best_detection'])} vs oracle {_pct(t['oracle_detection'])}"
-                + (f" = {share:.0%} of the oracle (target ≥ 90%: {'met' if share >= 0.9 else 'not met'})"
-                   if share is not None else "")
-                + (f"; {times:.1f}× CompStat (target ≥ 3×: {'met' if times >= 3 else 'not met'})"
-                   if times is not None else "")
-                + "."
-            )  # fmt: skip
+        lines += [f"- {x}" if i else x for i, x in enumerate(targets_text(res.targets))]
         lines.append("")
         lines += [f"- Check: {c}" for c in res.checks]
         lines.append("")

@@ -125,4 +125,4 @@ def test_bench_quick_writes_its_section_and_keeps_the_others(tmp_path: Path) -> 
     assert text.count("## Alerts backtest") == 1
     for label in ("### Chicago 2022", "### Toronto MCI 2014–19", "### Marshall Project UCR"):
         assert label in text
-    assert "| **oracle** |" in text and "Targets (+100%x2 within 2 periods" in text
+    assert "| **oracle** |" in text and "Targets (+100%x2 found within 2 periods, budget 1 per 100" in text

@@ -109,7 +109,7 @@ def test_backtest_json_shape(marshall_db: Path) -> None:
     assert set(data["oracle"]["detection"]) == {"+100%x1", "+100%x2"}
     table = runner.invoke(app, ["alerts", "backtest", "--quick", "--method", "compstat", "--db", str(marshall_db)])
     assert table.exit_code == 0, table.output
-    assert "Targets (+100%x2, budget 1 per 100)" in table.stdout and "oracle" in table.stdout
+    assert "Targets (+100%x2 found within 2 periods, budget 1 per 100" in table.stdout and "oracle" in table.stdout
 
 
 def test_backtest_bad_budget_is_a_user_error(marshall_db: Path) -> None:
@@ -121,3 +121,12 @@ def test_alerts_help_through_the_console_script() -> None:
     exe = Path(sys.executable).with_name("crimelens")
     done = subprocess.run([str(exe), "alerts", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--webhook" in done.stdout and "backtest" in done.stdout
+
+
+def test_docs_example_runs_as_documented(marshall_db: Path) -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "alerts.md").read_text()
+    args = ["alerts", "--source", "ucr-marshall", "--since", "2000"]
+    assert "crimelens " + " ".join(args) in doc
+    result = runner.invoke(app, [*args, "--db", str(marshall_db)])
+    assert result.exit_code == 0, result.output
+    assert "(glm)" in result.stdout and "Nassau County" in result.stdout

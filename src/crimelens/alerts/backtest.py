@@ -39,7 +39,7 @@ from crimelens.analysis.inference import clopper_pearson
 from crimelens.analysis.result import Result, records_caveats
 from crimelens.errors import ConfigError, DataError
 
-__all__ = ["BANDS", "BacktestResult", "Split", "default_split", "run_backtest", "scenario_name"]
+__all__ = ["BANDS", "BacktestResult", "Split", "default_split", "run_backtest", "scenario_name", "targets_text"]
 
 #: Bands of the expected count per period (the oracle's μ) detection is reported by.
 BANDS: tuple[tuple[float, float], ...] = ((0, 1), (1, 2), (2, 5), (5, 10), (10, 20), (20, math.inf))
@@ -310,6 +310,10 @@ def run_backtest(
     table = pd.DataFrame(rows)
     bands = _bands(pd.DataFrame(band_rows))
     checks, targets = _checks(per_method, table, run_methods, budget, panel.unit)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        targets["test_vs_calibration_level"] = float(
+            np.nanmean(y[:, sp.test : sp.end]) / np.nanmean(y[:, sp.calibration : sp.test])
+        )
     oracle = per_method.pop("oracle")
     cal = (panel.period_label(sp.calibration), panel.period_label(sp.test - 1))
     tst = (panel.period_label(sp.test), panel.period_label(sp.end - 1))
@@ -384,7 +388,8 @@ def _checks(
             if r["detection"] > o["detection"] + 2.5 * se:
                 checks.append(
                     f"{m} detects {r['detection']:.0%} of {name} spikes, above the oracle's {o['detection']:.0%} "
-                    "by more than sampling error: leakage (future data in its expectation) or a broken budget"
+                    "by more than sampling error: leakage (future data in its expectation), a broken budget, or an "
+                    "oracle whose smoothed expectation is not the true one for these series"
                 )
         fa = per[m]["false_alarms_per_100"]
         if fa > 2 * budget:
@@ -395,20 +400,74 @@ def _checks(
     if not checks:
         checks.append("no method detects more than the oracle beyond sampling error; no budget overrun above 2×")
     head = {m: per[m]["detection"].get(HEADLINE) for m in [*methods, "oracle"]}
-    best = max(methods, key=lambda m: -1.0 if head[m] is None else float(head[m] or 0.0)) if methods else None
-    oracle_rate = head["oracle"] or 0.0
+    oracle_rate = float(head["oracle"] or 0.0)
     compstat = head.get("compstat")
-    targets: dict[str, Any] = {"scenario": HEADLINE, "within_periods": 2, "budget_per_100": budget}
-    if best is not None:
+    targets: dict[str, Any] = {
+        "scenario": HEADLINE,
+        "within_periods": 2,
+        "budget_per_100": budget,
+        "stated_for": "series-weeks",
+        "applies": unit == "week",
+        "oracle_detection": oracle_rate,
+        "compstat_detection": compstat,
+    }
+
+    def _rank(pool: list[str]) -> str | None:
+        return max(pool, key=lambda m: float(head[m] or 0.0)) if pool else None
+
+    # the target holds at ≤ budget: the rate is checked on the test periods, not assumed from the calibration
+    within = [m for m in methods if per[m]["false_alarms_per_100"] <= budget]
+    for prefix, best in (("best", _rank(within)), ("best_any", _rank(list(methods)))):
+        if best is None:
+            targets[f"{prefix}_method"] = None
+            continue
         b = float(head[best] or 0.0)
-        targets.update(
-            best_method=best,
-            best_detection=b,
-            oracle_detection=oracle_rate,
-            share_of_oracle=b / oracle_rate if oracle_rate else None,
-            meets_90pct_of_oracle=bool(oracle_rate and b >= 0.9 * oracle_rate),
-            compstat_detection=compstat,
-            times_compstat=(b / compstat) if compstat else None,
-            meets_3x_compstat=bool(compstat is not None and (b >= 3 * compstat)),
-        )
+        share = b / oracle_rate if oracle_rate else None
+        times = b / compstat if compstat else None
+        targets.update({
+            f"{prefix}_method": best,
+            f"{prefix}_detection": b,
+            f"{prefix}_false_alarms_per_100": per[best]["false_alarms_per_100"],
+            f"{prefix}_share_of_oracle": share,
+            f"{prefix}_times_compstat": times,
+            f"{prefix}_meets_90pct_of_oracle": bool(share is not None and share >= 0.9),
+            f"{prefix}_meets_3x_compstat": bool(times is not None and times >= 3),
+        })  # fmt: skip
     return checks, targets
+
+
+def targets_text(t: dict[str, Any]) -> list[str]:
+    """The targets of a backtest as sentences (the CLI and bench/RESULTS.md print the same ones)."""
+
+    def pct(v: Any) -> str:
+        return "—" if v is None else f"{100 * float(v):.0f}%"
+
+    def one(prefix: str, label: str) -> str:
+        m = t.get(f"{prefix}_method")
+        if m is None:
+            return f"{label}: no method kept its measured false-alarm rate within the budget on the test periods."
+        share, times = t.get(f"{prefix}_share_of_oracle"), t.get(f"{prefix}_times_compstat")
+        text = (
+            f"{label}: **{m}** {pct(t[f'{prefix}_detection'])} at {t[f'{prefix}_false_alarms_per_100']:.2f} false "
+            f"alarms per 100 (test) vs oracle {pct(t['oracle_detection'])}"
+        )
+        if share is not None:
+            text += f" = {share:.0%} of the oracle (≥ 90%: {'met' if share >= 0.9 else 'not met'})"
+        if times is not None:
+            text += f"; {times:.1f}× CompStat (≥ 3×: {'met' if times >= 3 else 'not met'})"
+        return text + "."
+
+    lines = [
+        f"Targets ({t['scenario']} found within {t['within_periods']} periods, budget {t['budget_per_100']:g} per 100"
+        + ("" if t.get("applies") else "; stated for series-weeks, shown here for reference")
+        + "):",
+        one("best", "best method whose measured rate is within the budget"),
+        one("best_any", "best method at its calibrated threshold, whatever its measured rate"),
+    ]
+    level = t.get("test_vs_calibration_level")
+    if level is not None and level == level:
+        lines.append(
+            f"Mean count per series-period, test ÷ calibration: {level:.2f} (a level shift between the two moves every "
+            "method's measured false-alarm rate away from the budget it was calibrated to)."
+        )
+    return lines

@@ -216,7 +216,7 @@ def backtest(
     as_csv: CsvOpt = False,
 ) -> None:
     """Inject spikes of known size into the real series and measure each method's detection, delay and PPV."""
-    from crimelens.alerts.backtest import run_backtest
+    from crimelens.alerts.backtest import run_backtest, targets_text
     from crimelens.alerts.detectors import METHODS
     from crimelens.alerts.run import build_panel
     from crimelens.config import get_setting
@@ -246,17 +246,8 @@ def backtest(
     show_table(summary_table(result), result.title, limit=None)
     for check in result.checks:
         out.print(f"Check: {check}", soft_wrap=True)
-    t = result.targets
-    if t.get("best_method"):
-        share = t.get("share_of_oracle")
-        times = t.get("times_compstat")
-        out.print(
-            f"Targets ({t['scenario']}, budget {t['budget_per_100']:g} per 100): best {t['best_method']} "
-            f"{t['best_detection']:.0%} vs oracle {t['oracle_detection']:.0%}"
-            + (f" ({share:.0%} of it; target ≥ 90%)" if share is not None else "")
-            + (f", {times:.1f}× CompStat (target ≥ 3×)" if times is not None else ""),
-            soft_wrap=True,
-        )
+    for line in targets_text(result.targets):
+        out.print(line.replace("**", ""), soft_wrap=True)
     for note in result.notes:
         out.print(f"[dim]Note: {note}[/dim]", soft_wrap=True)
 
