@@ -85,7 +85,7 @@ def _section(results: list[tuple[str, Any, float]], command: str, started: dt.da
             f"{seconds:.0f} s."
         )
         lines.append("")
-        head = ["method", *SHOWN, "delay +100%x2", "false alarms / 100 (test)", "PPV"]
+        head = ["method", *SHOWN, "+100%x2 at matched rate", "delay +100%x2", "false alarms / 100 (test)", "PPV"]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" * len(head))
         tab = res.table.set_index(["method", "scenario"])
@@ -98,6 +98,7 @@ def _section(results: list[tuple[str, Any, float]], command: str, started: dt.da
                     cells.append(f"{_pct(v)} ({_pct(r['detection_low'])}–{_pct(r['detection_high'])})")
                 else:
                     cells.append(_pct(v))
+            cells.append(_pct(m["detection_at_matched_rate"].get("+100%x2")))
             delay = m["median_delay"].get("+100%x2")
             cells.append("—" if delay is None else f"{delay:g}")
             cells.append(f"{m['false_alarms_per_100']:.2f}")
