@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from crimelens.alerts.run import AlertsResult
 from crimelens.analysis.incidents.hotspots import GiStarResult, PersistentCellsResult
 from crimelens.analysis.incidents.knox import KnoxResult
 from crimelens.analysis.incidents.ranking import AreaRankResult
@@ -47,6 +48,7 @@ JURISDICTION_COMMANDS: list[tuple[list[str], type[Result]]] = [
     (["findings"], Findings),
     (["loads"], Result),
     (["issues"], Result),
+    (["alerts", "--since", "2010"], AlertsResult),
 ]
 INCIDENT_COMMANDS: list[tuple[list[str], type[Result]]] = [
     (["incidents", "counts", "--period", "month"], IncidentCounts),

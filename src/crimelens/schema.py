@@ -301,4 +301,45 @@ MIGRATIONS: tuple[Migration, ...] = (
         DROP TABLE _rekey;
         """,
     ),
+    Migration(
+        7,
+        "alerts and their deliveries",
+        """
+        -- one row per alert: a series (source, where, offence, unit) unusually high in one period by one method;
+        -- alert_key is stable (a hash of those fields), so the same alert found again is not stored or sent twice
+        CREATE TABLE alerts (
+            alert_key VARCHAR PRIMARY KEY,
+            source VARCHAR NOT NULL,
+            unit VARCHAR NOT NULL,
+            where_kind VARCHAR NOT NULL,
+            where_id VARCHAR NOT NULL,
+            where_name VARCHAR,
+            offence VARCHAR NOT NULL,
+            period VARCHAR NOT NULL,
+            method VARCHAR NOT NULL,
+            observed DOUBLE NOT NULL,
+            expected DOUBLE,
+            expected_low DOUBLE,
+            expected_high DOUBLE,
+            p_value DOUBLE,
+            q_value DOUBLE,
+            score DOUBLE,
+            elevated_since VARCHAR,
+            control VARCHAR NOT NULL,
+            data_version INTEGER,
+            detected_at TIMESTAMP NOT NULL
+        );
+        -- each alert's delivery per channel (stdout, jsonl, webhook): sent once; a failed delivery is retried on
+        -- the next run, a sent one never again
+        CREATE TABLE alert_deliveries (
+            alert_key VARCHAR NOT NULL,
+            channel VARCHAR NOT NULL,
+            status VARCHAR NOT NULL CHECK (status IN ('sent', 'failed')),
+            attempts INTEGER NOT NULL,
+            last_error VARCHAR,
+            updated_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (alert_key, channel)
+        );
+        """,
+    ),
 )

@@ -28,7 +28,7 @@ from crimelens.errors import CrimeLensError, CrimeLensWarning
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["app", "command", "command_name", "db_path", "guarded", "open_warehouse", "show_warnings"]
+__all__ = ["app", "command", "command_name", "db_path", "guarded", "open_warehouse", "protect", "show_warnings"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,27 +108,35 @@ def guarded(target: typer.Typer, name: str | None = None) -> Callable[[F], F]:
         full_name = f"{group} {full_name}"
 
     def decorate(func: F) -> F:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            _COMMAND.set(full_name or func.__name__)
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", CrimeLensWarning)
-                    try:
-                        return func(*args, **kwargs)
-                    finally:
-                        show_warnings(caught)
-            except CrimeLensError as exc:
-                if kwargs.get("as_json"):
-                    _json_error(command_name(), type(exc).__name__, str(exc), 1)
-                else:
-                    err.print(f"[bold red]Error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
-                raise typer.Exit(1) from None
-
-        target.command(name)(wrapper)
+        target.command(name)(protect(func, full_name))
         return func
 
     return decorate
+
+
+def protect(func: F, full_name: str = "") -> F:
+    """``func`` with the error handling of every command: a CrimeLensError becomes one line on stderr (JSON under
+    --json), exit 1; statistical caveats are shown on stderr. For callbacks that act as commands (a group run
+    without a subcommand), which :func:`guarded` cannot register."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _COMMAND.set(full_name or func.__name__)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", CrimeLensWarning)
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    show_warnings(caught)
+        except CrimeLensError as exc:
+            if kwargs.get("as_json"):
+                _json_error(command_name(), type(exc).__name__, str(exc), 1)
+            else:
+                err.print(f"[bold red]Error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def command(name: str | None = None) -> Callable[[F], F]:
