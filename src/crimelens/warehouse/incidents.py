@@ -34,7 +34,7 @@ from crimelens.sources.incidents import (
 from crimelens.warehouse.grid import pin_grid_origin
 from crimelens.warehouse.transaction import transaction
 
-__all__ = ["IncidentLoadReport", "load_incidents", "write_incidents"]
+__all__ = ["IncidentLoadReport", "load_incidents", "write_incident_rows", "write_incidents"]
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,24 @@ def write_incidents(
         {r: (REASONS[r], n) for r, n in counts.items()}, "loaded", dict(mapped.examples),
         {c: n for c, n, _ in mapped.unmapped}, spec.taxonomy.version,
     )  # fmt: skip
+
+
+def write_incident_rows(
+    con: duckdb.DuckDBPyConnection,
+    mapped: MappedIncidents,
+    spec: IncidentSpec,
+    *,
+    source: str,
+    name: str,
+    sha256: str,
+    simulated: bool = False,
+) -> tuple[int, int]:
+    """The writes of :func:`write_incidents`, inside a transaction the caller holds: (load id, rows replaced).
+
+    For writers that must commit other rows in the same transaction (a feed page and its watermark,
+    :mod:`crimelens.warehouse.feeds`); everyone else calls :func:`write_incidents`.
+    """
+    return _write(con, mapped, spec, source, name, sha256, simulated)
 
 
 def _write(
