@@ -134,6 +134,16 @@ class Store:
         return max(self.updated.values()) if self.updated else None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that went away is not a server error
+            super().handle_error(request, client_address)
+
+
 _COMPARISON = re.compile(r"\s*\(?\s*(:?[a-z_]+)\s*(<=|>=|<|>|=)\s*'((?:[^']|'')*)'\s*\)?\s*")
 
 
@@ -162,8 +172,7 @@ class FeedServer:
 
     def start(self) -> str:
         handler = _handler(self)
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", self.port), handler)
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -332,3 +341,33 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 pass  # the client gave up (a timeout): nothing to do
 
     return Handler
+
+
+def main() -> None:
+    """Serve the first ``--rows`` Chicago records until interrupted (for trying `crimelens watch` by hand)."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--rows", type=int, default=3000)
+    parser.add_argument(
+        "--data", default=os.environ.get("CRIMELENS_DATA", str(Path(__file__).parents[2] / "shared/data"))
+    )
+    parser.add_argument("--fail-every", type=int, default=0, help="answer 500 to every n-th page request (0: never)")
+    args = parser.parse_args()
+    server = FeedServer(chicago_records(Path(args.data), args.rows))
+    server.port = args.port
+    if args.fail_every:
+        for n in range(args.fail_every - 1, 10_000, args.fail_every):
+            server.inject("status", times=1, arg=500, after=n)
+    print(f"serving {args.rows} records at {server.start()}/resource/{DATASET}.json", flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

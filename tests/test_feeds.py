@@ -8,6 +8,7 @@ parameters (no time is mocked).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -27,7 +28,7 @@ from typer.testing import CliRunner
 from crimelens import warehouse
 from crimelens.cli import app
 from crimelens.errors import ConfigError, SourceError
-from crimelens.feeds import Feed, PollSummary, RetryPolicy, get_preset, poll, preset_names, watch
+from crimelens.feeds import Feed, PollSummary, RetryPolicy, WatchResult, get_preset, poll, preset_names, watch
 from crimelens.feeds.soda import parse_timestamp
 from feed_server import FeedServer, chicago_records
 
@@ -449,17 +450,26 @@ def test_watch_once_shows_pages_and_a_summary(tmp_path: Path, server: FeedServer
     server.inject("status", times=1, arg=503, after=1)
     result = subprocess.run(
         [str(EXE), "watch", "chicago", "--url", server.url, "--once", "--db", str(db), "--json"],
-        capture_output=True, text=True, timeout=120, env=_env(CRIMELENS_FEED_APP_TOKEN="tok"),
+        capture_output=True, text=True, timeout=120,
+        env=_env(CRIMELENS_FEED_APP_TOKEN="tok", CRIMELENS_FEED_ATTEMPTS="6", COLUMNS="200"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     err = result.stderr
     assert "poll 1 · page 1: 250 rows (250 new, 0 updated, 0 unchanged, 0 dropped)" in err
-    assert "the server answered 503 Service Unavailable; retrying (attempt 2 of 5)" in err
+    assert "the server answered 503 Service Unavailable; retrying (attempt 2 of 6)" in err
+    # docs/feeds.md shows this run: every line it prints is there, word for word (the poll's duration aside)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "feeds.md").read_text()
+    for line in err.replace(server.url, "http://127.0.0.1:8765").splitlines():
+        if line.strip() and not line.startswith("Poll 1 done in"):
+            assert line in doc, line
     assert "poll 1 · reconciliation: 1,500 ids listed; 0 records deleted at the source removed" in err
     assert "Summary: 1 poll, 1,500 rows read in 6 pages: 1,500 new" in err
+    assert "stamina" not in err
     assert "Dataset chicago-feed holds 1,500 incidents." in err
     data = json.loads(result.stdout)
     assert data["command"] == "watch" and data["incidents"] == N and data["totals"]["rows"] == N
+    assert {f.name for f in dataclasses.fields(WatchResult)} <= set(data)  # every field of the result
+    assert set(data["polls"][0]) == {f.name for f in dataclasses.fields(PollSummary)}
     assert data["polls"][0]["watermark"].startswith("2026-01-01")
     assert {r.headers.get("x-app-token") for r in server.log} == {"tok"}
     assert_exact(db, server)
@@ -508,4 +518,28 @@ def test_kill_9_during_watch_then_restart_loses_and_duplicates_nothing(
     done = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert "(resumed after an interruption)" in done.stderr
+    assert_exact(db, server)
+
+
+def test_ctrl_c_during_watch_ends_cleanly_and_the_next_run_resumes(tmp_path: Path, server: FeedServer) -> None:
+    db = tmp_path / "interrupted.duckdb"
+    server.inject("slow", times=10_000, arg=0.15)
+    env = _env(CRIMELENS_FEED_PAGE_SIZE="100")
+    args = [str(EXE), "watch", "chicago", "--url", server.url, "--db", str(db), "--interval", "60"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while len([r for r in server.page_requests() if r.status == 200]) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Stopped by Ctrl-C: the next run resumes after the last page committed." in err
+    assert "Traceback" not in err
+    c = duckdb.connect(str(db), read_only=True)
+    held, distinct = c.execute("SELECT count(*), count(DISTINCT incident_key) FROM incidents").fetchone() or (0, 0)
+    c.close()
+    assert held == distinct and held % 100 == 0 and held < N  # whole pages, once each
+    server.clear_faults()
+    done = subprocess.run([*args[:-2], "--once"], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
     assert_exact(db, server)

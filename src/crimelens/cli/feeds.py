@@ -76,8 +76,13 @@ def watch_cmd(
     interrupted watch (Ctrl-C, a crash, a lost connection) resumes where it stopped, without losing or
     duplicating a record. Nothing is contacted unless you run this command.
     """
+    import stamina.instrumentation
+
     from crimelens import warehouse
     from crimelens.feeds import Feed, get_preset, watch
+
+    # each retry is shown as one readable line (notify, below) instead of stamina's own log records
+    stamina.instrumentation.set_on_retry_hooks([])
 
     preset = get_preset(feed)
     every = float(get_setting("feed_interval", interval))
@@ -104,10 +109,9 @@ def watch_cmd(
             reconcile_every=reconcile,
             app_token=str(get_setting("feed_app_token")),
             progress=_show_batch,
+            on_poll=_show_poll,
             notify=lambda text: err.print(f"  [yellow]{text}[/yellow]", highlight=False, soft_wrap=True),
         )
-        for p in result.polls:
-            _show_poll(p)
     finally:
         con.close()
     _show_summary(result)
@@ -128,9 +132,10 @@ def _show_batch(batch: BatchSummary) -> None:
             soft_wrap=True,
         )
         return
-    moved = (
-        f"now {_when(batch.watermark)}" if batch.last else f"{_when(batch.watermark)} → {_when(batch.upper)} at the end"
-    )
+    if batch.last:
+        moved = f"now {_when(batch.watermark)}"
+    else:
+        moved = f"{_when(batch.watermark)}, {_when(batch.upper)} once the poll ends"
     dropped = f", {batch.dropped:,} dropped ({_reasons(batch.dropped_reasons)})" if batch.dropped else ", 0 dropped"
     removed = f", {batch.deleted:,} earlier versions removed" if batch.deleted else ""
     err.print(
@@ -148,12 +153,16 @@ def _reasons(reasons: dict[str, int]) -> str:
 def _show_poll(p: PollSummary) -> None:
     resumed = " (resumed after an interruption)" if p.resumed else ""
     err.print(
-        f"Poll {p.poll}{resumed} done in {p.seconds:.1f} s: {p.rows:,} rows in {p.pages} pages, {p.new:,} new, "
+        f"Poll {p.poll}{resumed} done in {p.seconds:.1f} s: {p.rows:,} rows in {_pages(p.pages)}, {p.new:,} new, "
         f"{p.updated:,} updated, {p.unchanged:,} unchanged, {p.dropped:,} dropped, {p.deleted:,} deleted; "
         f"watermark {_when(p.watermark)}.",
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _pages(n: int) -> str:
+    return "1 page" if n == 1 else f"{n:,} pages"
 
 
 def _show_summary(result: WatchResult) -> None:
@@ -165,7 +174,7 @@ def _show_summary(result: WatchResult) -> None:
     }
     polls = "poll" if len(result.polls) == 1 else "polls"
     err.print(
-        f"[bold]Summary:[/bold] {len(result.polls)} {polls}, {t['rows']:,} rows read in {t['pages']} pages: "
+        f"[bold]Summary:[/bold] {len(result.polls)} {polls}, {t['rows']:,} rows read in {_pages(t['pages'])}: "
         f"{t['new']:,} new, {t['updated']:,} updated, {t['unchanged']:,} unchanged, {t['dropped']:,} dropped, "
         f"{t['deleted']:,} deleted. Dataset {result.source} holds {result.incidents:,} incidents.{why[result.stopped]}",
         highlight=False,

@@ -399,6 +399,7 @@ def watch(
     policy: RetryPolicy | None = None,
     hooks: Sequence[BatchHook] = (on_batch,),
     progress: Callable[[BatchSummary], None] | None = None,
+    on_poll: Callable[[PollSummary], None] | None = None,
     notify: Notify | None = None,
     stop: threading.Event | None = None,
 ) -> WatchResult:
@@ -420,6 +421,8 @@ def watch(
         Passed to the :class:`~crimelens.feeds.soda.SodaClient`.
     hooks, progress
         Called after each committed batch (see :func:`poll`).
+    on_poll
+        Told about each poll when it ends (for display).
     stop
         Set it (from another thread) to end the run after the current poll.
 
@@ -444,6 +447,8 @@ def watch(
                 began = time.monotonic()
                 due = reconcile_every > 0 and len(polls) % reconcile_every == 0
                 polls.append(poll(con, feed, client, reconcile=due, hooks=hooks, progress=progress))
+                if on_poll is not None:
+                    on_poll(polls[-1])
                 if max_polls is not None and len(polls) >= max_polls:
                     stopped = "max_polls"
                     break
