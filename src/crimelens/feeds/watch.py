@@ -22,7 +22,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import duckdb
 
 from crimelens.errors import ConfigError
 from crimelens.feeds.presets import FeedPreset
@@ -30,9 +32,6 @@ from crimelens.feeds.soda import Notify, Page, RetryPolicy, SodaClient, format_t
 from crimelens.sources.incident_spec import IncidentSpec, q
 from crimelens.sources.incidents import drop_staged, map_incidents
 from crimelens.warehouse import feeds as store
-
-if TYPE_CHECKING:
-    import duckdb
 
 __all__ = [
     "BatchHook",
@@ -453,7 +452,8 @@ def watch(
                     stopped = "max_polls"
                     break
                 stop.wait(max(interval - (time.monotonic() - began), 0.0))
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, duckdb.InterruptException):
+            # Ctrl-C (in DuckDB it interrupts the query: the page's transaction was rolled back, nothing half-written)
             stopped = "interrupted"
     row = con.execute("SELECT count(*) FROM incidents WHERE source = ?", [feed.source]).fetchone()
     notes = tuple(feed.preset.caveats)
