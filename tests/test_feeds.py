@@ -495,43 +495,70 @@ def test_watch_errors_are_one_line(tmp_path: Path, server: FeedServer) -> None:
     assert "Traceback" not in result.stderr
 
 
+def _held(db: Path) -> tuple[int, int, tuple[Any, ...] | None]:
+    """(rows, distinct keys, (poll_offset, watermark)) of a warehouse no process holds."""
+    c = duckdb.connect(str(db), read_only=True)
+    try:
+        held, distinct = c.execute("SELECT count(*), count(DISTINCT incident_key) FROM incidents").fetchone() or (0, 0)
+        state = c.execute("SELECT poll_offset, watermark FROM feed_state").fetchone()
+    finally:
+        c.close()
+    return int(held), int(distinct), state
+
+
+def _kill_after(args: list[str], env: dict[str, str], server: FeedServer, pages: int, extra: float) -> None:
+    """Start `crimelens watch`, and kill -9 it ``extra`` seconds after ``pages`` more pages were served."""
+    before = len([r for r in server.page_requests() if r.status == 200])
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 60
+    while len([r for r in server.page_requests() if r.status == 200]) < before + pages:
+        assert time.monotonic() < deadline and proc.poll() is None, "watch ended before it could be killed"
+        time.sleep(0.01)
+    time.sleep(extra)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.slow
 def test_kill_9_during_watch_then_restart_loses_and_duplicates_nothing(
     tmp_path: Path, server: FeedServer, records: list[dict[str, Any]]
 ) -> None:
     db = tmp_path / "killed.duckdb"
-    server.inject("slow", times=10_000, arg=0.15)  # every page takes a while: the kill lands mid-poll
-    env = _env(CRIMELENS_FEED_PAGE_SIZE="100")
+    server.inject("slow", times=10_000, arg=0.3)  # every page takes a while: the first kill lands mid-poll
+    env = _env()  # pages of 250
     args = [str(EXE), "watch", "chicago", "--url", server.url, "--once", "--db", str(db), "--reconcile-every", "0"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 60
-    while len([r for r in server.page_requests() if r.status == 200]) < 6 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
-    c = duckdb.connect(str(db), read_only=True)
-    held, distinct = c.execute("SELECT count(*), count(DISTINCT incident_key) FROM incidents").fetchone() or (0, 0)
-    state = c.execute("SELECT poll_offset, watermark FROM feed_state").fetchone()
-    c.close()
+    _kill_after(args, env, server, pages=3, extra=0.0)
+    held, distinct, state = _held(db)
     assert held == distinct and 0 < held < N  # killed mid-poll: whole pages only, once each
+    assert held % PAGE == 0
     assert state is not None and state[0] == held and state[1] is None  # the cursor is exactly what was committed
+    # then kills at other moments, pages of 100 served at full speed: after the answer, while the page is mapped
+    # and committed (a page takes about 0.1 s here), each run resuming the last one
     server.clear_faults()
+    env100 = _env(CRIMELENS_FEED_PAGE_SIZE="100")
+    for pages, extra in ((1, 0.0), (1, 0.03), (2, 0.07)):
+        _kill_after(args, env100, server, pages, extra)
+        held, distinct, state = _held(db)
+        assert held == distinct
+        assert (state is not None and (state[1] is None and held == state[0])) or (state[1] is not None and held == N)
     server.store.update(sorted(server.store.by_key())[:5], {"description": "UPDATED WHILE DOWN"})
     server.store.add(records[N : N + 3])
-    done = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env100)
     assert done.returncode == 0, done.stderr
     assert "(resumed after an interruption)" in done.stderr
     assert_exact(db, server)
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_watch_ends_cleanly_and_the_next_run_resumes(tmp_path: Path, server: FeedServer) -> None:
     db = tmp_path / "interrupted.duckdb"
-    server.inject("slow", times=10_000, arg=0.15)
-    env = _env(CRIMELENS_FEED_PAGE_SIZE="100")
+    server.inject("slow", times=10_000, arg=0.3)
+    env = _env()  # pages of 250
     args = [str(EXE), "watch", "chicago", "--url", server.url, "--db", str(db), "--interval", "60"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 60
-    while len([r for r in server.page_requests() if r.status == 200]) < 4 and time.monotonic() < deadline:
+    while len([r for r in server.page_requests() if r.status == 200]) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
@@ -541,7 +568,7 @@ def test_ctrl_c_during_watch_ends_cleanly_and_the_next_run_resumes(tmp_path: Pat
     c = duckdb.connect(str(db), read_only=True)
     held, distinct = c.execute("SELECT count(*), count(DISTINCT incident_key) FROM incidents").fetchone() or (0, 0)
     c.close()
-    assert held == distinct and held % 100 == 0 and held < N  # whole pages, once each
+    assert held == distinct and held % PAGE == 0 and held < N  # whole pages, once each
     server.clear_faults()
     done = subprocess.run([*args[:-2], "--once"], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr

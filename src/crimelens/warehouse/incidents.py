@@ -296,10 +296,15 @@ def _write(
         "taxonomy_version = excluded.taxonomy_version, description = excluded.description",
         [src, spec.format, spec.timezone, simulated, spec.taxonomy.version, spec.description],
     )
-    con.executemany(
-        "INSERT OR REPLACE INTO offence_map VALUES (?, ?, ?, ?)",
-        [[src, spec.taxonomy.version, code, offence] for code, offence in spec.taxonomy.rules],
-    )
+    # one statement over two lists, not executemany: 2 ms instead of 150 ms for Chicago's 65 rules (it runs on
+    # every load, and a feed loads every page)
+    con.execute(
+        "INSERT OR REPLACE INTO offence_map SELECT ?, ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+        [
+            src, spec.taxonomy.version, [code for code, _ in spec.taxonomy.rules],
+            [offence for _, offence in spec.taxonomy.rules],
+        ],
+    )  # fmt: skip
     pin_grid_origin(con, src)
     return load_id, replaced
 
