@@ -63,7 +63,8 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def chicago_feed(server: FeedServer, paging: str = "keyset", page_size: int = PAGE) -> Feed:
-    return Feed(get_preset("chicago"), SOURCE, server.url, page_size, paging)
+    # ids are listed 400 to a page (50,000 by default), so that reconciliations here read several pages
+    return Feed(get_preset("chicago"), SOURCE, server.url, page_size, paging, ids_page_size=400)
 
 
 def run(
@@ -297,6 +298,27 @@ def test_deleted_records_are_removed_by_reconciliation_only(con: duckdb.DuckDBPy
     assert issue is not None and "15 records" in issue[1]
 
 
+def test_an_interrupted_reconciliation_resumes_after_its_last_listed_page(
+    con: duckdb.DuckDBPyConnection, server: FeedServer
+) -> None:
+    run(con, server)
+    gone = sorted(server.store.by_key())[500:510]
+    server.store.delete(gone)
+    server.inject("truncate", times=100, target="ids", after=2)  # 1,490 ids in pages of 400: page 3 breaks
+    with pytest.raises(SourceError, match="id listing, page 3 could not be read"):
+        run(con, server, reconcile=True)
+    assert con.execute("SELECT count(*) FROM incidents").fetchone() == (N,)  # nothing removed on a partial list
+    assert con.execute("SELECT count(*) FROM feed_reconcile_ids").fetchone() == (800,)  # two pages committed
+    server.clear_faults()
+    server.log.clear()
+    again = run(con, server)  # not asked to reconcile: the interrupted reconciliation is finished anyway
+    assert again.reconciled and again.deleted == 10
+    assert_exact(con, server)
+    listing = [r for r in server.log if r.params.get("$select", "").startswith(":id,")]
+    assert len(listing) == 2 and ":id >" in listing[0].params["$where"]  # pages 3 and 4 only, after the cursor
+    assert con.execute("SELECT count(*) FROM feed_reconcile_ids").fetchone() == (0,)
+
+
 def test_an_empty_id_listing_removes_nothing(con: duckdb.DuckDBPyConnection, server: FeedServer) -> None:
     run(con, server)
     server.store.delete(list(server.store.by_key()))
@@ -366,6 +388,8 @@ def test_bad_feed_options_are_config_errors(server: FeedServer) -> None:
         Feed(get_preset("chicago"), SOURCE, server.url, page_size=0)
     with pytest.raises(ConfigError, match="feed_attempts"):
         RetryPolicy(attempts=0)
+    with pytest.raises(ConfigError, match="expected http:// or https:// followed by a host, got 'ftp://x'"):
+        Feed(get_preset("chicago"), SOURCE, "ftp://x")
 
 
 def test_presets_document_key_time_fields_and_caveats() -> None:

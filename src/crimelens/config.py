@@ -128,9 +128,9 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "feed_reconcile_every",
             int,
-            24,
-            "`crimelens watch` lists every record id of the feed every N polls (and on the first) to remove "
-            "records the publisher deleted; 0 = never.",
+            288,
+            "`crimelens watch` lists every record id of the feed every N polls (and on a run's first poll) to "
+            "remove records the publisher deleted (288: daily at a 5-minute interval); 0 = never.",
         ),
     ]
 }

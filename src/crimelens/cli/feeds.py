@@ -64,7 +64,8 @@ def watch_cmd(
         typer.Option(
             "--paging",
             help="How pages are read: keyset (after the last record id read; safe while the feed changes) or "
-            "offset ($offset; for portals that refuse id comparisons).",
+            "offset ($offset; only for portals that refuse id comparisons: a record updated while a poll runs "
+            "can be skipped).",
         ),
     ] = "keyset",
     db: DbOpt = None,
@@ -79,7 +80,7 @@ def watch_cmd(
     import stamina.instrumentation
 
     from crimelens import warehouse
-    from crimelens.feeds import Feed, get_preset, watch
+    from crimelens.feeds import Feed, RetryPolicy, get_preset, watch
 
     # each retry is shown as one readable line (notify, below) instead of stamina's own log records
     stamina.instrumentation.set_on_retry_hooks([])
@@ -90,6 +91,7 @@ def watch_cmd(
     size = int(get_setting("feed_page_size", page_size))
     target = Feed(preset, source or preset.default_source, (url or preset.default_url).rstrip("/"), size, paging)
     polls = 1 if once else max_polls
+    policy = RetryPolicy.from_settings()
     con = warehouse.connect(db_path(db))
     try:
         cadence = "once" if polls == 1 else f"every {every:g} s" + (f", {polls} polls" if polls else "; Ctrl-C stops")
@@ -108,6 +110,7 @@ def watch_cmd(
             max_polls=polls,
             reconcile_every=reconcile,
             app_token=str(get_setting("feed_app_token")),
+            policy=policy,
             progress=_show_batch,
             on_poll=_show_poll,
             notify=lambda text: err.print(f"  [yellow]{text}[/yellow]", highlight=False, soft_wrap=True),

@@ -177,7 +177,9 @@ class SodaClient:
     # -- queries ------------------------------------------------------------------------------------------------
     def newest_update(self) -> dt.datetime | None:
         """The latest ``:updated_at`` of the dataset (None when it holds no records)."""
-        page = self.get({"$select": ":updated_at", "$order": ":updated_at DESC", "$limit": "1"}, "newest update")
+        page = self.get(
+            {"$select": ":updated_at", "$order": ":updated_at DESC", "$limit": "1"}, "the feed's latest update time"
+        )
         if not page.rows:
             return None
         value = page.rows[0].get(":updated_at")

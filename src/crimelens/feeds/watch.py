@@ -160,10 +160,15 @@ class Feed:
     url: str
     page_size: int = 5000
     paging: str = "keyset"
+    #: ids per page of a reconciliation's listing (an id is a few bytes: SODA's largest page by default)
+    ids_page_size: int = 50_000
 
     def __post_init__(self) -> None:
-        if not 1 <= self.page_size <= 50_000:
-            raise ConfigError(f"feed page size: expected 1 to 50,000 records (SODA's limit), got {self.page_size}")
+        for name, size in (("page size", self.page_size), ("id listing page size", self.ids_page_size)):
+            if not 1 <= size <= 50_000:
+                raise ConfigError(f"feed {name}: expected 1 to 50,000 records (SODA's limit), got {size}")
+        if not self.url.startswith(("http://", "https://")) or self.url.rstrip("/")[-3:] == "://":
+            raise ConfigError(f"feed URL: expected http:// or https:// followed by a host, got {self.url!r}")
         if self.paging not in ("keyset", "offset"):
             raise ConfigError(f"feed paging: expected keyset or offset, got {self.paging!r}")
 
@@ -348,7 +353,7 @@ def _reconcile(
     while True:
         page_no += 1
         page = client.records(
-            where=[], limit=feed.page_size, after=cursor, select=f":id, {key}", what=f"id listing, page {page_no}"
+            where=[], limit=feed.ids_page_size, after=cursor, select=f":id, {key}", what=f"id listing, page {page_no}"
         )
         if not page.rows:
             break
@@ -356,7 +361,7 @@ def _reconcile(
         cursor = page.ids[-1]
         store.add_reconcile_ids(con, feed.source, [k for k in keys if k], cursor)
         listed += len(page.rows)
-        if len(page.rows) < feed.page_size:
+        if len(page.rows) < feed.ids_page_size:
             break
     deleted = store.finish_reconcile(
         con, feed.source, fmt=spec.format, name=f"feed {feed.preset.dataset} reconciliation after poll {number}"
@@ -393,7 +398,7 @@ def watch(
     *,
     interval: float,
     max_polls: int | None = None,
-    reconcile_every: int = 24,
+    reconcile_every: int = 288,
     app_token: str = "",
     policy: RetryPolicy | None = None,
     hooks: Sequence[BatchHook] = (on_batch,),
