@@ -96,6 +96,49 @@ SETTINGS: dict[str, Setting] = {
             "(spark://host:7077, yarn) runs there.",
         ),
         Setting("spark_driver_memory", str, "1g", "Memory of the Spark driver for --engine spark (e.g. 1g, 4g)."),
+        Setting(
+            "feed_app_token",
+            str,
+            "",
+            "Socrata app token sent with every feed request (header X-App-Token); without one, open-data portals "
+            "throttle requests sooner. Empty: no token.",
+        ),
+        Setting("feed_page_size", int, 5000, "Records asked for per feed page (SODA's $limit; at most 50,000)."),
+        Setting(
+            "feed_timeout",
+            float,
+            60.0,
+            "Seconds one feed request may take, from connecting to the last byte, before it is abandoned and retried.",
+        ),
+        Setting("feed_attempts", int, 6, "Attempts per feed request (the first try and its retries) before giving up."),
+        Setting(
+            "feed_retry_time",
+            float,
+            300.0,
+            "Longest time in seconds spent retrying one feed request (the waits included) before giving up.",
+        ),
+        Setting(
+            "feed_wait_initial",
+            float,
+            1.0,
+            "First wait in seconds before retrying a failed feed request; each later wait doubles, plus random "
+            "jitter of up to the same amount.",
+        ),
+        Setting(
+            "feed_wait_max",
+            float,
+            60.0,
+            "Longest wait in seconds between two attempts of a feed request, also the most a server's "
+            "Retry-After is honoured.",
+        ),
+        Setting("feed_interval", float, 300.0, "Seconds between two polls of `crimelens watch`."),
+        Setting(
+            "feed_reconcile_every",
+            int,
+            288,
+            "`crimelens watch` lists every record id of the feed every N polls (and on a run's first poll) to "
+            "remove records the publisher deleted (288: daily at a 5-minute interval); 0 = never.",
+        ),
     ]
 }
 

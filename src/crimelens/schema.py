@@ -302,6 +302,41 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(
+        6,
+        "live feed state",
+        """
+        -- per feed dataset (an incident source): the :updated_at watermark of the last complete poll, and the poll
+        -- or reconciliation in progress, so that `crimelens watch` resumes after a crash at any point; every
+        -- change is committed in the same transaction as the page of records it follows
+        CREATE TABLE feed_state (
+            source VARCHAR PRIMARY KEY,
+            preset VARCHAR NOT NULL,
+            url VARCHAR NOT NULL,
+            -- every record updated at or before this instant (the feed's :updated_at, UTC) is in the warehouse
+            watermark TIMESTAMP,
+            -- the poll in progress: records updated in [watermark, poll_upper] are being read in :id order;
+            -- poll_cursor is the last :id committed, poll_offset the records committed so far (offset paging)
+            poll_upper TIMESTAMP,
+            poll_cursor VARCHAR,
+            poll_offset BIGINT NOT NULL DEFAULT 0,
+            polls BIGINT NOT NULL DEFAULT 0,
+            pages BIGINT NOT NULL DEFAULT 0,
+            last_poll_at TIMESTAMP,
+            -- the reconciliation in progress: the last :id listed, and the newest load whose rows it may delete
+            reconcile_cursor VARCHAR,
+            reconcile_load_id INTEGER,
+            reconciliations BIGINT NOT NULL DEFAULT 0,
+            last_reconciled_at TIMESTAMP,
+            updated_at TIMESTAMP NOT NULL
+        );
+        -- the incident keys a reconciliation in progress has listed so far (emptied when it ends)
+        CREATE TABLE feed_reconcile_ids (
+            source VARCHAR NOT NULL,
+            incident_key VARCHAR NOT NULL
+        );
+        """,
+    ),
+    Migration(
         7,
         "alerts and their deliveries",
         """

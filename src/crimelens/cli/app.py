@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from crimelens import __version__
-from crimelens.cli import alerts, data, jobs, jurisdictions  # noqa: F401  (importing registers their commands)
+from crimelens.cli import alerts, data, feeds, jobs, jurisdictions  # noqa: F401  (importing registers their commands)
 from crimelens.cli.incidents import incidents_app
 from crimelens.cli.support import app
 

@@ -35,7 +35,7 @@ from crimelens.sources.incidents import (
 from crimelens.warehouse.grid import pin_grid_origin
 from crimelens.warehouse.transaction import transaction
 
-__all__ = ["IncidentLoadReport", "load_incidents", "write_incidents"]
+__all__ = ["IncidentLoadReport", "load_incidents", "write_incident_rows", "write_incidents"]
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +252,27 @@ def write_incidents(
     )  # fmt: skip
 
 
+def write_incident_rows(
+    con: duckdb.DuckDBPyConnection,
+    mapped: MappedIncidents,
+    spec: IncidentSpec,
+    *,
+    source: str,
+    name: str,
+    sha256: str,
+    simulated: bool = False,
+) -> tuple[int, int]:
+    """The writes of :func:`write_incidents`, inside a transaction the caller holds: (load id, rows replaced).
+
+    For writers that must commit other rows in the same transaction (a feed page and its watermark,
+    :mod:`crimelens.warehouse.feeds`); everyone else calls :func:`write_incidents`. A feed's pages are new
+    records by nature, so the re-export guard does not apply (their rows are counted as ``new_in_period`` when
+    they have no ids).
+    """
+    load_id, counts = _write(con, mapped, spec, source, name, sha256, simulated, guard=False)
+    return load_id, counts.get("replaced", 0)
+
+
 def _write(
     con: duckdb.DuckDBPyConnection,
     mapped: MappedIncidents,
@@ -338,10 +359,15 @@ def _write(
         "taxonomy_version = excluded.taxonomy_version, description = excluded.description",
         [src, spec.format, spec.timezone, simulated, spec.taxonomy.version, spec.description],
     )
-    con.executemany(
-        "INSERT OR REPLACE INTO offence_map VALUES (?, ?, ?, ?)",
-        [[src, spec.taxonomy.version, code, offence] for code, offence in spec.taxonomy.rules],
-    )
+    # one statement over two lists, not executemany: 2 ms instead of 150 ms for Chicago's 65 rules (it runs on
+    # every load, and a feed loads every page)
+    con.execute(
+        "INSERT OR REPLACE INTO offence_map SELECT ?, ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+        [
+            src, spec.taxonomy.version, [code for code, _ in spec.taxonomy.rules],
+            [offence for _, offence in spec.taxonomy.rules],
+        ],
+    )  # fmt: skip
     pin_grid_origin(con, src)
     return load_id, counts
 
