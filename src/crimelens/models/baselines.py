@@ -55,6 +55,28 @@ def last_change(wide: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 0.5 * (1 + np.tanh(0.5 * z))  # overflow-free logistic function
+    return out
+
+
+def _logistic_1d(x: np.ndarray, y: np.ndarray, penalty: float, iterations: int = 50) -> tuple[float, float]:
+    """(intercept, slope) of a logistic regression of 0/1 ``y`` on one standardised ``x`` (Newton-Raphson),
+    with ``penalty / 2 · slope²`` added to the negative log-likelihood (the intercept is not penalised)."""
+    design = np.column_stack([np.ones_like(x), x])
+    beta = np.zeros(2)
+    ridge = np.diag([0.0, penalty])
+    for _ in range(iterations):
+        p = _sigmoid(design @ beta)
+        grad = design.T @ (p - y) + ridge @ beta
+        hess = (design * (p * (1 - p))[:, None]).T @ design + ridge + 1e-10 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        beta = beta - step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return float(beta[0]), float(beta[1])
+
+
 class ScoreBaseline:
     """One column of the design as a probability: a logistic fit of the outcome on that score (Platt 1999).
 
@@ -62,6 +84,9 @@ class ScoreBaseline:
     ----------
     column
         The score column (e.g. ``persistence_rank``). Missing scores take the training median.
+    penalty
+        L2 penalty on the slope (keeps it finite when the score separates the classes); the objective is
+        scikit-learn's ``LogisticRegression(C=1 / penalty)`` on the standardised score.
     random_state
         Unused (the fit is deterministic); kept for the estimator contract.
 
@@ -71,8 +96,9 @@ class ScoreBaseline:
         The fitted slope (on the standardised score) and intercept.
     """
 
-    def __init__(self, column: str, random_state: int | None = None) -> None:
+    def __init__(self, column: str, penalty: float = 0.01, random_state: int | None = None) -> None:
         self.column = column
+        self.penalty = penalty
         self.random_state = random_state
 
     def _x(self, X: pd.DataFrame) -> np.ndarray:
@@ -82,25 +108,19 @@ class ScoreBaseline:
         return out
 
     def fit(self, X: pd.DataFrame, y: Any) -> ScoreBaseline:
-        from sklearn.linear_model import LogisticRegression
-
         x = X[self.column].to_numpy(dtype=float)
         finite = x[np.isfinite(x)]
         self.fill_ = float(np.median(finite)) if finite.size else 0.0
         x = np.where(np.isfinite(x), x, self.fill_)
-        self.center_ = float(x.mean())
-        sd = float(x.std())
+        self.center_ = float(x.mean()) if x.size else 0.0
+        sd = float(x.std()) if x.size else 0.0
         self.scale_ = sd if sd > 0 else 1.0
-        model = LogisticRegression(C=100.0, max_iter=1000)
-        model.fit(self._x(X), np.asarray(y, dtype=int))
-        self.model_ = model
-        self.coef_ = float(model.coef_[0, 0])
-        self.intercept_ = float(model.intercept_[0])
-        self.classes_ = model.classes_
+        self.intercept_, self.coef_ = _logistic_1d(self._x(X)[:, 0], np.asarray(y, dtype=float), self.penalty)
+        self.classes_ = np.array([0, 1])
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        if not hasattr(self, "model_"):
+        if not hasattr(self, "coef_"):
             raise NotFittedError(f"baseline {self.column!r}: call fit before predict_proba")
-        out: np.ndarray = self.model_.predict_proba(self._x(X))
-        return out
+        p = _sigmoid(self.intercept_ + self.coef_ * self._x(X)[:, 0])
+        return np.column_stack([1 - p, p])

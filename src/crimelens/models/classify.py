@@ -318,6 +318,7 @@ def _next_period_ranking(design: Design, methods: Mapping[str, Callable[[], Esti
         est = factory().fit(known[list(design.features)], y)
         out[name] = np.asarray(est.predict_proba(upcoming[list(design.features)]))[:, 1]
     out["probability"] = out[best]
+    out["period"] = out["period"].map(_describe)
     out = out.sort_values(["probability", "unit"], ascending=[False, True], ignore_index=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     ranked: pd.DataFrame = out
@@ -387,6 +388,15 @@ def classify(
         raise ConfigError(f"seed: expected a whole number ≥ 0, got {seed!r}")
     panel = load_panel(con, source, unit=unit, period=period)
     design = build_design(panel, target, threshold)
+    for name, bound in (("start", start), ("end", end)):
+        if bound is None:
+            continue
+        if panel.period_kind == "year" and (not isinstance(bound, int) or isinstance(bound, bool)):
+            raise ConfigError(f"{name}: expected a year for jurisdiction-year data (e.g. 2000), got {bound!r}")
+        if panel.period_kind != "year" and isinstance(bound, int):
+            raise ConfigError(
+                f"{name}: expected a date YYYY-MM-DD for {panel.period_kind}s of incidents, got {bound!r}"
+            )
     if panel.period_kind != "year":
         start = pd.Timestamp(start) if start is not None else None
         end = pd.Timestamp(end) if end is not None else None

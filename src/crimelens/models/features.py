@@ -367,7 +367,7 @@ def build_design(panel: Panel, target: str, threshold: float | None = None) -> D
             "value": v.to_numpy()[rows, cols],
         }
     )
-    frame["name"] = frame["unit"].map(panel.names).fillna(frame["unit"])
+    frame["name"] = [panel.names.get(u, u) for u in frame["unit"]]
     for name, wide in {**feats, **{f"b_{k}": w for k, w in baselines.items()}}.items():
         frame[name] = wide.reindex(index=v.index, columns=v.columns).to_numpy(dtype=float)[rows, cols]
     if season is not None:
