@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from crimelens import warehouse
-from crimelens.errors import ConfigError, DataError, NotFittedError
+from crimelens.errors import ConfigError, DataError, NotFittedError, SparseDataWarning
 from crimelens.models.baselines import ScoreBaseline, historical_mean, last_change, past_share, percentile_rank
 from crimelens.models.classify import (
     ClassifyResult,
@@ -206,6 +206,34 @@ def test_classify_user_errors(tiny_con: duckdb.DuckDBPyConnection) -> None:
         classify(tiny_con)  # three cities cannot be ranked in quartiles
     with pytest.raises(DataError, match="'nowhere' is not in the warehouse"):
         classify(tiny_con, "nowhere")
+
+
+def test_any_mapped_csv_jurisdiction_year_dataset(tmp_path: Path) -> None:
+    """Target (d): a jurisdiction-year file loaded through a mapping, with a seeded synthetic panel."""
+    from crimelens import sources
+
+    rng = np.random.default_rng(11)
+    lines = ["city,year,pop,violent,months"]
+    for c in range(12):
+        level = rng.uniform(200, 1500)
+        for year in range(1995, 2011):
+            level *= rng.lognormal(0, 0.12)
+            lines.append(f"City {c},{year},100000,{round(level)},12")
+    (tmp_path / "panel.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "panel.toml").write_text(
+        'source = "synthetic-cities"\n[columns]\njurisdiction = "city"\nyear = "year"\npopulation = "pop"\n'
+        'violent_crime = "violent"\nmonths_reported = "months"\n[constants]\nkind = "city"\n'
+    )
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    try:
+        warehouse.load_parsed(con, sources.read(tmp_path / "panel.csv", mapping=tmp_path / "panel.toml"))
+        with pytest.warns(SparseDataWarning, match="positive outcomes"):
+            r = classify(con, target="top-quartile", n_boot=50)  # 3 of 12 cities on top a year: 15 in 5 years
+        assert r.source == "synthetic-cities" and r.test_periods == tuple(range(2006, 2011))
+        _honest(r)
+        assert [w.category for w in r.warnings] == ["SparseDataWarning"]
+    finally:
+        con.close()
 
 
 # -- real data -------------------------------------------------------------------------------------------

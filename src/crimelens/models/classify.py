@@ -18,6 +18,7 @@ Mitchell, M. et al. (2019). Model cards for model reporting. *FAT* '19*, 220-229
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from crimelens.analysis.result import ChartSpec, Result, records_caveats
-from crimelens.errors import ConfigError, DataError, NotFittedError
+from crimelens.errors import ConfigError, DataError, NotFittedError, SparseDataWarning
 from crimelens.models.baselines import ScoreBaseline
 from crimelens.models.evaluation import (
     N_BOOT,
@@ -63,6 +64,8 @@ CAVEATS: tuple[str, ...] = (
 )
 #: Fewest training periods per period kind before a period is tested.
 MIN_TRAIN = {"year": 10, "month": 12, "week": 8}
+#: Fewest positive outcomes over the test periods before a SparseDataWarning.
+MIN_POSITIVES = 20
 #: The baselines' names in results (design columns carry a ``b_`` prefix).
 BASELINE_LABELS = {
     "b_persistence_rank": "persistence_rank",
@@ -405,6 +408,14 @@ def classify(
         design, seed=seed, start=start, end=end, min_train=MIN_TRAIN[panel.period_kind], n_boot=n_boot, models=models
     )
     preds = run.predictions
+    positives = int(preds["y"].sum())
+    if positives < MIN_POSITIVES:
+        warnings.warn(
+            f"only {positives} positive outcomes in the test periods (expected at least {MIN_POSITIVES} for "
+            "stable AUPRC and F1): read the intervals, not the points",
+            SparseDataWarning,
+            stacklevel=2,
+        )
     calib = pd.concat(
         [calibration_table(preds["y"], preds[m]).assign(method=m) for m in run.methods], ignore_index=True
     )
