@@ -74,8 +74,8 @@ PRESETS: dict[str, CovariatePreset] = {
             name_column="community",
             unit="int",
             year=2014,
-            columns={"population": "Pop2014", "poverty_pct": "Pov14P", "per_capita_income": "PerCInc14"},
-            description="American Community Survey 2014 by Chicago community area (population, poverty, income)",
+            columns={"population": "Pop2014", "poverty_pct_acs": "Pov14P"},
+            description="American Community Survey 2014 by Chicago community area (population, share in poverty)",
         ),
         CovariatePreset(
             name="state-panel",
