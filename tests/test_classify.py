@@ -196,8 +196,6 @@ def test_the_leakage_check_catches_a_leaky_feature() -> None:
 
 # -- errors ----------------------------------------------------------------------------------------------
 def test_classify_user_errors(tiny_con: duckdb.DuckDBPyConnection) -> None:
-    with pytest.raises(DataError, match="covariates"):
-        classify(tiny_con, covariates=True)
     with pytest.raises(ConfigError, match="unit: a jurisdiction-year dataset's unit is 'jurisdiction'"):
         classify(tiny_con, unit="beat")
     with pytest.raises(ConfigError, match="period"):
@@ -322,3 +320,56 @@ def test_toronto_neighbourhood_months(incident_db: Path) -> None:
     assert r.test_periods[0] == "2017-01-01" and len(r.test_periods) == 36
     assert "log_value_season_ago" in r.features
     assert r.methods["persistence_rank"]["roc_auc"] > 0.9
+
+
+# -- covariates ------------------------------------------------------------------------------------------
+def _state_covariates(path: Path, rows: list[str]) -> Path:
+    head = (
+        "Year,State,Labor force participation,Unemployment rate,Average household size,Poverty rate,"
+        "Gini coefficient,Log of GDP per capita,Age\n"
+    )
+    path.write_text(head + "".join(r + "\n" for r in rows))
+    return path
+
+
+def test_covariates_come_only_from_years_up_to_the_feature_period(
+    fbi_con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    from crimelens.models.features import add_covariates
+    from crimelens.sources.covariates import read_covariates
+    from crimelens.warehouse.covariates import load_covariates
+
+    f = _state_covariates(
+        tmp_path / "s.csv", ["2010,Alabama,60,5,2.5,10,0.4,10,37", "2012,Alabama,61,6,2.5,20,0.4,10,38"]
+    )
+    load_covariates(fbi_con, read_covariates(f, "state-panel"))
+    panel = jurisdiction_panel(fbi_con)
+    design, columns, note = add_covariates(fbi_con, panel, build_design(panel, "rise"))
+    assert "cov_poverty_rate" in columns and "state-panel" in note
+    al = design.frame[design.frame["unit"] == "US-AL"].set_index("feature_period")["cov_poverty_rate"]
+    # 2009: nothing published yet; 2010 and 2011: the 2010 value; 2012 on: the 2012 value
+    assert np.isnan(al[2009]) and al[2010] == 10 and al[2011] == 10 and al[2012] == 20 and al[2019] == 20
+    assert design.frame.loc[design.frame["unit"] == "US-IL", "cov_poverty_rate"].isna().all()
+    assert len(design.frame) == len(build_design(panel, "rise").frame)  # rows neither added nor dropped
+
+
+def test_covariate_ablation_on_the_state_panel(fbi_con: duckdb.DuckDBPyConnection, real_data: Path) -> None:
+    from crimelens.sources.covariates import read_covariates
+    from crimelens.warehouse.covariates import load_covariates
+
+    with pytest.raises(DataError, match="covariates: expected socio-economic covariates of states"):
+        classify(fbi_con, covariates=True, n_boot=10)
+    path = real_data / "fbi_estimated_crimes_1979_2019" / "us_state_income_inequality_2005_2015.csv"
+    load_covariates(fbi_con, read_covariates(path, "state-panel"))
+    r = classify(fbi_con, target="rise", start=2006, end=2015, covariates=True, n_boot=N_BOOT)
+    _honest(r)
+    assert {"logistic_cov", "lightgbm_cov"} <= set(r.methods)
+    assert list(r.ablation["method"]) == ["logistic_cov", "lightgbm_cov"]
+    assert list(r.ablation["without"]) == ["logistic", "lightgbm"]
+    for _, row in r.ablation.iterrows():
+        # the paired difference is the difference of the two points, and its interval holds it
+        assert row["roc_auc"] == pytest.approx(
+            r.methods[row["method"]]["roc_auc"] - r.methods[row["without"]]["roc_auc"]
+        )
+        assert row["roc_auc_low"] <= row["roc_auc"] <= row["roc_auc_high"]
+    assert any(n.startswith("Covariates from state-panel") for n in r.notes)

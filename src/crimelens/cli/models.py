@@ -74,8 +74,8 @@ CovariatesOpt = Annotated[
     str,
     typer.Option(
         "--covariates",
-        help="on: add socio-economic covariates to the features (not available yet: no covariates are loaded); "
-        "off (default).",
+        help="on: also fit each model with the loaded socio-economic covariates of the places (`crimelens "
+        "covariates load`) and show the ablation, with and without them on the same folds; off (default).",
     ),
 ]
 PredictOpt = Annotated[
@@ -103,13 +103,14 @@ def _period_value(value: str | None, option: str) -> Any:
         raise ConfigError(f"{option}: expected a year (2000) or a date YYYY-MM-DD, got {value!r}") from None
 
 
-def _with_interval(frame: pd.DataFrame, metrics: tuple[str, ...]) -> pd.DataFrame:
-    """Each metric as 'value [low, high]' text, for reading."""
-    shown = frame[[c for c in ("method", "kind", "baseline") if c in frame.columns]].copy()
+def _with_interval(frame: pd.DataFrame, metrics: tuple[str, ...], *, signed: bool = False) -> pd.DataFrame:
+    """Each metric as 'value [low, high]' text, for reading (``signed``: differences, shown with their sign)."""
+    shown = frame[[c for c in ("method", "kind", "baseline", "without") if c in frame.columns]].copy()
+    fmt = "{:+.3f}" if signed else "{:.3f}"
     for m in metrics:
         if m in frame.columns:
             shown[m] = [
-                f"{v:+.3f} [{lo:+.3f}, {hi:+.3f}]" if "baseline" in frame.columns else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+                f"{fmt.format(v)} [{fmt.format(lo)}, {fmt.format(hi)}]"
                 for v, lo, hi in zip(frame[m], frame[f"{m}_low"], frame[f"{m}_high"], strict=True)
             ]
     return shown
@@ -170,12 +171,19 @@ def classify_cmd(
         return
     show_table(_with_interval(result.table, METRICS), result.title, None)
     if not result.gains.empty:
-        show_table(_with_interval(result.gains, ("roc_auc", "auprc")), "Gain over the best baseline (paired)", None)
+        gains = _with_interval(result.gains, ("roc_auc", "auprc"), signed=True)
+        show_table(gains, "Gain over the best baseline (paired)", None)
     models = [m for m, v in result.methods.items() if v["kind"] == "model"]
     fold_cols = ["test_period", "n_train", "n_test", "positives", "base_rate", *(f"roc_auc_{m}" for m in models)]
     best = result.best_gain.get("baseline")
     if best:
         fold_cols.append(f"roc_auc_{best}")
+    if not result.ablation.empty:
+        show_table(
+            _with_interval(result.ablation, ("roc_auc", "auprc"), signed=True),
+            "Ablation: with covariates minus without (paired, same folds)",
+            None,
+        )
     show_table(_periods_as_text(result.folds), "Per test period", None if limit == 0 else limit, columns=fold_cols)
     if result.predictions is not None:
         show_table(

@@ -19,7 +19,7 @@ Mitchell, M. et al. (2019). Model cards for model reporting. *FAT* '19*, 220-229
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,14 @@ from crimelens.models.evaluation import (
     run_folds,
     score_methods,
 )
-from crimelens.models.features import Design, Panel, build_design, incident_panel, jurisdiction_panel
+from crimelens.models.features import (
+    Design,
+    Panel,
+    add_covariates,
+    build_design,
+    incident_panel,
+    jurisdiction_panel,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -191,7 +198,8 @@ class ClassifyResult(Result):
     ``methods``: the same, nested (``{"roc_auc": …, "roc_auc_ci": [lo, hi], …}``). ``folds``: one row per
     fold. ``gains``: each model minus the best baseline, paired on the same resampled periods.
     ``best_gain``: the model with the largest ROC-AUC gain. ``calibration``: predicted against observed per
-    method. ``predictions``: next period's ranked list (``--predict``), else None.
+    method. ``ablation`` (with covariates): each model with covariates minus the same model without them, on
+    the same folds and resampled periods. ``predictions``: next period's ranked list (``--predict``), else None.
     """
 
     target: str = ""
@@ -208,6 +216,7 @@ class ClassifyResult(Result):
     gains: pd.DataFrame = field(default_factory=pd.DataFrame)
     best_gain: Mapping[str, Any] = field(default_factory=dict)
     calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ablation: pd.DataFrame = field(default_factory=pd.DataFrame)
     predictions: pd.DataFrame | None = None
 
     def chart(self) -> ChartSpec | None:
@@ -254,8 +263,13 @@ def evaluate_design(
     min_train: int = 10,
     n_boot: int = N_BOOT,
     models: Mapping[str, Callable[[], Estimator]] | None = None,
+    model_features: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[Any, Any]:
-    """Run the folds and score them: (FoldRun, Evaluation). Baselines and models see the same folds."""
+    """Run the folds and score them: (FoldRun, Evaluation). Baselines and models see the same folds.
+
+    ``model_features``: the columns of a model, where they are not the design's features (e.g. the
+    features plus covariates, for an ablation on the same folds).
+    """
     frame = design.frame
     known = frame[frame["y"].notna()]
     if known.empty:
@@ -264,6 +278,7 @@ def evaluate_design(
     baselines = _baseline_factories(design)
     methods: dict[str, Callable[[], Estimator]] = {**baselines, **(models or default_methods(seed))}
     columns = {m: [*design.features] if m not in baselines else [*design.baselines] for m in methods}
+    columns.update({m: list(c) for m, c in (model_features or {}).items()})
     run = run_folds(frame, folds, methods, columns, ids=("unit", "name"))
     evaluation = score_methods(run.predictions, list(methods), baselines=list(baselines), n_boot=n_boot, seed=seed)
     return run, evaluation
@@ -308,7 +323,12 @@ def load_panel(
     raise DataError(f"dataset {source!r} is not in the warehouse; loaded datasets: {loaded}")
 
 
-def _next_period_ranking(design: Design, methods: Mapping[str, Callable[[], Estimator]], best: str) -> pd.DataFrame:
+def _next_period_ranking(
+    design: Design,
+    methods: Mapping[str, Callable[[], Estimator]],
+    best: str,
+    model_features: Mapping[str, Sequence[str]],
+) -> pd.DataFrame:
     frame = design.frame
     known = frame[frame["y"].notna()]
     last = frame["period"].max()
@@ -318,8 +338,9 @@ def _next_period_ranking(design: Design, methods: Mapping[str, Callable[[], Esti
     out = upcoming[["unit", "name", "period", "value"]].rename(columns={"value": "value_now"}).copy()
     y = known["y"].to_numpy(dtype=int)
     for name, factory in methods.items():
-        est = factory().fit(known[list(design.features)], y)
-        out[name] = np.asarray(est.predict_proba(upcoming[list(design.features)]))[:, 1]
+        cols = list(model_features.get(name, design.features))
+        est = factory().fit(known[cols], y)
+        out[name] = np.asarray(est.predict_proba(upcoming[cols]))[:, 1]
     out["probability"] = out[best]
     out["period"] = out["period"].map(_describe)
     out = out.sort_values(["probability", "unit"], ascending=[False, True], ignore_index=True)
@@ -369,7 +390,9 @@ def classify(
     predict
         Also fit on every known period and rank the units for the period after the data.
     covariates
-        Socio-economic covariates (not loaded yet: the covariates table does not exist).
+        Also fit each model with the loaded socio-economic covariates of the units added to its features
+        (``logistic_cov``, ``lightgbm_cov``), on the same folds: the ablation table gives each one's paired
+        gain over the same model without them.
     n_boot
         Bootstrap replicates of the intervals.
 
@@ -382,11 +405,6 @@ def classify(
     Tashman (2000) for rolling-origin evaluation; Saito & Rehmsmeier (2015) for AUPRC against the base rate;
     Mitchell et al. (2019) for the model card.
     """
-    if covariates:
-        raise DataError(
-            "covariates: no socio-economic covariates are loaded (the `crimelens covariates` command is not "
-            "built yet); expected --covariates off, got on"
-        )
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed: expected a whole number ≥ 0, got {seed!r}")
     panel = load_panel(con, source, unit=unit, period=period)
@@ -404,9 +422,32 @@ def classify(
         start = pd.Timestamp(start) if start is not None else None
         end = pd.Timestamp(end) if end is not None else None
     models = default_methods(seed)
+    model_features: dict[str, list[str]] = {}
+    cov_note = None
+    if covariates:
+        design, cov_columns, cov_note = add_covariates(con, panel, design)
+        for name in list(models):
+            models[f"{name}_cov"] = models[name]
+            model_features[f"{name}_cov"] = [*design.features, *cov_columns]
     run, ev = evaluate_design(
-        design, seed=seed, start=start, end=end, min_train=MIN_TRAIN[panel.period_kind], n_boot=n_boot, models=models
+        design,
+        seed=seed,
+        start=start,
+        end=end,
+        min_train=MIN_TRAIN[panel.period_kind],
+        n_boot=n_boot,
+        models=models,
+        model_features=model_features,
     )
+    ablation = pd.DataFrame()
+    if covariates:
+        rows = []
+        for name in ("logistic", "lightgbm"):
+            pair = score_methods(run.predictions, [name, f"{name}_cov"], baselines=[name], n_boot=n_boot, seed=seed)
+            rows.append(pair.gains.assign(method=f"{name}_cov", without=name).drop(columns=["baseline"]))
+        ablation = pd.concat(rows, ignore_index=True)
+        first = ["method", "without"]
+        ablation = ablation[[*first, *[c for c in ablation.columns if c not in first]]]
     preds = run.predictions
     positives = int(preds["y"].sum())
     if positives < MIN_POSITIVES:
@@ -420,7 +461,7 @@ def classify(
         [calibration_table(preds["y"], preds[m]).assign(method=m) for m in run.methods], ignore_index=True
     )
     best_model = ev.best_gain.get("method") or next(iter(models))
-    ranking = _next_period_ranking(design, models, best_model) if predict else None
+    ranking = _next_period_ranking(design, models, best_model, model_features) if predict else None
     folds = run.folds.copy()
     for col in ("train_start", "train_end", "test_period"):
         folds[col] = folds[col].map(_describe)
@@ -436,6 +477,7 @@ def classify(
     )
     notes = [
         *panel.notes,
+        *([cov_note] if cov_note else []),
         f"Outcome base rate on the test periods: {ev.base_rate:.3f} (the AUPRC of a no-skill forecast).",
         f"Rolling origin: each {panel.period_kind} is predicted by methods trained on every earlier one; "
         f"features use data up to the {panel.period_kind} before. Intervals: {ev.level:.0%} percentile bootstrap, "
@@ -487,5 +529,6 @@ def classify(
         gains=ev.gains,
         best_gain=ev.best_gain,
         calibration=calib,
+        ablation=ablation,
         predictions=ranking,
     )

@@ -18,6 +18,7 @@ Counts are police-recorded crime: they reflect reporting and patrol as well as c
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,6 +36,7 @@ __all__ = [
     "TARGETS",
     "Design",
     "Panel",
+    "add_covariates",
     "build_design",
     "incident_panel",
     "jurisdiction_panel",
@@ -386,3 +388,52 @@ def build_design(panel: Panel, target: str, threshold: float | None = None) -> D
         target=target,
         threshold=thr,
     )
+
+
+def add_covariates(con: duckdb.DuckDBPyConnection, panel: Panel, design: Design) -> tuple[Design, tuple[str, ...], str]:
+    """The design with socio-economic covariates of its units as extra columns ``cov_<name>``.
+
+    Each row takes, per covariate, the unit's value of the latest year up to the year of its feature period
+    (never a later year: a covariate published after the prediction is made would leak). A one-year
+    snapshot (e.g. Chicago's 2008-2012 indicators) applies to every later period. Returns (design, the new
+    columns, a note). States match state covariates; incident areas match covariates of their area kind.
+    """
+    from crimelens.warehouse.covariates import covariate_values, list_covariate_sources
+
+    kind = "state" if panel.unit == "jurisdiction" else panel.unit
+    loaded = list_covariate_sources(con)
+    sources = list(loaded.loc[loaded["unit_kind"] == kind, "source"])
+    if not sources:
+        raise DataError(
+            f"covariates: expected socio-economic covariates of {kind.replace('_', ' ')}s (load them with "
+            f"`crimelens covariates load FILE --preset NAME`), got none; or use --covariates off"
+        )
+    values = covariate_values(con, sources)
+    shared = values.groupby("name")["source"].nunique()
+    shared_names = set(shared[shared > 1].index)
+    values["label"] = [
+        f"cov_{src}_{name}" if name in shared_names else f"cov_{name}"
+        for src, name in zip(values["source"], values["name"], strict=True)
+    ]
+    wide = values.pivot_table(index=["unit_id", "year"], columns="label", values="value", aggfunc="last").reset_index()
+    columns = tuple(c for c in wide.columns if str(c).startswith("cov_"))
+    frame = design.frame.copy()
+    frame["_order"] = np.arange(len(frame))
+    fp = frame["feature_period"]
+    frame["_year"] = fp.astype(int) if panel.period_kind == "year" else pd.to_datetime(fp).dt.year.astype(int)
+    right = wide.rename(columns={"unit_id": "unit", "year": "_year"}).astype({"_year": int})
+    merged = pd.merge_asof(
+        frame.sort_values("_year"), right.sort_values("_year"), on="_year", by="unit", direction="backward"
+    )
+    merged = merged.sort_values("_order").drop(columns=["_order", "_year"]).reset_index(drop=True)
+    matched = int(merged[list(columns)].notna().any(axis=1).sum())
+    if matched == 0:
+        raise DataError(
+            f"covariates of {', '.join(sources)}: expected values for these {kind.replace('_', ' ')}s up to their "
+            "periods, got none (different ids, or only later years)"
+        )
+    note = (
+        f"Covariates from {', '.join(sources)} ({len(columns)}: {', '.join(c[4:] for c in columns)}), each the latest "
+        f"value up to the period the features end; {matched:,} of {len(merged):,} unit-periods have them."
+    )
+    return dataclasses.replace(design, frame=merged), columns, note
