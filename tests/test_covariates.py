@@ -209,3 +209,39 @@ def test_cli_load_errors_are_one_line(tmp_path: Path) -> None:
         app, ["covariates", "load", str(f), "--preset", "nope", "--db", str(tmp_path / "w.duckdb"), "--json"]
     )
     assert result.exit_code == 1 and json.loads(result.stderr)["error"]["type"] == "ConfigError"
+
+
+def test_any_covariate_csv_through_a_mapping_ncovr_counties(real_data: Path, tmp_path: Path) -> None:
+    mapping = tmp_path / "ncovr.toml"
+    mapping.write_text(
+        'source = "ncovr-1990"\nunit_kind = "county"\n[columns]\nunit_id = "FIPS"\nunit_name = "NAME"\n'
+        '[constants]\nyear = 1990\n[covariates]\nresource_deprivation = "RD90"\nunemployment = "UE90"\n'
+    )
+    path = real_data / "ncovr_us_county_homicides_1960_1990" / "ncovr_nat.csv"
+    raw = pd.read_csv(path, usecols=["FIPS", "RD90", "UE90"], dtype={"FIPS": str})  # an independent read
+    db = tmp_path / "w.duckdb"
+    result = runner.invoke(app, ["covariates", "load", str(path), "--mapping", str(mapping), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["source"] == "ncovr-1990" and report["unit_kind"] == "county" and report["years"] == [1990]
+    assert report["units"] == raw["FIPS"].nunique() == 3085
+    assert report["values_loaded"] == int(raw[["RD90", "UE90"]].notna().sum().sum())
+    con = warehouse.connect(db, read_only=True)
+    try:
+        v = covariate_values(con, ["ncovr-1990"])
+    finally:
+        con.close()
+    first = raw.iloc[0]
+    got = v[(v["unit_id"] == str(first["FIPS"])) & (v["name"] == "resource_deprivation")]["value"].item()
+    assert got == pytest.approx(first["RD90"])
+
+
+def test_mapping_errors_are_one_line(tmp_path: Path) -> None:
+    f = _hardship(tmp_path / "h.csv", ["1,A,1,2,3,4,5,6,7"])
+    bad = tmp_path / "bad.toml"
+    bad.write_text('unit_kind = "planet"\n[columns]\nunit_id = "COMMUNITY_AREA_NUMBER"\n')
+    db = ["--db", str(tmp_path / "w.duckdb")]
+    result = runner.invoke(app, ["covariates", "load", str(f), "--mapping", str(bad), *db])
+    assert result.exit_code == 1 and "unit_kind: expected one of" in result.stderr and "'planet'" in result.stderr
+    result = runner.invoke(app, ["covariates", "load", str(f), *db])
+    assert result.exit_code == 1 and "expected either --preset NAME or --mapping FILE, got neither" in result.stderr

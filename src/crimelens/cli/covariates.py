@@ -37,13 +37,21 @@ def _command(name: str) -> Callable[[F], F]:
 def load_cmd(
     path: Annotated[Path, typer.Argument(help="The covariate CSV file.")],
     preset: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--preset",
             help="How to read the file: chicago-hardship (ChicagoCensusData.csv), chicago-acs "
             "(chicago_community_areas_acs2014.csv) or state-panel (us_state_income_inequality_2005_2015.csv).",
         ),
-    ],
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping",
+            help="Instead of a preset, a TOML file naming the unit_kind, the id and year columns and the "
+            "covariate columns (see docs/models.md).",
+        ),
+    ] = None,
     name: Annotated[
         str | None, typer.Option("--name", help="The covariate dataset's name (default: the preset's name).")
     ] = None,
@@ -51,10 +59,15 @@ def load_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Load a covariate file into the warehouse (checked, atomic, idempotent; a new file replaces the old)."""
+    from crimelens.errors import ConfigError
     from crimelens.sources.covariates import read_covariates
     from crimelens.warehouse.covariates import load_covariates
 
-    parsed = read_covariates(path, preset)
+    if (preset is None) == (mapping is None):
+        raise ConfigError(
+            "covariates load: expected either --preset NAME or --mapping FILE, got " + ("both" if preset else "neither")
+        )
+    parsed = read_covariates(path, preset, mapping=mapping)
     with open_warehouse(db, read_only=False) as con:
         report = load_covariates(con, parsed, name)
     if as_json:

@@ -21,7 +21,7 @@ from crimelens.errors import ConfigError, LoadRejected
 from crimelens.sources.base import CsvRecords, Issue
 from crimelens.sources.states import resolve_state
 
-__all__ = ["PRESETS", "CovariateFile", "CovariatePreset", "read_covariates"]
+__all__ = ["PRESETS", "CovariateFile", "CovariatePreset", "preset_from_mapping", "read_covariates"]
 
 _MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "."})
 
@@ -38,7 +38,7 @@ class CovariatePreset:
     name: str
     unit_kind: str
     id_column: str
-    unit: str
+    unit: str  # 'int' | 'state' | 'text'
     columns: dict[str, str]
     description: str
     name_column: str | None = None
@@ -120,7 +120,58 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def read_covariates(path: Path, preset: str) -> CovariateFile:
+_UNIT_KINDS = ("community_area", "neighbourhood", "district", "beat", "census_tract", "state", "county")
+
+
+def preset_from_mapping(path: Path) -> CovariatePreset:
+    """A preset read from a TOML mapping file, for any covariate CSV.
+
+    ``unit_kind`` (community_area, neighbourhood, district, beat, census_tract, state, county);
+    ``[columns]`` ``unit_id`` (required), ``unit_name``, ``year`` (or ``[constants]`` ``year``); and
+    ``[covariates]``: covariate name → column. State units are read as names or postal codes (``US-XX``);
+    area numbers as integers; anything else as text.
+    """
+    import tomllib
+
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"covariate mapping {path}: file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"covariate mapping {Path(path).name}: not valid TOML ({exc})") from None
+    kind = data.get("unit_kind")
+    if kind not in _UNIT_KINDS:
+        raise ConfigError(
+            f"covariate mapping {Path(path).name}: unit_kind: expected one of {', '.join(_UNIT_KINDS)}, got {kind!r}"
+        )
+    columns = data.get("columns", {})
+    covariates = data.get("covariates", {})
+    year = data.get("constants", {}).get("year")
+    if "unit_id" not in columns:
+        raise ConfigError(f"covariate mapping {Path(path).name}: [columns] unit_id: expected the id column, got none")
+    if "year" not in columns and not isinstance(year, int):
+        raise ConfigError(
+            f"covariate mapping {Path(path).name}: expected [columns] year or [constants] year = YYYY, got neither"
+        )
+    if not covariates or not all(isinstance(v, str) for v in covariates.values()):
+        raise ConfigError(
+            f'covariate mapping {Path(path).name}: [covariates]: expected name = "column" lines, got {covariates!r}'
+        )
+    unit = "state" if kind == "state" else ("int" if kind == "community_area" else "text")
+    return CovariatePreset(
+        name=str(data.get("source") or Path(path).stem),
+        unit_kind=str(kind),
+        id_column=str(columns["unit_id"]),
+        unit=unit,
+        columns={str(k): str(v) for k, v in covariates.items()},
+        description=f"mapped with {Path(path).name}",
+        name_column=columns.get("unit_name"),
+        year_column=columns.get("year"),
+        year=year if "year" not in columns else None,
+    )
+
+
+def read_covariates(path: Path, preset: str | None = None, *, mapping: Path | None = None) -> CovariateFile:
     """Read a covariate file with a preset; refuse it whole (LoadRejected) when any value is not valid.
 
     Parameters
@@ -129,15 +180,23 @@ def read_covariates(path: Path, preset: str) -> CovariateFile:
         The CSV file.
     preset
         A name in :data:`PRESETS`.
+    mapping
+        Instead of a preset, a TOML mapping file (:func:`preset_from_mapping`).
 
     Returns
     -------
     CovariateFile
         Long rows; ``skipped_missing`` counts the empty or NA values left out.
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"covariate preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
-    spec = PRESETS[preset]
+    if mapping is not None:
+        spec = preset_from_mapping(mapping)
+        preset = spec.name
+    elif preset in PRESETS:
+        spec = PRESETS[preset]
+    else:
+        raise ConfigError(
+            f"covariate preset: expected one of {', '.join(PRESETS)} (or a mapping file with --mapping), got {preset!r}"
+        )
     issues: list[Issue] = []
     out: list[tuple[str, str, str | None, int, str, float]] = []
     skipped = 0
@@ -161,6 +220,13 @@ def read_covariates(path: Path, preset: str) -> CovariateFile:
                     )  # fmt: skip
                     continue
                 unit_id, unit_name = found[0], found[1]
+            elif spec.unit == "text":
+                if not raw_id:
+                    issues.append(
+                        Issue(records.name, line, spec.id_column, "error", "bad_unit", "expected an id, got ''")
+                    )
+                    continue
+                unit_id = raw_id
             else:
                 if not raw_id.isdigit():
                     issues.append(
