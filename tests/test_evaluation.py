@@ -221,3 +221,24 @@ def test_run_folds_trains_on_earlier_periods_only() -> None:
     assert set(run.predictions["period"]) == {2003, 2004, 2005, 2006}
     assert {"rate", "rate__label", "y", "fold"} <= set(run.predictions.columns)
     assert (run.folds["n_test"] == 5).all()
+
+
+def test_hit_rate_and_pai_per_period_by_hand() -> None:
+    from crimelens.models.evaluation import hit_rate_metric, pai_metric
+
+    # period a: 4 cells, counts 5, 3, 2, 0, scores rank them 2nd, 1st, 3rd, 4th; 25 % coverage flags 1 cell
+    # (score 0.9, count 3): hit rate 3/10 = 0.3, PAI 0.3 / 0.25 = 1.2. Period b: 2 cells, counts 1, 1;
+    # ceil(0.25 · 2) = 1 cell flagged: hit rate 1/2, PAI 0.5 / 0.5 = 1. Means: 0.4 and 1.1
+    y = np.array([5, 3, 2, 0, 1, 1], dtype=float)
+    s = np.array([0.5, 0.9, 0.2, 0.1, 0.3, 0.7])
+    p = np.array(["a", "a", "a", "a", "b", "b"])
+    hit, pai = hit_rate_metric(0.25), pai_metric(0.25)
+    assert hit.name == "hit_rate_0.25" and pai.name == "pai_0.25"
+    assert hit.fn(y, s, p) == pytest.approx(0.4)
+    assert pai.fn(y, s, p) == pytest.approx(1.1)
+    with pytest.raises(ConfigError, match="coverage"):
+        hit_rate_metric(0)
+    # it plugs into the period bootstrap like any metric
+    frame = pd.DataFrame({"period": p, "y": y, "m": s})
+    ev = score_methods(frame, ["m"], metrics=[hit, pai], n_boot=50, seed=1)
+    assert ev.methods["m"]["hit_rate_0.25"] == pytest.approx(0.4)

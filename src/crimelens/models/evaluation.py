@@ -19,6 +19,8 @@ Hanley, J. A. & McNeil, B. J. (1982). The meaning and use of the area under a RO
 29-36 (ROC-AUC as the Mann-Whitney statistic).
 Saito, T. & Rehmsmeier, M. (2015). The precision-recall plot is more informative than the ROC plot when
 evaluating binary classifiers on imbalanced datasets. *PLoS ONE* 10(3) (AUPRC against the base rate).
+Chainey, S., Tompson, L. & Uhlig, S. (2008). The utility of hotspot mapping for predicting spatial patterns
+of crime. *Security Journal* 21, 4-28 (hit rate and the predictive accuracy index, PAI).
 Brier, G. W. (1950). Verification of forecasts expressed in terms of probability. *Monthly Weather Review*
 78(1), 1-3.
 Künsch, H. R. (1989). The jackknife and the bootstrap for general stationary observations. *Annals of
@@ -27,6 +29,7 @@ Statistics* 17(3), 1217-1241 (resampling blocks, not observations, of dependent 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -48,6 +51,8 @@ __all__ = [
     "brier_score",
     "calibration_table",
     "f1_score",
+    "hit_rate_metric",
+    "pai_metric",
     "per_period_mean",
     "roc_auc",
     "rolling_origin_splits",
@@ -251,6 +256,47 @@ def per_period_mean(fn: Callable[[np.ndarray, np.ndarray], float]) -> _MetricFn:
         return float(np.mean(finite)) if finite else float("nan")
 
     return metric
+
+
+def _flagged(values: np.ndarray, coverage: float) -> np.ndarray:
+    """The ``ceil(coverage · n)`` highest-scored units of one period (ties broken by position, stably)."""
+    k = max(1, math.ceil(coverage * values.size - 1e-9))
+    order = np.argsort(-values, kind="mergesort")
+    flags = np.zeros(values.size, dtype=bool)
+    flags[order[:k]] = True
+    return flags
+
+
+def _check_coverage(coverage: float) -> None:
+    if not isinstance(coverage, int | float) or isinstance(coverage, bool) or not 0 < coverage <= 1:
+        raise ConfigError(f"coverage: expected the share of units flagged, above 0 and at most 1, got {coverage!r}")
+
+
+def hit_rate_metric(coverage: float) -> MetricSpec:
+    """Hit rate at fixed coverage, the mean over periods: the share of a period's crimes (``y`` counts) in the
+    top ``coverage`` share of its units by score (Chainey, Tompson & Uhlig 2008). For equal-area units."""
+    _check_coverage(coverage)
+
+    def one(y: np.ndarray, values: np.ndarray) -> float:
+        total = float(y.sum())
+        return float("nan") if total == 0 else float(y[_flagged(values, coverage)].sum()) / total
+
+    return MetricSpec(f"hit_rate_{coverage:g}", per_period_mean(one))
+
+
+def pai_metric(coverage: float) -> MetricSpec:
+    """Predictive accuracy index at fixed coverage, the mean over periods: hit rate / share of the area
+    flagged (equal-area units; Chainey, Tompson & Uhlig 2008). 1 is no better than chance."""
+    _check_coverage(coverage)
+
+    def one(y: np.ndarray, values: np.ndarray) -> float:
+        total = float(y.sum())
+        if total == 0:
+            return float("nan")
+        flags = _flagged(values, coverage)
+        return (float(y[flags].sum()) / total) / (float(flags.sum()) / flags.size)
+
+    return MetricSpec(f"pai_{coverage:g}", per_period_mean(one))
 
 
 DEFAULT_METRICS: tuple[MetricSpec, ...] = (
