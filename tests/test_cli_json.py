@@ -28,6 +28,7 @@ from crimelens.analysis.jurisdictions.trends import LongRunTrends, TurningPoints
 from crimelens.analysis.result import Result
 from crimelens.cli import app
 from crimelens.insights import Findings
+from crimelens.models.classify import ClassifyResult
 
 pytestmark = [pytest.mark.filterwarnings(r"ignore:fetch_arrow_table\(\) is deprecated:DeprecationWarning")]
 
@@ -101,7 +102,7 @@ def _shown_columns(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         shown.append([str(c) for c in cols])
         real(frame, title, limit, console, columns)
 
-    for name in ("render", "jurisdictions", "incidents", "data", "jobs"):
+    for name in ("render", "jurisdictions", "incidents", "data", "jobs", "models"):
         module = importlib.import_module(f"crimelens.cli.{name}")
         if hasattr(module, "show_table"):
             monkeypatch.setattr(module, "show_table", spy)
@@ -137,7 +138,7 @@ def _check(args: list[str], cls: type[Result], db: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 0, result.output
     data: dict[str, Any] = json.loads(result.stdout)
     assert set(data) >= ENVELOPE, sorted(data)
-    assert data["command"] == (" ".join(args[:2]) if args[0] == "incidents" else args[0])
+    assert data["command"] == (" ".join(args[:2]) if args[0] in ("incidents", "model") else args[0])
     for f in dataclasses.fields(cls):
         assert (f.name if f.name != "table" else "rows") in data, f"{args}: field {f.name} missing from --json"
     keys, values = _row_keys_and_values(data)
@@ -158,6 +159,13 @@ def test_jurisdiction_json_holds_every_field_and_shown_column(
     args: list[str], cls: type[Result], marshall_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _check(args, cls, marshall_db, monkeypatch)
+
+
+@pytest.mark.slow
+def test_model_json_holds_every_field_and_shown_column(marshall_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["model", "classify", "--target", "rise", "--start", "2010", "--predict"]
+    data = _check(args, ClassifyResult, marshall_db, monkeypatch)
+    assert {"persistence_rank", "historical_mean", "logistic", "lightgbm"} <= set(data["methods"])
 
 
 @pytest.mark.parametrize("args,cls", INCIDENT_COMMANDS, ids=[" ".join(a[0][:2]) for a in INCIDENT_COMMANDS])

@@ -302,6 +302,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(
+        5,
+        "socio-economic covariates",
+        """
+        -- socio-economic covariates in long form: one value per unit (a community area, a state, a county),
+        -- year and covariate name, per covariate dataset (source); every row carries the load that wrote it
+        CREATE TABLE covariates (
+            source VARCHAR NOT NULL,
+            unit_kind VARCHAR NOT NULL,
+            unit_id VARCHAR NOT NULL,
+            unit_name VARCHAR,
+            year INTEGER NOT NULL CHECK (year BETWEEN 1900 AND 2100),
+            name VARCHAR NOT NULL,
+            value DOUBLE NOT NULL CHECK (isfinite(value)),
+            load_id INTEGER NOT NULL,
+            PRIMARY KEY (source, unit_kind, unit_id, year, name)
+        );
+        """,
+    ),
+    Migration(
         6,
         "live feed state",
         """
