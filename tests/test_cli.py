@@ -134,11 +134,26 @@ def test_rank_json_matches_the_table(marshall_db: Path) -> None:
     assert "New York City" in text and "50,088" in text
 
 
-def test_statistical_caveats_are_shown_as_one_line_notes(marshall_db: Path) -> None:
-    result = runner.invoke(app, ["yoy", "--jurisdiction", "Chicago", "--db", str(marshall_db)])
+def test_statistical_caveats_are_shown_as_one_line_notes(tmp_path: Path) -> None:
+    # a steady city (about 1,000 a year) that reported only 3 months in 2006: the fall into 2006 is significant
+    # and touches a partial year, so the caveat is shown as one line
+    head = '"ORI","year","department_name","total_pop","homs_sum","rape_sum","rob_sum","agg_ass_sum","violent_crime",'
+    head += '"months_reported","violent_per_100k","homs_per_100k","rape_per_100k","rob_per_100k","agg_ass_per_100k",'
+    head += '"source","url"'
+    lines = [head]
+    for k, year in enumerate(range(1996, 2012)):
+        total, months = (250, 3) if year == 2006 else (1000 + (k % 3) * 10, 12)
+        lines.append(
+            f'"XX00001",{year},"Steadyville",100000,10,20,{total - 130},100,{total},{months},NA,NA,NA,NA,NA,NA,NA'
+        )
+    csv_path = tmp_path / "ucr.csv"
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    db = str(tmp_path / "w.duckdb")
+    assert runner.invoke(app, ["ingest", str(csv_path), "--format", "ucr-marshall", "--db", db]).exit_code == 0
+    result = runner.invoke(app, ["yoy", "--jurisdiction", "Steadyville", "--db", db])
     assert result.exit_code == 0, result.output
     caveats = [ln for ln in result.stderr.splitlines() if ln.startswith("Caveat: ")]
-    assert caveats and "1984" in caveats[0] and "fewer than 12 months" in caveats[0]
+    assert caveats and "2006" in caveats[0] and "fewer than 12 months" in caveats[0]
 
 
 def test_unknown_jurisdiction_and_bad_offence_are_user_errors(marshall_db: Path) -> None:

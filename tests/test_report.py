@@ -316,19 +316,20 @@ def test_provenance_matches_the_warehouse(fbi_report: Parsed, fbi_con: duckdb.Du
 
 
 def _partial_rows_in_csv(path: Path) -> list[tuple[str, int, int]]:
-    """(ORI, year, months) of every row of the raw file reporting fewer than 12 months (independent of crimelens)."""
+    """(ORI, year, months) of every row of the raw file reporting 1-11 months (independent of crimelens)."""
     out = []
     with path.open(newline="", encoding="utf-8") as f:
         for rec in csv.DictReader(f):
             months = rec["months_reported"].strip()
-            if months not in ("", "NA") and int(float(months)) < 12:
+            # 1-11 months; 0 means "not stated" (docs/methods.md, "Reporting months")
+            if months not in ("", "NA") and 1 <= int(float(months)) < 12:
                 out.append((rec["ORI"].strip(), int(rec["year"]), int(float(months))))
     return out
 
 
 def test_partial_years_are_listed(marshall_report: Parsed, real_file: Any) -> None:
     expected = _partial_rows_in_csv(real_file("ucr-marshall"))
-    assert len(expected) > 40
+    assert len(expected) == 35  # the Marshall file: 35 agency-years with 1-11 months (18 more say 0)
     table = marshall_report.root.by_id("partial-years-table")
     listed = []
     for tr in table.find_all("tr")[1:]:
@@ -376,9 +377,15 @@ def test_limitations_state_the_2013_rape_definition_change(which: str, request: 
     assert re.search(r"from [\d,]+ in 2012 to [\d,]+ in 2013", rape)
 
 
-def test_limitations_use_this_datasets_numbers(marshall_report: Parsed) -> None:
+def test_limitations_use_this_datasets_numbers(marshall_report: Parsed, real_file: Any) -> None:
     items = marshall_report.root.by_id("limitations").find_all("li")
-    assert "53 jurisdiction-years report fewer than 12 months" in items[1].text()
+    with real_file("ucr-marshall").open(newline="", encoding="utf-8") as f:
+        months = [r["months_reported"].strip() for r in csv.DictReader(f)]
+    partial = sum(1 for m in months if m not in ("NA", "0") and int(m) < 12)  # 1-11 months
+    unstated = sum(1 for m in months if m in ("NA", "0"))  # 0 or missing: months not stated
+    assert (partial, unstated) == (35, 155)
+    assert f"{partial} jurisdiction-years report fewer than 12 months" in items[1].text()
+    assert f"{unstated} jurisdiction-years do not say how many months they cover" in items[1].text()
     assert "This dataset mixes 60 cities, 8 counties" in items[5].text()
 
 

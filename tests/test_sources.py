@@ -43,8 +43,12 @@ def test_marshall_totals_match_csv(real_file: Callable[[str], Path]) -> None:
         missing = sum(1 for r in rows if _num(r[src]) is None)
         assert int(parsed.rows[dst].sum()) == expected
         assert int(parsed.rows[dst].isna().sum()) == missing  # missing stays missing, never zero
-    partial = sum(1 for r in rows if r["months_reported"] not in ("NA",) and int(r["months_reported"]) < 12)
+    # 1-11 months: a partial year; 0 months with counts given: months not stated (kept as an annual figure)
+    partial = sum(1 for r in rows if r["months_reported"] not in ("NA", "0") and int(r["months_reported"]) < 12)
     assert len([i for i in parsed.warnings if i.code == "partial_year"]) == partial
+    counts = ("homs_sum", "rape_sum", "rob_sum", "agg_ass_sum", "violent_crime")
+    unstated = sum(1 for r in rows if r["months_reported"] == "0" and any(_num(r[c]) is not None for c in counts))
+    assert len([i for i in parsed.warnings if i.code == "months_not_stated"]) == unstated > 0
     # the "National" rows become the nation; agencies keep their ORI
     assert set(parsed.jurisdictions.query("kind == 'nation'").jurisdiction_id) == {"US"}
     assert parsed.jurisdictions.set_index("jurisdiction_id").loc["ILCPD00", "name"] == "Chicago"

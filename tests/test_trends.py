@@ -175,8 +175,8 @@ def test_theil_sen_matches_scipy_on_marshall(marshall_con: duckdb.DuckDBPyConnec
     for r in _csv_rows(real_file("ucr-marshall")):
         if r["ORI"] != ori or "NA" in (r["violent_crime"], r["total_pop"]):
             continue
-        if r["months_reported"] not in ("", "NA") and int(r["months_reported"]) < 12:
-            continue  # partial years are left out of the fit (documented)
+        if r["months_reported"] not in ("", "NA") and 1 <= int(r["months_reported"]) < 12:
+            continue  # partial years (1-11 months) are left out of the fit; 0 means "not stated" (documented)
         years.append(int(r["year"]))
         rates.append(int(r["violent_crime"]) / int(float(r["total_pop"])) * 1e5)
     slope, _, low, high = sps.theilslopes(rates, years, alpha=0.95)
@@ -334,3 +334,29 @@ def test_marshall_baltimore_year_over_year_with_its_own_dispersion(marshall_con:
     t = result.table.dropna(subset=["p_value"])
     assert result.params["dispersion"] > 10
     assert int((t["p_poisson"] < 0.05).sum()) > 2 * int(t["significant"].sum())
+
+
+def test_months_reported_zero_with_annual_counts_is_kept_and_flagged(
+    marshall_con: duckdb.DuckDBPyConnection, real_file: Any
+) -> None:
+    # The Marshall file gives Chicago 1984 60,579 violent crimes with months_reported 0: an annual figure whose
+    # months the file does not state (docs/methods.md, "Reporting months"); it is neither partial nor dropped
+    rows = {int(r["year"]): r for r in _csv_rows(real_file("ucr-marshall")) if r["ORI"] == "ILCPD00"}
+    assert rows[1984]["months_reported"] == "0" and rows[1984]["violent_crime"] == "60579"
+    assert rows[2015]["months_reported"] == "NA"
+    full = [y for y, r in rows.items() if r["months_reported"] in ("0", "NA", "12") and r["violent_crime"] != "NA"]
+    row = trends.long_run_trends(marshall_con).table.set_index("jurisdiction_id").loc["ILCPD00"]
+    assert row["n_years"] == len(full) and row["partial_years_excluded"] == 0
+    issues = marshall_con.execute(
+        "SELECT code, count(*) FROM load_issues WHERE code IN ('months_not_stated', 'partial_year') GROUP BY code"
+    ).fetchall()
+    by_code = dict(issues)
+    every = _csv_rows(real_file("ucr-marshall"))
+    # 0 months with at least one count given; 1–11 months
+    zero = sum(
+        1 for r in every
+        if r["months_reported"] == "0"
+        and any(r[c] != "NA" for c in ("homs_sum", "rape_sum", "rob_sum", "agg_ass_sum", "violent_crime"))
+    )  # fmt: skip
+    assert by_code["months_not_stated"] == zero
+    assert by_code["partial_year"] == sum(1 for r in every if r["months_reported"] not in ("0", "NA", "12"))

@@ -13,8 +13,10 @@ __all__ = [
     "JURISDICTION_KINDS",
     "KEY_AREA_COLUMNS",
     "MIGRATIONS",
+    "MONTHS_UNSTATED_SQL",
     "OFFENCES",
     "OFFENCE_LABELS",
+    "PARTIAL_YEAR_SQL",
     "PROPERTY_OFFENCES",
     "RAPE_DEFINITIONS",
     "SIMULATED_COLUMN",
@@ -23,7 +25,25 @@ __all__ = [
     "VIOLENT_OFFENCES",
     "Migration",
     "canonical_key_sql",
+    "months_status",
 ]
+
+#: The one reporting-months rule (docs/methods.md, "Reporting months"), used by loaders, analyses and the report.
+#: ``months_reported`` 12 is a full year; 1–11 a partial year (its counts cover only those months: flagged,
+#: left out of trend fits); 0 or missing means the source does not say how many months its counts cover. The
+#: Marshall file has both: 0 for 18 agency-years whose counts are clearly annual (Chicago 1984: 60,579 violent
+#: crimes, between 1983's and 1985's) and NA for every agency in 2015 (figures gathered from "Crime in the
+#: U.S."): both are kept as annual figures, never dropped, and flagged "months not stated".
+PARTIAL_YEAR_SQL = "coalesce(months_reported BETWEEN 1 AND 11, false)"
+MONTHS_UNSTATED_SQL = "(months_reported IS NULL OR months_reported = 0)"
+
+
+def months_status(months: int | None) -> str:
+    """'full' (12), 'partial' (1–11) or 'unstated' (0 or missing): :data:`PARTIAL_YEAR_SQL` in Python."""
+    if months is None or months == 0:
+        return "unstated"
+    return "full" if months >= 12 else "partial"
+
 
 #: The area columns that are part of an id-less incident's canonical key (not ``premise``: a description).
 KEY_AREA_COLUMNS = ("district", "beat", "community_area", "neighbourhood", "census_tract")

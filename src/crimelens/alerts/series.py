@@ -141,7 +141,8 @@ def ucr_series(
     Returns
     -------
     SeriesPanel
-        One series per jurisdiction; a year it did not report (or reported fewer than 12 months of) is NaN.
+        One series per jurisdiction; a year it did not report (or reported 1–11 months of) is NaN; a year whose
+        months are not stated (0 or missing) counts as annual (docs/methods.md, "Reporting months").
     """
     from crimelens.analysis.jurisdictions.panel import panel
 
@@ -151,7 +152,7 @@ def ucr_series(
     partial = frame["partial"].astype(bool) & frame[offence].notna()
     if partial.any():
         notes.append(
-            f"{int(partial.sum())} jurisdiction-years report fewer than 12 months: treated as missing, not as drops"
+            f"{int(partial.sum())} jurisdiction-years report 1-11 months: treated as missing, not as drops"
         )
     values = frame[offence].astype("float64").where(~partial)
     frame = frame.assign(value=values)

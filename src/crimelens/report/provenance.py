@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from crimelens.schema import MONTHS_UNSTATED_SQL
+
 __all__ = ["Provenance", "RapeDefinitionChange", "provenance"]
 
 _LOADS_SQL = """
@@ -29,11 +31,11 @@ FROM jurisdiction_year WHERE source = ? GROUP BY load_id ORDER BY load_id
 _PARTIAL_SQL = """
 SELECT j.name AS jurisdiction, jy.jurisdiction_id, jy.year, jy.months_reported
 FROM jurisdiction_year jy JOIN jurisdictions j USING (jurisdiction_id)
-WHERE jy.source = ? AND jy.months_reported < 12
+WHERE jy.source = ? AND jy.months_reported BETWEEN 1 AND 11
 ORDER BY jy.year, j.name
 """
 
-_UNKNOWN_MONTHS_SQL = "SELECT count(*) FROM jurisdiction_year WHERE source = ? AND months_reported IS NULL"
+_UNKNOWN_MONTHS_SQL = f"SELECT count(*) FROM jurisdiction_year WHERE source = ? AND {MONTHS_UNSTATED_SQL}"
 
 _ISSUES_SQL = """
 SELECT i.severity, i.code, count(*) AS count

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from crimelens.errors import SchemaError, SourceError
-from crimelens.schema import COUNT_COLUMNS
+from crimelens.schema import COUNT_COLUMNS, months_status
 from crimelens.sources.incident_spec import check_file
 
 __all__ = [
@@ -449,7 +449,15 @@ class RowBuilder:
                     f"(by {total - expected:+d}); the source total is kept",
                 )
         months = row.get("months_reported")
-        if months is not None and months < 12:
+        if months == 0 and any(row.get(c) is not None for c in COUNT_COLUMNS):
+            self.warn(
+                line,
+                self.source_columns.get("months_reported", "months_reported"),
+                "months_not_stated",
+                f"months reported is 0 for {row['jurisdiction_id']} in {row['year']} although counts are given: the "
+                "file does not say how many months they cover; kept as an annual figure and flagged",
+            )
+        elif months_status(months) == "partial":
             self.warn(
                 line,
                 self.source_columns.get("months_reported", "months_reported"),

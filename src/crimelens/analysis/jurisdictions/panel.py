@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from crimelens.errors import DataError
-from crimelens.schema import COUNT_COLUMNS
+from crimelens.schema import COUNT_COLUMNS, PARTIAL_YEAR_SQL
 from crimelens.warehouse import resolve_source
 
 __all__ = ["check_offence", "offence_years", "panel"]
@@ -22,7 +22,8 @@ __all__ = ["check_offence", "offence_years", "panel"]
 _FROM = "FROM jurisdiction_year jy JOIN jurisdictions j USING (jurisdiction_id)"
 _HEAD = (
     "jy.jurisdiction_id, j.name, j.kind, j.state, jy.year, jy.population, jy.months_reported, "
-    "coalesce(jy.months_reported < 12, false) AS partial"
+    + PARTIAL_YEAR_SQL.replace("months_reported", "jy.months_reported")
+    + " AS partial"
 )
 _TAIL = "jy.rape_definition, jy.rape_legacy, jy.load_id"
 
