@@ -151,9 +151,7 @@ def ucr_series(
     frame = frame.loc[frame["kind"] != "nation"]
     partial = frame["partial"].astype(bool) & frame[offence].notna()
     if partial.any():
-        notes.append(
-            f"{int(partial.sum())} jurisdiction-years report 1-11 months: treated as missing, not as drops"
-        )
+        notes.append(f"{int(partial.sum())} jurisdiction-years report 1-11 months: treated as missing, not as drops")
     values = frame[offence].astype("float64").where(~partial)
     frame = frame.assign(value=values)
     if frame.empty or frame["value"].notna().sum() == 0:

@@ -142,7 +142,8 @@ def provenance_section(prov: Provenance) -> PageSection:
     if prov.unknown_months:
         partial.paragraphs.append(
             f"For {_plural(prov.unknown_months, 'jurisdiction-year')} the data do not say how many months "
-            "were reported" + (" (this dataset does not record it)." if prov.unknown_months == prov.n_rows else ".")
+            "were reported"
+            + (" (this dataset does not record it)." if prov.unknown_months == prov.n_rows else ".")
             + " Months reported given as 0 or left empty are read the same way: the counts are kept as annual "
             "figures (not dropped, not treated as partial) and flagged as months not stated."
         )

@@ -33,9 +33,11 @@ __all__ = [
 
 FORMAT = "mapped-csv"
 _KEY_FIELDS = ("jurisdiction", "year")
-_OPTIONAL_FIELDS = ("jurisdiction_id", "population", "months_reported", "state", "ori", "rape_legacy")
+_OPTIONAL_FIELDS = (
+    "jurisdiction_id", "population", "months_reported", "state", "ori", "rape_legacy", "kind", "rape_definition",
+)  # fmt: skip
 _ALLOWED_COLUMNS = (*_KEY_FIELDS, *_OPTIONAL_FIELDS, *COUNT_COLUMNS)
-_ALLOWED_CONSTANTS = ("kind", "state", "months_reported", "rape_definition")
+_ALLOWED_CONSTANTS = ("kind", "state", "months_reported", "rape_definition", "rape_revised_from")
 
 
 def _na_values(options: dict[str, Any], default: list[str], delimiter: str, where: str) -> list[str]:
@@ -104,10 +106,30 @@ class Mapping:
         months = constants.get("months_reported")
         if months is not None and (not isinstance(months, int) or not 0 <= months <= 12):
             raise ConfigError(f"{where}: [constants] months_reported must be a whole number 0-12, got {months!r}")
+        revised_from = constants.get("rape_revised_from")
+        if revised_from is not None:
+            if isinstance(revised_from, bool) or not isinstance(revised_from, int) or not 1900 <= revised_from <= 2100:
+                raise ConfigError(
+                    f"{where}: [constants] rape_revised_from must be a year (e.g. 2013: counts from that year on "
+                    f"follow the revised rape definition, earlier ones the legacy one), got {revised_from!r}"
+                )
+            if definition is not None or "rape_definition" in columns:
+                raise ConfigError(
+                    f"{where}: give the rape definition one way: [constants] rape_revised_from, [constants] "
+                    "rape_definition or [columns] rape_definition, not several"
+                )
+        if definition is not None and "rape_definition" in columns:
+            raise ConfigError(
+                f"{where}: give the rape definition one way: [constants] rape_definition or [columns] "
+                "rape_definition, not both"
+            )
+        if "kind" in constants and "kind" in columns:
+            raise ConfigError(f"{where}: give the jurisdiction kind one way: [constants] kind or [columns] kind")
         self.kind: str = kind
         self.state: str | None = constants.get("state")
         self.months_reported: int | None = months
         self.rape_definition: str | None = definition
+        self.rape_revised_from: int | None = revised_from
         options = data.get("options", {})
         self.delimiter: str = str(options.get("delimiter", ","))
         self.encoding: str = str(options.get("encoding", "utf-8"))
@@ -144,6 +166,26 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def _rape_definition(
+    b: RowBuilder, line: int, mapping: Mapping, rec: list[str], at: dict[str, int], row: dict[str, Any]
+) -> str | None:
+    """The row's rape definition: from its column, from the cut-over year, or the mapping's constant."""
+    if "rape_definition" in at:
+        raw = rec[at["rape_definition"]].strip().lower()
+        if raw in RAPE_DEFINITIONS:
+            return raw
+        if raw in ("", *(v.lower() for v in mapping.na_values)):
+            return None
+        b.error(
+            line, mapping.columns["rape_definition"], "bad_rape_definition",
+            f"expected the rape definition 'legacy' or 'revised', got {rec[at['rape_definition']]!r}",
+        )  # fmt: skip
+        return None
+    if mapping.rape_revised_from is not None and row.get("year") is not None:
+        return "revised" if int(row["year"]) >= mapping.rape_revised_from else "legacy"
+    return mapping.rape_definition
+
+
 def parse(path: Path, *, mapping: Mapping, encoding: str | None = None, progress: Progress | None = None) -> ParsedFile:
     cols = mapping.columns
     delimiter = mapping.delimiter
@@ -172,10 +214,21 @@ def parse(path: Path, *, mapping: Mapping, encoding: str | None = None, progress
                 row["months_reported"] = mapping.months_reported
             for i, column, canonical in counts:
                 row[canonical] = b.count(line, column, rec[i])
-            row["rape_definition"] = mapping.rape_definition if row.get("rape") is not None else None
+            row["rape_definition"] = (
+                _rape_definition(b, line, mapping, rec, at, row) if row.get("rape") is not None else None
+            )
             state = rec[at["state"]].strip() if "state" in at else mapping.state
             ori = rec[at["ori"]].strip() if "ori" in at else None
-            b.add_jurisdiction(jid, name, mapping.kind, state or None, ori or None)
+            kind = mapping.kind
+            if "kind" in at:
+                kind = rec[at["kind"]].strip().lower()
+                if kind not in JURISDICTION_KINDS:
+                    b.error(
+                        line, cols["kind"], "bad_kind",
+                        f"expected a jurisdiction kind ({', '.join(JURISDICTION_KINDS)}), got {rec[at['kind']]!r}",
+                    )  # fmt: skip
+                    continue
+            b.add_jurisdiction(jid, name, kind, state or None, ori or None)
             b.finish_row(line, row, cols["jurisdiction"])
     return b.result(path, mapping.source or _slug(path.stem), records.sha256)
 
