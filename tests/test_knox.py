@@ -211,3 +211,52 @@ def test_knox_real_toronto_burglary_duplicates_inflate_the_near_cell(real_data: 
     assert merged.n_merged == dupes > 0
     # removing same-place, same-day pairs can only lower the 0–100 m × 0–7 d ratio
     assert merged.table["knox_ratio"].iloc[0] < kept.table["knox_ratio"].iloc[0]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 5])
+def test_knox_exact_moments_equal_enumeration_over_every_permutation(seed: int) -> None:
+    # 8 events, all 8! = 40,320 assignments of their dates: the mean and variance of every cell's count over them
+    # are Mantel's exact moments (up to rounding)
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 300, size=(8, 2))
+    days = rng.integers(0, 40, 8)
+    pts = pd.DataFrame({"x_m": xy[:, 0], "y_m": xy[:, 1], "occurred_at": DAY0 + pd.to_timedelta(days, unit="D")})
+    pairs = list(itertools.combinations(range(8), 2))
+    dist = np.array([np.hypot(*(xy[i] - xy[j])) for i, j in pairs])
+    dband = np.where(dist <= 100, 0, np.where(dist <= 200, 1, np.where(dist <= 400, 2, -1)))
+    ii = np.array([p[0] for p in pairs])
+    jj = np.array([p[1] for p in pairs])
+    tables = []
+    for perm in itertools.permutations(range(8)):
+        gap = np.abs(days[list(perm)][ii] - days[list(perm)][jj])
+        tband = np.where(gap <= 7, 0, np.where(gap <= 14, 1, np.where(gap <= 28, 2, -1)))
+        table = np.zeros((3, 3))
+        ok = (dband >= 0) & (tband >= 0)
+        np.add.at(table, (dband[ok], tband[ok]), 1)
+        tables.append(table)
+    exact = np.array(tables)
+    res = knox_test(pts, method="moments")
+    assert res.params["method"] == "moments" and res.params["permutations"] == 0
+    assert np.allclose(_table(res.table, "expected"), exact.mean(axis=0), atol=1e-9)
+    # p = P(Z ≥ (observed − ½ − mean) / sd): invert it for the sd the test used
+    from scipy.stats import norm
+
+    observed, mean, p = (_table(res.table, c) for c in ("observed", "expected", "p_value"))
+    sd = exact.std(axis=0)
+    usable = sd > 0
+    assert np.allclose(p[usable], norm.sf((observed[usable] - 0.5 - mean[usable]) / sd[usable]), rtol=1e-9)
+
+
+def test_knox_auto_uses_the_exact_moments_on_large_data_and_agrees_with_permutations(real_data: Path) -> None:
+    pts = _toronto_break_and_enter(real_data, "2018")
+    auto = knox_test(pts)
+    perm = knox_test(pts, method="permutation", permutations=199, seed=0)
+    assert auto.params["method"] == "moments" and perm.params["method"] == "permutation"
+    assert (auto.table["expected"] >= 100).all()  # why auto chose the moments
+    # the Monte Carlo mean of 199 draws estimates the exact mean: within 5 Monte Carlo standard errors
+    # (sd of a cell ≈ √expected for these counts; se = sd / √199)
+    se = np.sqrt(auto.table["expected"]) / np.sqrt(199)
+    assert (np.abs(perm.table["expected"] - auto.table["expected"]) < 5 * se).all()
+    assert (auto.table["observed"] == perm.table["observed"]).all()
+    small = knox_test(pts.head(200), permutations=99)
+    assert small.params["method"] == "permutation"  # too few pairs per cell for the normal approximation

@@ -425,6 +425,14 @@ def near_repeat_cmd(
             "--keep-duplicates", help="Keep exact same-place, same-day duplicates (default: each counted once)."
         ),
     ] = False,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="How each band is tested: moments (the exact permutation mean and variance, fast), permutation "
+            "(Monte Carlo, --permutations) or auto (moments when every band expects 100 or more pairs).",
+        ),
+    ] = "auto",
     db: DbOpt = None,
     source: SourceOpt = None,
     engine: EngineOpt = "duckdb",
@@ -448,5 +456,6 @@ def near_repeat_cmd(
             max_points=max_points,
             origin=scope.origin(),
             keep_duplicates=keep_duplicates,
+            method=method,
         )
     _emit(result, scope, as_json, as_csv, 0)

@@ -541,13 +541,15 @@ def near_repeat(
     max_points: int = KNOX_MAX_POINTS,
     origin: GridOrigin | None = None,
     keep_duplicates: bool = False,
+    method: str = "auto",
 ) -> KnoxResult:
     """Knox near-repeat test on the located incidents (the most recent ``max_points`` when there are more).
 
     ``origin``: the plane distances are measured in (the source's pinned origin; default: that of ``t``'s
     extent, one more query). The projection is equal-area and true to scale near the origin's latitude.
     ``keep_duplicates``: keep exact same-place, same-day duplicates (default: counted once, see
-    :func:`~crimelens.analysis.incidents.knox.knox_test`).
+    :func:`~crimelens.analysis.incidents.knox.knox_test`). ``method``: exact permutation moments, Monte Carlo
+    permutations, or ``auto`` (moments when every cell expects enough pairs), as in ``knox_test``.
     """
     from crimelens.analysis.incidents.knox import knox_test
 
@@ -565,6 +567,7 @@ def near_repeat(
         permutations=permutations,
         seed=seed,
         keep_duplicates=keep_duplicates,
+        method=method,
     )
     notes = result.notes
     if n_located > max_points:
