@@ -169,7 +169,13 @@ def test_issues_lists_what_was_recorded_at_load(marshall_db: Path) -> None:
     rows = json.loads(
         runner.invoke(app, ["issues", "--code", "partial_year", "--json", "--db", str(marshall_db)]).stdout
     )["rows"]
-    assert len(rows) == 53 and all(r["column_name"] == "months_reported" and r["line"] > 1 for r in rows)
+    # the Marshall file: 35 agency-years with 1-11 months (partial); its 18 zeros are "months not stated"
+    assert len(rows) == 35 and all(r["column_name"] == "months_reported" and r["line"] > 1 for r in rows)
+    unstated = json.loads(
+        runner.invoke(app, ["issues", "--code", "months_not_stated", "--json", "--db", str(marshall_db)]).stdout
+    )["rows"]
+    # 18 zeros, of which 15 come with counts (Tampa 1988 and Cincinnati 1997-98 have none)
+    assert len(unstated) == 15
     table = runner.invoke(app, ["issues", "--db", str(marshall_db)])
     assert table.exit_code == 0 and "partial_year" in table.stdout
     none = runner.invoke(app, ["issues", "--code", "no_such_code", "--db", str(marshall_db)])
@@ -193,3 +199,18 @@ def test_cli_starts_without_loading_heavy_libraries() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_jurisdiction_commands_on_an_incident_dataset_say_which_commands_apply(tmp_path: Path) -> None:
+    from crimelens.simulate import simulate
+
+    csv_path = tmp_path / "city.csv"
+    simulate(300, 1, 3, csv_path)
+    db = str(tmp_path / "w.duckdb")
+    assert runner.invoke(app, ["ingest", str(csv_path), "--db", db]).exit_code == 0
+    for command in (["rank"], ["stats"], ["trends"]):
+        result = runner.invoke(app, [*command, "--source", "simulated-city", "--db", db])
+        assert result.exit_code == 1, result.output
+        line = result.stderr.strip()
+        assert len(line.splitlines()) == 1 and "holds incident records, not yearly counts per jurisdiction" in line
+        assert "`crimelens incidents ... --source simulated-city`" in line

@@ -42,6 +42,12 @@ TREND_COLUMNS = [
     "annual_change_low", "annual_change_high", "slope_per_year", "mk_p", "mk_q", "direction",
 ]  # fmt: skip
 
+#: The columns the terminal shows of a year-over-year table (every column is in --json and --csv).
+YOY_COLUMNS = [
+    "year", "count", "rate_per_100k", "change_pct", "ci_low", "ci_high", "p_value", "q_value", "p_poisson",
+    "direction", "partial",
+]  # fmt: skip
+
 JurisdictionOpt = Annotated[str | None, typer.Option("--jurisdiction", help="Name or id (default: the nation).")]
 
 
@@ -206,13 +212,18 @@ def yoy_cmd(
     as_csv: CsvOpt = False,
     limit: LimitOpt = 0,
 ) -> None:
-    """Year-over-year changes, each judged with an exact Poisson test (not a bare percent)."""
+    """Year-over-year changes, each tested against the series' own year-to-year variation (not a bare percent);
+    the latest years first."""
+    import dataclasses
+
     from crimelens.analysis.jurisdictions import trends
 
     a = float(get_setting("alpha", alpha))
     with open_warehouse(db) as con:
         result = trends.year_over_year(con, source, jurisdiction=jurisdiction, offence=offence, alpha=a)
-    emit(result, as_json=as_json, as_csv=as_csv, limit=limit)
+    if not (as_json or as_csv):  # the terminal shows the latest years first; JSON and CSV keep the year order
+        result = dataclasses.replace(result, table=result.table.iloc[::-1].reset_index(drop=True))
+    emit(result, as_json=as_json, as_csv=as_csv, limit=limit, columns=YOY_COLUMNS)
 
 
 @command("turning-points")

@@ -79,6 +79,14 @@ def resolve_source(con: duckdb.DuckDBPyConnection, source: str | None) -> str:
     if source is not None:
         if source not in sources:
             allowed = ", ".join(sources) if sources else "none loaded yet"
+            incident = con.execute("SELECT count(*) FROM incident_sources WHERE source = ?", [source]).fetchone()
+            if incident and incident[0]:
+                raise DataError(
+                    f"dataset {source!r} holds incident records, not yearly counts per jurisdiction; for it use "
+                    f"`crimelens incidents ... --source {source}` (counts, when, areas, concentration, density, "
+                    "hotspots, persistent, near-repeat), `crimelens findings`, `crimelens alerts` or "
+                    f"`crimelens forecast`; jurisdiction-year datasets here: {allowed}"
+                )
             raise DataError(f"dataset {source!r} is not in the warehouse; loaded datasets: {allowed}")
         return source
     if not sources:
