@@ -7,7 +7,7 @@ PIP_VERSION := 26.3
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: demo test lint typecheck pytest system-deps bench bench-everyday bench-50m clean lock
+.PHONY: demo test lint typecheck pytest system-deps bench bench-everyday bench-alerts bench-50m clean lock
 
 demo: $(RUNTIME_STAMP)
 	$(VENV)/bin/crimelens demo
@@ -44,11 +44,18 @@ pytest: $(TEST_STAMP) system-deps
 bench: $(TEST_STAMP) system-deps
 	$(PY) bench/run.py
 	$(PY) bench/everyday.py
+	$(PY) bench/alerts_backtest.py
 
 # Everyday commands (loads, rank, trends, findings, incidents, report) on the real shared data, each against a
 # DuckDB floor measured in the same run; rewrites the "Everyday commands" section of bench/RESULTS.md (~5 min).
 bench-everyday: $(RUNTIME_STAMP)
 	$(PY) bench/everyday.py
+
+# Spike detectors on real series (Chicago 2022 community-area weeks, Toronto neighbourhood weeks, Marshall
+# jurisdiction-years) with injected spikes, at a calibrated false-alarm rate next to an oracle; rewrites the
+# "Alerts backtest" section of bench/RESULTS.md.
+bench-alerts: $(RUNTIME_STAMP)
+	$(PY) bench/alerts_backtest.py
 
 # One-off scale check: 50 million simulated incidents (tens of minutes, ~10 GB of temporary disk).
 bench-50m: $(TEST_STAMP)
