@@ -425,10 +425,11 @@ def render(
     return "\n".join(lines) + "\n", missed
 
 
-def replace_section(existing: str, section: str) -> str:
-    """``existing`` with its "## Everyday commands" section replaced by ``section`` (appended when absent)."""
+def replace_section(existing: str, section: str, heading: str = HEADING) -> str:
+    """``existing`` with its ``heading`` section ("## Everyday commands") replaced by ``section`` (appended when
+    absent); every other section is kept as it is."""
     lines = existing.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
     if start is None:
         body = existing.rstrip("\n")
         return (body + "\n\n" if body else "") + section

@@ -47,6 +47,8 @@ ANALYSIS_MODULES: dict[str, str] = {
     "crimelens.analysis.jurisdictions.trends": "long_run_trends",
 }
 QUICK_ROWS = 50_000
+#: Sections of RESULTS.md that other scripts write (bench/everyday.py, alerts_backtest.py, model_bench.py): kept
+KEPT_SECTIONS = ("## Everyday commands", "## Alerts backtest", "## Model evaluation")
 QUICK_INCIDENTS = 20_000
 PROFILE_ROWS = 200_000
 SPAN_YEARS = 10
@@ -250,14 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     if incident_text:
         text = text.rstrip("\n") + "\n\n" + incident_text + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.out.exists():  # keep the everyday-commands table, which bench/everyday.py measures and writes
-        from everyday import HEADING, replace_section
+    if args.out.exists():  # keep the sections the other bench scripts measure and write (make bench runs them after)
+        from everyday import replace_section
 
         old = args.out.read_text(encoding="utf-8").splitlines(keepends=True)
-        start = next((i for i, line in enumerate(old) if line.rstrip() == HEADING), None)
-        if start is not None:
-            end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
-            text = replace_section(text, "".join(old[start:end]).rstrip("\n") + "\n")
+        for heading in KEPT_SECTIONS:
+            start = next((i for i, line in enumerate(old) if line.rstrip() == heading), None)
+            if start is not None:
+                end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+                text = replace_section(text, "".join(old[start:end]).rstrip("\n") + "\n", heading)
     args.out.write_text(text, encoding="utf-8")
     _log(f"wrote {args.out} in {time.perf_counter() - t_start:.0f} s")
     failed = [m.key for m in [*ingest.values(), *analysis.values()] if not m.ok] + incident_failed

@@ -16,6 +16,8 @@ Faults are queued with :meth:`FeedServer.inject` and hit the next matching reque
 429 with ``Retry-After``), a slow answer, a truncated body (complete HTTP, broken JSON), a body cut short
 (the connection closes early), or the previous page served again. :meth:`FeedServer.stop` and
 :meth:`FeedServer.start` restart the server on the same port; the record set survives, as a dataset would.
+``before_poll[n]`` is called just before the n-th poll's first request (``:updated_at DESC``) is answered: a change
+to the dataset made exactly between two polls, with no timing involved.
 """
 
 from __future__ import annotations
@@ -46,13 +48,19 @@ _API_NAMES = {
 }  # fmt: skip
 
 
-def chicago_records(data_dir: Path, n: int) -> list[dict[str, Any]]:
-    """The first ``n`` rows of the Chicago slim extract as SODA records (API field names, no system fields)."""
+def chicago_records(data_dir: Path, n: int, step: int = 1) -> list[dict[str, Any]]:
+    """The first ``n`` rows of the Chicago slim extract as SODA records (API field names, no system fields).
+
+    ``step``: every step-th row instead (rows 0, step, 2·step, …): the file's first rows cluster in September
+    2022, every 70th row spreads over the whole year as the extract does.
+    """
     out: list[dict[str, Any]] = []
     with gzip.open(data_dir / SLIM, "rt", encoding="utf-8", newline="") as fh:
         for i, row in enumerate(csv.DictReader(fh)):
-            if i >= n:
+            if i >= n * step:
                 break
+            if i % step:
+                continue
             record: dict[str, Any] = {"id": str(12_000_000 + i)}
             for column, api in _API_NAMES.items():
                 value = (row[column] or "").strip()
@@ -164,6 +172,9 @@ class FeedServer:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._last_page: bytes | None = None
+        #: poll number -> a change to make to the dataset just before that poll starts (its first request)
+        self.before_poll: dict[int, Any] = {}
+        self.polls_started = 0
 
     # -- control ----------------------------------------------------------------------------------------------
     @property
@@ -299,6 +310,12 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
             parsed = urllib.parse.urlsplit(self.path)
             params = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if params.get("$order") == ":updated_at DESC":  # a poll starts by asking for the newest update
+                with server.lock:
+                    server.polls_started += 1
+                    change = server.before_poll.pop(server.polls_started, None)
+                if change is not None:
+                    change()
             fault = server._fault_for(params)
             status, extra, body, rows = server.answer(parsed.path, params)
             shown = fault.kind if fault else ""

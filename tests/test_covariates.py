@@ -245,3 +245,72 @@ def test_mapping_errors_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "unit_kind: expected one of" in result.stderr and "'planet'" in result.stderr
     result = runner.invoke(app, ["covariates", "load", str(f), *db])
     assert result.exit_code == 1 and "expected either --preset NAME or --mapping FILE, got neither" in result.stderr
+
+
+# -- UCI Communities and Crime ---------------------------------------------------------------------------------
+UCI = "uci_communities_and_crime/CommViolPredUnnormalizedData.txt"
+
+
+def test_uci_communities_preset_on_the_real_file(real_data: Path, tmp_path: Path) -> None:
+    from crimelens.sources.covariates import PRESETS
+
+    path = real_data / UCI
+    columns = PRESETS["uci-communities"].columns
+    # an independent read: pandas, '?' as missing (PROVENANCE.md), the same 16 columns
+    raw = pd.read_csv(path, na_values="?", keep_default_na=False, usecols=["communityName", "state", *columns.values()])
+    assert len(raw) == 2215  # PROVENANCE.md: 2,215 communities
+    expected = raw.melt(id_vars=["communityName", "state"], var_name="column", value_name="value").dropna()
+    db = tmp_path / "w.duckdb"
+    result = runner.invoke(
+        app, ["covariates", "load", str(path), "--preset", "uci-communities", "--db", str(db), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["unit_kind"] == "community" and report["years"] == [1990]
+    assert report["units"] == 2215 and report["values_loaded"] == len(expected)
+    con = warehouse.connect(db, read_only=True)
+    try:
+        got = covariate_values(con, ["uci-communities"])
+    finally:
+        con.close()
+    # every value, compared with the independent read (ids are STATE:communityName)
+    by_name = {v: k for k, v in columns.items()}
+    want = expected.assign(
+        unit_id=expected["state"] + ":" + expected["communityName"], name=expected["column"].map(by_name)
+    ).set_index(["unit_id", "name"])["value"]
+    have = got.set_index(["unit_id", "name"])["value"]
+    assert set(have.index) == set(want.index)
+    assert np.allclose(have.loc[want.index].to_numpy(), want.to_numpy())
+    # the first line of the file, by hand: Berkeley Heights township, NJ, population 11,980, median household
+    # income $75,122, 1.96 % under the poverty level
+    first = have.loc["NJ:BerkeleyHeightstownship"]
+    assert (first["population"], first["median_household_income"], first["poverty_pct"]) == (11980, 75122, 1.96)
+    names = got.loc[got["unit_id"] == "NJ:BerkeleyHeightstownship", "unit_name"].unique().tolist()
+    assert names == ["BerkeleyHeightstownship, NJ"]
+    # race shares are not covariates here, nor the 1995 crime counts (outcomes)
+    assert not {"racepctblack", "racePctWhite", "murders", "ViolentCrimesPerPop"} & set(columns.values())
+
+
+def test_uci_communities_question_marks_are_missing_and_a_bad_state_is_refused(tmp_path: Path) -> None:
+    from crimelens.sources.covariates import PRESETS
+
+    columns = list(PRESETS["uci-communities"].columns.values())
+    head = "communityName,state,countyCode," + ",".join(columns) + "\n"
+    values = ["1000"] * len(columns)
+    f = tmp_path / "uci.csv"
+    f.write_text(
+        head
+        + "Springfieldcity,IL,?,"
+        + ",".join(values)
+        + "\n"
+        + "Shelbyvillecity,IL,?,?,"
+        + ",".join(values[1:])
+        + "\n"
+    )
+    parsed = read_covariates(f, "uci-communities")
+    # 2 rows × 16 covariates, one '?' skipped → 31 values
+    assert (len(parsed.rows), parsed.skipped_missing) == (31, 1)
+    assert set(parsed.rows["unit_id"]) == {"IL:Springfieldcity", "IL:Shelbyvillecity"}
+    f.write_text(head + "Atlantiscity,ZZ,?," + ",".join(values) + "\n")
+    with pytest.raises(LoadRejected, match="line 2, column state: expected a place name and a US state postal code"):
+        read_covariates(f, "uci-communities")

@@ -476,7 +476,7 @@ def test_watch_once_shows_pages_and_a_summary(tmp_path: Path, server: FeedServer
     db = tmp_path / "cli.duckdb"
     server.inject("status", times=1, arg=503, after=1)
     result = subprocess.run(
-        [str(EXE), "watch", "chicago", "--url", server.url, "--once", "--db", str(db), "--json"],
+        [str(EXE), "watch", "chicago", "--url", server.url, "--once", "--db", str(db), "--json", "--no-alerts"],
         capture_output=True, text=True, timeout=120,
         env=_env(CRIMELENS_FEED_APP_TOKEN="tok", CRIMELENS_FEED_ATTEMPTS="6", COLUMNS="200"),
     )  # fmt: skip

@@ -41,7 +41,9 @@ def load_cmd(
         typer.Option(
             "--preset",
             help="How to read the file: chicago-hardship (ChicagoCensusData.csv), chicago-acs "
-            "(chicago_community_areas_acs2014.csv) or state-panel (us_state_income_inequality_2005_2015.csv).",
+            "(chicago_community_areas_acs2014.csv), state-panel (us_state_income_inequality_2005_2015.csv) or "
+            "uci-communities (CommViolPredUnnormalizedData.txt, UCI Communities and Crime: 1990 Census figures "
+            "of 2,215 US communities).",
         ),
     ] = None,
     mapping: Annotated[

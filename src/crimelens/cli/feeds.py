@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,8 +13,11 @@ from crimelens.cli.options import DbOpt, JsonOpt
 from crimelens.cli.render import envelope, err, print_json
 from crimelens.cli.support import command, command_name, db_path
 from crimelens.config import SETTINGS, get_setting
+from crimelens.errors import ConfigError
 
 if TYPE_CHECKING:
+    from crimelens.alerts.notify import Channel
+    from crimelens.cli.feed_alerts import FeedAlerts
     from crimelens.feeds import BatchSummary, PollSummary, WatchResult
 
 __all__ = ["watch_cmd"]
@@ -68,6 +73,55 @@ def watch_cmd(
             "can be skipped).",
         ),
     ] = "keyset",
+    alerts: Annotated[
+        bool,
+        typer.Option(
+            "--alerts/--no-alerts",
+            help="After each batch that changes the data, flag areas whose latest weeks are unusually high for "
+            "them (stored once in the warehouse, shown once on the terminal, sent once to --jsonl and --webhook).",
+        ),
+    ] = True,
+    alert_method: Annotated[
+        str,
+        typer.Option(
+            "--alert-method",
+            help="Spike detector: auto (the pooled expectation, the best on weekly incident series in the "
+            "backtest), compstat, recent-z, seasonal-z, seasonal-exact, glm, pooled, cusum, ewma (see "
+            "docs/alerts.md; seasonal-*, glm need a prior year of data).",
+        ),
+    ] = "auto",
+    alert_period: Annotated[
+        str | None,
+        typer.Option("--alert-period", help="Alerts count incidents by week (default) or month."),
+    ] = None,
+    fdr: Annotated[
+        float | None,
+        typer.Option(
+            "--fdr",
+            help="Alerts: false discovery rate over the area-periods examined (Benjamini–Hochberg; p-value "
+            "methods). Default 0.05 unless --budget is given.",
+        ),
+    ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            help="Alerts: false alarms allowed per 100 area-periods, a threshold calibrated on the earlier data "
+            "(the default, 1, for cusum, ewma and compstat).",
+        ),
+    ] = None,
+    jsonl: Annotated[
+        Path | None,
+        typer.Option("--jsonl", help="Append each new alert, one JSON object a line, to this file (once each)."),
+    ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook",
+            help="POST each new alert as JSON to this URL (once each; retried with backoff; a failure never stops "
+            "ingest and is tried again on the next poll).",
+        ),
+    ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -75,7 +129,8 @@ def watch_cmd(
 
     Each page of records is checked like a file and committed together with the feed's progress, so an
     interrupted watch (Ctrl-C, a crash, a lost connection) resumes where it stopped, without losing or
-    duplicating a record. Nothing is contacted unless you run this command.
+    duplicating a record. Nothing is contacted unless you run this command. After each batch that changes the
+    data, spike alerts run on the latest weeks (unless --no-alerts): each alert is printed, stored and sent once.
     """
     import stamina.instrumentation
 
@@ -92,6 +147,11 @@ def watch_cmd(
     target = Feed(preset, source or preset.default_source, (url or preset.default_url).rstrip("/"), size, paging)
     polls = 1 if once else max_polls
     policy = RetryPolicy.from_settings()
+    hook = _alert_hook(alerts, alert_method, alert_period, fdr, budget, jsonl, webhook, as_json)
+    # a channel's failure is said once, by the hook, in words for the analyst; not again as a log record
+    notify_log = logging.getLogger("crimelens.alerts.notify")
+    level = notify_log.level
+    notify_log.setLevel(logging.ERROR)
     con = warehouse.connect(db_path(db))
     try:
         cadence = "once" if polls == 1 else f"every {every:g} s" + (f", {polls} polls" if polls else "; Ctrl-C stops")
@@ -103,6 +163,8 @@ def watch_cmd(
         )
         for caveat in preset.caveats:
             err.print(f"[yellow]Caveat:[/yellow] {caveat}", highlight=False, soft_wrap=True)
+        if hook is not None:
+            err.print(_alerts_line(hook), highlight=False, soft_wrap=True)
         result = watch(
             con,
             target,
@@ -114,12 +176,82 @@ def watch_cmd(
             progress=_show_batch,
             on_poll=_show_poll,
             notify=lambda text: err.print(f"  [yellow]{text}[/yellow]", highlight=False, soft_wrap=True),
+            hooks=[] if hook is None else [hook],
         )
     finally:
         con.close()
+        notify_log.setLevel(level)
     _show_summary(result)
+    if hook is not None:
+        _show_alerts(hook)
     if as_json:
-        print_json(envelope(command_name(), result))
+        print_json(envelope(command_name(), result, alerts=None if hook is None else hook.summary()))
+
+
+def _alert_hook(
+    enabled: bool,
+    method: str,
+    period: str | None,
+    fdr: float | None,
+    budget: float | None,
+    jsonl: Path | None,
+    webhook: str | None,
+    as_json: bool,
+) -> FeedAlerts | None:
+    """The alerts run after each batch, with their channels; None with --no-alerts. Checked before any fetch."""
+    from crimelens.cli.feed_alerts import FeedAlerts, TerminalChannel, check_alert_options
+    from crimelens.cli.render import out
+
+    if not enabled:
+        if jsonl is not None or webhook is not None:
+            raise ConfigError("--no-alerts: no alert is run, so none can be sent; drop --jsonl and --webhook")
+        return None
+    chosen = check_alert_options(method, period, fdr, budget)
+    from crimelens.alerts.notify import JsonlChannel, WebhookChannel
+
+    if webhook is not None and not webhook.startswith(("http://", "https://")):
+        raise ConfigError(f"--webhook: expected an http:// or https:// URL, got {webhook!r}")
+    # the terminal shows alerts on stdout, or on stderr when stdout carries the --json document
+    channels: list[Channel] = [TerminalChannel(err if as_json else out)]
+    if jsonl is not None:
+        channels.append(JsonlChannel(jsonl))
+    if webhook is not None:
+        channels.append(WebhookChannel(webhook))
+
+    def say(text: str) -> None:
+        err.print(f"  [yellow]{text}[/yellow]", highlight=False, soft_wrap=True)
+
+    return FeedAlerts(method=chosen, unit=period, fdr=fdr, budget=budget, channels=channels, say=say)
+
+
+def _alerts_line(hook: FeedAlerts) -> str:
+    from crimelens.alerts.detectors import METHOD_LABELS, P_VALUE_METHODS
+    from crimelens.cli.feed_alerts import channel_label
+
+    sent = ", ".join(channel_label(c.name) for c in hook.channels)
+    if hook.budget is not None or (hook.fdr is None and hook.method not in P_VALUE_METHODS):
+        control = f"at most {hook.budget or 1:g} false alarms per 100 area-{hook.unit or 'week'}s"
+    else:
+        control = f"false discovery rate {hook.fdr or 0.05:g}"
+    return (
+        f"Alerts after each batch that changes the data: {METHOD_LABELS[hook.method]} on the latest "
+        f"{hook.lookback} whole {hook.unit or 'week'}s, {control}; each new alert once to {sent}."
+    )
+
+
+def _show_alerts(hook: FeedAlerts) -> None:
+    n = len(hook.new)
+    from crimelens.cli.feed_alerts import channel_label
+
+    failed = ", ".join(channel_label(name) for name in hook.failed)
+    failed = f" Not yet sent to {failed}: tried again on the next run." if failed else ""
+    err.print(
+        f"[bold]Alerts:[/bold] {n} new alert{'s' if n != 1 else ''} in {hook.runs} alert "
+        f"run{'s' if hook.runs != 1 else ''}"
+        f"; each is stored in the warehouse (table alerts) and never shown or sent twice.{failed}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _when(value: dt.datetime | None) -> str:

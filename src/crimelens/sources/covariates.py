@@ -30,20 +30,24 @@ _MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "."})
 class CovariatePreset:
     """How one covariate file maps to long rows.
 
-    ``unit``: ``'int'`` (an integer area number, e.g. a Chicago community area) or ``'state'`` (a state name
-    or postal code, mapped to ``US-XX``). ``year_column`` or ``year``: the year of each row, or one year
-    for the whole file. ``columns``: canonical covariate name → file column.
+    ``unit``: ``'int'`` (an integer area number, e.g. a Chicago community area), ``'state'`` (a state name
+    or postal code, mapped to ``US-XX``), ``'text'`` (any id) or ``'place'`` (a place named within a state:
+    ``id_column`` holds the state's postal code and ``name_column`` the place's name; the id is
+    ``XX:Name``, as no code identifies every place). ``year_column`` or ``year``: the year of each row, or
+    one year for the whole file. ``columns``: canonical covariate name → file column. ``missing``: the
+    file's own marks for a missing value (beside empty and ``NA``), e.g. ``?``.
     """
 
     name: str
     unit_kind: str
     id_column: str
-    unit: str  # 'int' | 'state' | 'text'
+    unit: str  # 'int' | 'state' | 'text' | 'place'
     columns: dict[str, str]
     description: str
     name_column: str | None = None
     year_column: str | None = None
     year: int | None = None
+    missing: tuple[str, ...] = ()
 
 
 PRESETS: dict[str, CovariatePreset] = {
@@ -93,6 +97,39 @@ PRESETS: dict[str, CovariatePreset] = {
                 "median_age": "Age",
             },
             description="State-year socio-economic panel 2005-2015 (its publisher is uncertain; see PROVENANCE)",
+        ),
+        # UCI Communities and Crime Unnormalized (Redmond 2009; UCI dataset 211): 2,215 US communities, 1990
+        # Census figures in raw units. The file's race shares are left out on purpose (an area's racial make-up is
+        # not a cause of crime, and modelling it invites exactly the ecological reading the caveats warn about),
+        # as are its 1990 LEMAS police figures (missing for most communities) and its 1995 crime counts (outcomes,
+        # not covariates).
+        CovariatePreset(
+            name="uci-communities",
+            unit_kind="community",
+            id_column="state",
+            name_column="communityName",
+            unit="place",
+            year=1990,
+            missing=("?",),
+            columns={
+                "population": "population",
+                "household_size": "householdsize",
+                "urban_pct": "pctUrban",
+                "median_household_income": "medIncome",
+                "per_capita_income": "perCapInc",
+                "poverty_pct": "PctPopUnderPov",
+                "no_high_school_pct": "PctNotHSGrad",
+                "unemployed_pct": "PctUnemployed",
+                "two_parent_families_pct": "PctFam2Par",
+                "kids_two_parents_pct": "PctKids2Par",
+                "crowded_housing_pct": "PctPersDenseHous",
+                "housing_occupied_pct": "PctHousOccup",
+                "vacant_boarded_pct": "PctVacantBoarded",
+                "rent_share_of_income_pct": "MedRentPctHousInc",
+                "same_house_since_1985_pct": "PctSameHouse85",
+                "population_density": "PopDens",
+            },
+            description="UCI Communities and Crime (unnormalized): 1990 Census figures for 2,215 US communities",
         ),
     )
 }
@@ -220,6 +257,18 @@ def read_covariates(path: Path, preset: str | None = None, *, mapping: Path | No
                     )  # fmt: skip
                     continue
                 unit_id, unit_name = found[0], found[1]
+            elif spec.unit == "place":
+                found = resolve_state(raw_id)
+                place = unit_name or ""
+                if found is None or found[2] != "state" or not place:
+                    column = spec.id_column if place else str(spec.name_column)
+                    issues.append(
+                        Issue(records.name, line, column, "error", "bad_unit",
+                              f"expected a place name and a US state postal code, got {place!r} in {raw_id!r}")
+                    )  # fmt: skip
+                    continue
+                code = str(found[3])
+                unit_id, unit_name = f"{code}:{place}", f"{place}, {code}"
             elif spec.unit == "text":
                 if not raw_id:
                     issues.append(
@@ -249,7 +298,7 @@ def read_covariates(path: Path, preset: str | None = None, *, mapping: Path | No
                 year = spec.year
             for name, column in spec.columns.items():
                 text = fields[index[column]].strip()
-                if text.lower() in _MISSING:
+                if text.lower() in _MISSING or text in spec.missing:
                     skipped += 1
                     continue
                 value = _number(text)
