@@ -331,8 +331,9 @@ def hotspots_cmd(
         str,
         typer.Option(
             "--study-area",
-            help="footprint: the cells where the dataset recorded any incident (every offence and date); "
-            "rectangle: every cell of the box around them, lake and land outside the city included.",
+            help="footprint: the cells where the dataset recorded any incident (every offence and date) and "
+            "the cells touching them; incidents: those cells only; rectangle: every cell of the box around them, "
+            "lake and land outside the city included.",
         ),
     ] = "footprint",
     p_values: Annotated[

@@ -37,6 +37,7 @@ __all__ = [
     "PersistentCellsResult",
     "getis_ord_gi_star",
     "grid_weights",
+    "grow_study_area",
     "persistent_cells",
 ]
 
@@ -166,6 +167,17 @@ def _neighbourhood_sums(y: np.ndarray, nx: int, ny: int, offsets: np.ndarray) ->
     return lag.ravel(), card.ravel()
 
 
+def grow_study_area(cells: np.ndarray, nx: int, ny: int) -> np.ndarray:
+    """The cells flagged in ``cells`` (one flag per cell of an ``ny`` × ``nx`` rectangle, row-major from the
+    south-west) and every cell touching one of them (queen): a footprint without holes between incidents."""
+    flags = np.asarray(cells, dtype=bool)
+    if flags.shape != (nx * ny,):
+        raise DataError(f"cells: expected {nx * ny} flags (one per cell of the rectangle), got shape {flags.shape}")
+    touching, _ = _neighbourhood_sums(flags.astype(np.float64), nx, ny, _offsets("queen", None, None))
+    out: np.ndarray = touching > 0
+    return out
+
+
 def _gi_star_z(y: np.ndarray, lag: np.ndarray, card: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(Gi*, z) of counts ``y`` with neighbourhood sums ``lag`` and sizes ``card`` (binary weights, self included).
 
@@ -238,37 +250,36 @@ def _permutation_p(y: np.ndarray, lag: np.ndarray, card: np.ndarray, permutation
 
 
 def _exact_p(y: np.ndarray, lag: np.ndarray, card: np.ndarray) -> np.ndarray:
-    """Two-sided conditional-randomisation p-values computed exactly, without Monte Carlo draws.
+    """Two-sided randomisation p-values of the neighbourhood sums, computed exactly (no Monte Carlo draws).
 
-    As :func:`_permutation_p`, cell i keeps y_i and its W_i − 1 neighbours are random cells of the study area,
-    but drawn with replacement from the n counts: the null sum is then y_i + a sum of W_i − 1 independent draws
-    from the counts' empirical distribution, whose distribution is that distribution convolved W_i − 1 times
-    (by FFT; negative rounding residue clipped to 0, so tails are exact to about 1e-13). Drawing without
-    replacement from the other n − 1 cells (the Monte Carlo ``p_sim``) differs by O(W_i / n). p = min(1, 2 ·
-    min(P(S ≥ obs), P(S ≤ obs))), ties counted on both sides. Unlike the Monte Carlo p it has no floor of
-    2 / (permutations + 1), so the false discovery rate over thousands of cells can resolve it.
+    The null hypothesis is the one Ord & Getis' (1995) moments, and so the normal z, are derived under: the
+    counts are placed at random over the study area, so the W_i counts of a neighbourhood (the cell's own
+    included) are a random sample of the n counts. Drawn with replacement, their sum S has the counts'
+    empirical distribution convolved W_i times (by FFT; rounding residue clipped to 0, so tails are exact to
+    about 1e-13); drawing without replacement differs by O(W_i / n). p = min(1, 2 · min(P(S ≥ obs),
+    P(S ≤ obs))), ties counted on both sides. It has the normal z's mean and variance (up to the n / (n − 1)
+    of sampling without replacement) but the skewed shape of the counts, and no floor of 2 / (permutations + 1).
+    The Monte Carlo ``p_sim`` (:func:`_permutation_p`) instead keeps each cell's own count fixed (conditional
+    randomisation, as esda), a different question: are the neighbours unusual given the cell.
     """
     from scipy.signal import fftconvolve
 
     counts = np.round(y).astype(np.int64)
     pmf = np.bincount(counts) / counts.size
-    ks = (card.astype(np.int64) - 1).clip(min=0)
+    ks = card.astype(np.int64)
+    obs = np.round(lag).astype(np.int64)
     p = np.full(y.size, np.nan)
     dist = np.array([1.0])
-    for k in range(int(ks.max()) + 1):
-        if k:
-            dist = np.clip(fftconvolve(dist, pmf), 0.0, None)
-            dist /= dist.sum()
+    for k in range(1, int(ks.max()) + 1):
+        dist = np.clip(fftconvolve(dist, pmf), 0.0, None)
+        dist /= dist.sum()
         idx = np.flatnonzero(ks == k)
         if idx.size == 0:
             continue
         upper = np.cumsum(dist[::-1])[::-1]  # P(S ≥ s)
         lower = np.cumsum(dist)  # P(S ≤ s)
-        s = np.round(lag[idx] - y[idx]).astype(np.int64)
-        inside = (s >= 0) & (s < dist.size)
-        up = np.where(s < 0, 1.0, np.where(inside, upper[s.clip(0, dist.size - 1)], 0.0))
-        low = np.where(s < 0, 0.0, np.where(inside, lower[s.clip(0, dist.size - 1)], 1.0))
-        p[idx] = np.minimum(1.0, 2 * np.minimum(up, low))
+        s = obs[idx].clip(0, dist.size - 1)  # a neighbourhood sum lies in [0, k · max(y)]
+        p[idx] = np.minimum(1.0, 2 * np.minimum(upper[s], lower[s]))
     return p
 
 
@@ -287,7 +298,8 @@ class GiStarResult(Result):
 
     ``table``: one row per study-area cell (``cell_x, cell_y`` and, when the input had them, ``x_m,
     y_m, lat, lon``), ``incidents``, ``neighbours`` (W_i: the cell and its neighbours in the study area),
-    ``gi_star``, ``z``, ``p_norm`` (one-sided normal p, as esda), ``p_sim`` (two-sided permutation p or NaN),
+    ``gi_star``, ``z``, ``p_norm`` (one-sided normal p, as esda), ``p_sim`` (two-sided Monte Carlo
+    conditional-randomisation p or NaN), ``p_exact`` (two-sided exact randomisation p),
     ``p_value`` (the p used), ``q_value`` (BH-adjusted), ``significant``, ``hotspot`` ('hot' | 'cold' |
     'not significant'). The lead draws maps from it; ``chart()`` is None.
     """
@@ -349,10 +361,11 @@ def getis_ord_gi_star(
         Benjamini–Hochberg adjust the p-values over the study-area cells (default); a cell is significant when
         q ≤ alpha.
     p_values : {'exact', 'normal', 'permutation'}
-        Which p-value decides: ``exact`` (default) the conditional-randomisation p computed by convolution
-        (:func:`_exact_p`, column ``p_exact``); ``normal``: the two-sided 2 · p_norm; ``permutation``: the Monte
-        Carlo permutation p (``p_sim``), whose floor 2 / (permutations + 1) the FDR over thousands of cells
-        rarely passes.
+        Which p-value decides: ``exact`` (default) the randomisation p of the neighbourhood sum under the normal
+        z's own null hypothesis, computed exactly by convolution (:func:`_exact_p`, column ``p_exact``);
+        ``normal``: the two-sided 2 · p_norm; ``permutation``: the Monte Carlo conditional-randomisation p
+        (``p_sim``, the cell's own count kept, as esda), whose floor 2 / (permutations + 1) the FDR over
+        thousands of cells rarely passes.
     study_area : {'data', 'rectangle'}
         The cells tested, whose counts give the mean and variance Gi* compares with. ``data`` (default): a
         panel's ``study_area`` (by default the cells with at least one incident), or a frame's cells (its rows,
@@ -478,7 +491,8 @@ def _cold_floor(y: np.ndarray, card: np.ndarray, permutations: int) -> tuple[flo
     fewest incidents). Normal: 2 · Φ(z) at that sum, the smallest over the cells' W_i. Permutation: the chance
     that the W_i − 1 cells drawn without replacement from the other n − 1 are all at the minimum (c of them,
     the cell's own one excluded) is C(c − 1, W_i − 1) / C(n − 1, W_i − 1); the two-sided p is at least twice
-    that, and never below 2 / (permutations + 1). Exact (:func:`_exact_p`, with replacement): 2 · (c / n)^(W_i − 1).
+    that, and never below 2 / (permutations + 1). Exact (:func:`_exact_p`: the cell's own count random too, drawn
+    with replacement): 2 · (c / n)^W_i.
     """
     n = y.size
     low = float(y.min())
@@ -494,7 +508,7 @@ def _cold_floor(y: np.ndarray, card: np.ndarray, permutations: int) -> tuple[flo
         for j in range(draws):  # hypergeometric: every draw at the minimum
             chance *= max(c - 1 - j, 0) / (n - 1 - j)
         best = min(best, 2 * chance)
-        exact = min(exact, 2 * (c / n) ** draws)
+        exact = min(exact, 2 * (c / n) ** int(k))
     p_perm = max(best, 2 / (permutations + 1)) if permutations else best
     return min(1.0, p_norm), min(1.0, p_perm), min(1.0, exact)
 
@@ -557,12 +571,16 @@ def _gi_star(
         f"{n:,} of the {n_rect:,} cells of the {nx} × {ny} rectangle tested ({area}; {n_rect - n:,} left out, "
         "e.g. lake and land outside the city)"
         + (f"; {left_out:,.0f} incidents in cells outside it are not tested" if left_out else ""),
-        f"Counts per cell: mean {y_s.mean():.2f}, variance {spread:.1f} × the mean, {zeros:.0%} zero: far from "
-        "normal, so the normal z understates the chance of a large neighbourhood sum",
+        f"Counts per cell: mean {y_s.mean():.2f}, variance {spread:.1f} × the mean, {zeros:.0%} zero"
+        + (
+            ": far from normal, so the normal z understates the chance of a large neighbourhood sum"
+            if spread > 2 or zeros > 0.2
+            else ""
+        ),
         "p-values: "
         + {
-            "exact": "two-sided conditional randomisation computed exactly by convolution (valid for skewed counts, "
-            "no Monte Carlo floor)",
+            "exact": "two-sided exact randomisation p (the normal z's null hypothesis, computed by convolution: "
+            "valid for skewed counts, no Monte Carlo floor)",
             "permutation": f"two-sided Monte Carlo permutation ({permutations:,} draws, seed {seed})",
             "normal": "two-sided normal (Ord & Getis 1995), approximate for skewed counts",
         }[p_values]
@@ -583,12 +601,21 @@ def _gi_star(
         floor_norm, floor_perm, floor_exact = _cold_floor(y_s, card, permutations)
         floor = {"normal": floor_norm, "permutation": floor_perm, "exact": floor_exact}[p_values]
         low = int(y_s.min())
+        at_floor = int((np.round(lag) == card * low).sum())
+        reach = (
+            f"a neighbourhood whose every cell holds the fewest incidents ({low}) reaches at best p = {floor:.3g} "
+            f"({p_values}; normal {floor_norm:.3g})"
+        )
         if floor > alpha:
             notes.append(
-                f"No cold spot is possible here: a neighbourhood whose every cell holds the fewest incidents ({low}) "
-                f"reaches at best p = {floor:.3g} ({p_values}; normal {floor_norm:.3g}), above {alpha:g}: counts "
-                "bounded below by 0 and skewed leave no room to be significantly below the mean (a property of "
-                "the data, not a fault)"
+                f"No cold spot is possible here: {reach}, above {alpha:g}. Counts bounded below by 0 and skewed "
+                "leave no room to be significantly below the mean (a property of the data, not a fault)"
+            )
+        elif fdr and floor > alpha / n:
+            need = math.ceil(floor * n / alpha - 1e-9)
+            notes.append(
+                f"No cold spot: {reach}; the FDR over {n:,} cells calls such a cell cold only when at least "
+                f"{need:,} cells are that low, and {at_floor:,} are (a property of the data, not a fault)"
             )
     if np.isnan(z).all():
         warnings.warn(

@@ -447,7 +447,7 @@ def hotspots(
     fdr: bool = True,
     grid: GridCounts | None = None,
     origin: GridOrigin | None = None,
-    study_area: Literal["footprint", "rectangle"] = "footprint",
+    study_area: Literal["footprint", "incidents", "rectangle"] = "footprint",
     footprint: Any = None,
     p_values: Literal["exact", "normal", "permutation"] = "exact",
 ) -> GiStarResult:
@@ -467,10 +467,13 @@ def hotspots(
         The source's pinned grid origin (:func:`crimelens.analysis.incidents.panel.source_origin`), so that the
         cells keep their ids whatever the filter; default: the origin of ``t``'s extent (or ``grid``'s, or
         ``footprint``'s).
-    study_area : {'footprint', 'rectangle'}
-        The cells tested: ``footprint`` (default) the cells with at least one incident of ``footprint``
-        (default ``t``), the same study area as :func:`concentration`'s; ``rectangle`` every cell of the
-        bounding rectangle, lake and land outside the city included (the behaviour before 2026-12).
+    study_area : {'footprint', 'incidents', 'rectangle'}
+        The cells tested. ``footprint`` (default): the cells with at least one incident of ``footprint``
+        (default ``t``) and the cells touching them (queen), so empty cells inside the city (parks, yards) count
+        0 and every inner cell keeps its 8 neighbours, while the lake and land beyond the data are left out;
+        ``incidents``: the cells with at least one incident only (as :func:`concentration`; sparse data leave
+        holes, and cells with few neighbours); ``rectangle``: every cell of the bounding rectangle, lake and land
+        outside the city included (the behaviour before 2026-12, 64% zero cells on Toronto's 250 m grid).
     footprint : ibis.Table, optional
         The incidents whose cells make the study area: pass the source's incidents before any time or offence
         filter, so a filtered map tests the city's cells where this offence or window had none (they count 0).
@@ -480,30 +483,39 @@ def hotspots(
     GiStarResult
         Gi* on the whole-period totals of the grid panel (one row per study-area cell, with centres).
     """
-    from crimelens.analysis.incidents.hotspots import getis_ord_gi_star
+    from crimelens.analysis.incidents.hotspots import getis_ord_gi_star, grow_study_area
     from crimelens.analysis.incidents.panel import GridPanel, grid_panel
 
-    if study_area not in ("footprint", "rectangle"):
-        raise DataError(f"study_area: expected 'footprint' or 'rectangle', got {study_area!r}")
+    if study_area not in ("footprint", "incidents", "rectangle"):
+        raise DataError(f"study_area: expected 'footprint', 'incidents' or 'rectangle', got {study_area!r}")
     if footprint is not None and origin is None:
         origin = grid.origin if grid is not None else data_origin(footprint)
     if grid is not None:
         panel = GridPanel.from_grid_counts(_totals_grid(t, cell_m, grid, origin))
     else:
         panel = grid_panel(t, cell_m=cell_m, period=None, origin=origin)
-    note = (
-        "Study area: every cell of the rectangle around the incidents (lake and land outside the city included, "
-        "as zeros)"
-        if study_area == "rectangle"
-        else f"Study area: the {cell_m:g} m cells with at least one incident"
-    )
-    if footprint is not None and study_area == "footprint":
-        place = grid_panel(footprint, cell_m=cell_m, period=None, origin=panel.origin)
+    whose = "" if footprint is None else " of the whole dataset (every offence and date)"
+    if study_area == "rectangle":
+        note = (
+            "Study area: every cell of the rectangle around the incidents (lake and land outside the city included, "
+            "as zeros)"
+        )
+    else:
+        place = panel if footprint is None else grid_panel(footprint, cell_m=cell_m, period=None, origin=panel.origin)
         a, b = panel.extent, place.extent
-        union = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+        ring = 1 if study_area == "footprint" else 0
+        union = (min(a[0], b[0]) - ring, min(a[1], b[1]) - ring, max(a[2], b[2]) + ring, max(a[3], b[3]) + ring)
         panel, place = panel.reindex(union), place.reindex(union)
-        panel = replace(panel, study_area=(place.totals() > 0) | (panel.totals() > 0))
-        note += " of the whole dataset (every offence and date), so cells this filter leaves empty count 0"
+        cells = (place.totals() > 0) | (panel.totals() > 0)
+        if ring:
+            cells = grow_study_area(cells, panel.nx, panel.ny)
+            note = (
+                f"Study area: the {cell_m:g} m cells with at least one incident{whose} and the cells touching them "
+                "(empty cells within the city count 0; the lake and land beyond are left out)"
+            )
+        else:
+            note = f"Study area: the {cell_m:g} m cells with at least one incident{whose}"
+        panel = replace(panel, study_area=cells)
     result = getis_ord_gi_star(
         panel, neighbours=neighbours, cell_m=cell_m, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr,
         p_values=p_values, study_area="rectangle" if study_area == "rectangle" else "data",
