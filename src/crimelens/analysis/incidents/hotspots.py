@@ -703,9 +703,9 @@ def persistent_cells(
     method : {'top', 'gi'}
         When a cell is hot in a period: ``'top'``: its count is > 0 and at least the count of the
         ⌈top_share · n_cells⌉-th busiest cell of the rectangle that period (ties at the threshold are all hot);
-        ``'gi'``: :func:`getis_ord_gi_star` calls it hot after the FDR at ``alpha`` (normal p-values, or
-        permutation p-values when ``permutations`` > 0), tested on the study area: the panel's (by default its
-        cells with an incident in any period), or a frame's cells with a row.
+        ``'gi'``: :func:`getis_ord_gi_star` calls it hot after the FDR at ``alpha`` (exact randomisation p-values,
+        or Monte Carlo permutation p-values when ``permutations`` > 0), tested on the study area: the panel's (by
+        default its cells with an incident in any period), or a frame's cells with a row.
     top_share, min_periods_share : float
         Share of cells hot per period (``'top'``), and share of periods a stable cell is hot in.
     neighbours, alpha, permutations, seed
@@ -791,7 +791,7 @@ def persistent_cells(
                 gi = _gi_star(
                     y, (x0, y0, x1, y1), study, neighbours=neighbours, distance_m=None, cell_m=None,
                     permutations=permutations, seed=seed, alpha=alpha, fdr=True,
-                    p_values="permutation" if permutations else "normal", area=area,
+                    p_values="permutation" if permutations else "exact", area=area,
                 )  # fmt: skip
             if caught:
                 notes.append(f"{period.date()}: {caught[0].message}")
