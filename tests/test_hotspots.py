@@ -6,15 +6,18 @@ the notes say when they do not. The real-data tests reproduce issue 8 on Toronto
 from __future__ import annotations
 
 import itertools
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from crimelens.analysis.incidents.hotspots import getis_ord_gi_star, grow_study_area
-from crimelens.errors import DataError
+from crimelens.errors import DataError, SparseDataWarning
 
 pytestmark = [pytest.mark.filterwarnings(r"ignore:fetch_arrow_table\(\) is deprecated:DeprecationWarning")]
 
@@ -198,3 +201,36 @@ def test_toronto_footprint_and_exact_p_find_cold_spots_the_rectangle_cannot(toro
     assert set(zip(robbery.table["cell_x"], robbery.table["cell_y"], strict=True)) == tested
     assert (robbery.table["incidents"] == 0).sum() > (after.table["incidents"] == 0).sum()
     assert "of the whole dataset" in robbery.notes[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    nx=st.integers(1, 12),
+    ny=st.integers(1, 12),
+    kind=st.sampled_from(["queen", "rook"]),
+    share=st.sampled_from([0.3, 0.7, 1.0]),
+)
+def test_study_area_neighbourhoods_equal_a_brute_force_count(
+    seed: int, nx: int, ny: int, kind: str, share: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.poisson(3, size=(ny, nx)).astype(float)
+    keep = rng.random((ny, nx)) < share
+    assume(keep.any() and values[keep].sum() > 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SparseDataWarning)
+        res = getis_ord_gi_star(_grid(values, keep), neighbours=kind, permutations=0)  # type: ignore[arg-type]
+    steps = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+    if kind == "rook":
+        steps = [(dx, dy) for dx, dy in steps if dx == 0 or dy == 0]
+    total = values[keep].sum()
+    for row in res.table.itertuples():
+        near = [
+            (row.cell_x + dx, row.cell_y + dy)
+            for dx, dy in steps
+            if 0 <= row.cell_x + dx < nx and 0 <= row.cell_y + dy < ny and keep[row.cell_y + dy, row.cell_x + dx]
+        ]
+        assert row.neighbours == len(near)
+        assert row.gi_star * total == pytest.approx(sum(values[y, x] for x, y in near))
+    assert len(res.table) == keep.sum()

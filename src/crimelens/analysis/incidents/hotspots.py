@@ -192,11 +192,11 @@ def _gi_star_z(y: np.ndarray, lag: np.ndarray, card: np.ndarray) -> tuple[np.nda
     mean = total / n
     variance = (y**2).sum() / n - mean**2
     expected = card / n
-    var_g: np.ndarray = card * (n - card)
-    var_g = var_g / (n - 1)
-    var_g = var_g * (1 / n**2)
-    var_g = var_g * (variance / mean**2)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # one cell (n = 1) or no variance: z is NaN
+        var_g: np.ndarray = card * (n - card)
+        var_g = var_g / (n - 1)
+        var_g = var_g * (1 / n**2)
+        var_g = var_g * (variance / mean**2)
         z = (g - expected) / np.sqrt(var_g)
     z[~np.isfinite(z)] = np.nan
     return g, z
