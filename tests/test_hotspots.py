@@ -234,3 +234,25 @@ def test_study_area_neighbourhoods_equal_a_brute_force_count(
         assert row.neighbours == len(near)
         assert row.gi_star * total == pytest.approx(sum(values[y, x] for x, y in near))
     assert len(res.table) == keep.sum()
+
+
+def test_a_panel_study_area_is_used_and_incidents_outside_it_are_counted() -> None:
+    from crimelens.analysis.incidents.panel import GridPanel
+    from crimelens.geo import GridOrigin
+
+    # 3 × 3 panel; the study area leaves out the north-east cell (row 8), which holds 7 incidents
+    counts = np.array([[5], [1], [0], [2], [9], [3], [0], [4], [7]])
+    study = np.ones(9, dtype=bool)
+    study[8] = False
+    panel = GridPanel(
+        origin=GridOrigin(-79.4, 43.7), cell_m=250.0, period=None, extent=(0, 0, 2, 2),
+        periods=np.array([np.datetime64("NaT", "us")]), counts=counts, study_area=study,
+    )  # fmt: skip
+    with pytest.warns(SparseDataWarning, match="24 incidents over 8 cells"):  # fewer than 30 incidents
+        res = getis_ord_gi_star(panel, permutations=0)
+    assert len(res.table) == 8 and (2, 2) not in set(zip(res.table["cell_x"], res.table["cell_y"], strict=True))
+    assert res.params["incidents"] == 24 and res.params["incidents_outside_study_area"] == 7
+    assert any("7 incidents in cells outside it are not tested" in n for n in res.notes)
+    # the centre (1, 1) has the 8 study-area cells as its neighbourhood: 5+1+0+2+9+3+0+4 = 24
+    centre = res.table[(res.table["cell_x"] == 1) & (res.table["cell_y"] == 1)].iloc[0]
+    assert centre["neighbours"] == 8 and centre["gi_star"] * 24 == pytest.approx(24)
