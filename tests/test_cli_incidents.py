@@ -218,6 +218,28 @@ def test_hotspots(db: Path) -> None:
     assert "Getis-Ord Gi* hot spots" in text.stdout and "without correction" in text.stdout
 
 
+def test_hotspots_study_area_and_p_values(db: Path) -> None:
+    # 10 located incidents in 3 clusters about 600 m apart: the footprint is their cells and the cells touching
+    # them, the rectangle every cell of the box around them
+    foot = run_json(db, "hotspots", "--permutations", "0", "--cell", "150")
+    rect = run_json(db, "hotspots", "--permutations", "0", "--cell", "150", "--study-area", "rectangle")
+    assert foot["params"]["study_area"] == "footprint" and foot["params"]["p_values"] == "exact"
+    assert rect["params"]["study_area"] == "rectangle" and len(rect["rows"]) == rect["params"]["rectangle_cells"]
+    assert len(foot["rows"]) < len(rect["rows"])
+    assert foot["notes"][0].startswith("Study area: the 150 m cells with at least one incident")
+    busy = {(r["cell_x"], r["cell_y"]) for r in rect["rows"] if r["incidents"]}
+    tested = {(r["cell_x"], r["cell_y"]) for r in foot["rows"]}
+    assert busy <= tested and all(
+        any((x + dx, y + dy) in busy for dx in (-1, 0, 1) for dy in (-1, 0, 1)) for x, y in tested
+    )
+    normal = run_json(db, "hotspots", "--permutations", "0", "--p-values", "normal")
+    assert all(r["p_value"] == pytest.approx(2 * r["p_norm"]) for r in normal["rows"])
+    bad = runner.invoke(app, ["incidents", "hotspots", "--db", str(db), "--study-area", "lake"])
+    assert bad.exit_code == 1 and bad.output.strip().splitlines() == [
+        "Error: study_area: expected 'footprint', 'incidents' or 'rectangle', got 'lake'"
+    ]
+
+
 def test_persistent(db: Path) -> None:
     data = run_json(db, "persistent", "--period", "month", "--min-share", "0.5")
     assert data["params"]["period"] == "month" and data["rows"]

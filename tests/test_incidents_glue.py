@@ -205,7 +205,7 @@ def test_concentration_over_grid_cells(table: Any) -> None:
 # -- hot spots -----------------------------------------------------------------------------------------
 def test_hotspots_place_every_cell_zero_cells_included(table: Any) -> None:
     with pytest.warns(SparseDataWarning):
-        result = inc.hotspots(table, cell_m=150, permutations=99, seed=1)
+        result = inc.hotspots(table, cell_m=150, permutations=99, seed=1, study_area="rectangle")
     t = result.table
     cells = ag.grid_counts(table, cell_m=150, period=None).table
     assert len(t) == (cells["cell_x"].max() - cells["cell_x"].min() + 1) * (

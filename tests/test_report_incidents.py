@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,13 @@ def test_load_reasons_and_findings_are_reported(houston_report: tuple[Parsed, Pa
     assert f"{outside:,} repaired (outside extent)" in loaded
     headlines = [li.text() for li in report.root.by_id("findings-list").find_all("li")]
     assert any("houston: half of all located incidents fall in" in h for h in headlines)
-    assert any("statistically significant hot spots" in h for h in headlines)
+    # the Gi* block says how many hot cells passed the FDR (exact p-values on the footprint: on these 8 months
+    # of Houston at 150 m, none), and a hot-spot finding is made exactly when there are some
+    text = _section(report, "houston").text()
+    hot = re.search(r"([\d,]+) cells are hot spots", text)
+    assert hot is not None and "Study area: the 150 m cells with at least one incident" in text
+    assert "p-values: two-sided exact randomisation p" in text
+    assert any("statistically significant hot spots" in h for h in headlines) == (int(hot[1].replace(",", "")) > 0)
 
 
 def test_areas_with_population_give_rates_and_a_choropleth(chicago_report: Parsed) -> None:

@@ -185,7 +185,7 @@ def test_gi_star_equals_esda_on_random_grid(rook: bool) -> None:
 
     rng = np.random.default_rng(7)
     values = rng.poisson(3, size=(9, 11)).astype(float)
-    res = getis_ord_gi_star(_grid(values), neighbours="rook" if rook else "queen", permutations=0)
+    res = getis_ord_gi_star(_grid(values), neighbours="rook" if rook else "queen", permutations=0, p_values="normal")
     ref = _esda(values.ravel(), lat2W(9, 11, rook=rook))
     assert np.allclose(res.table["z"], ref.Zs, rtol=1e-12, atol=1e-12)  # type: ignore[attr-defined]
     assert np.allclose(res.table["p_norm"], ref.p_norm, rtol=1e-12, atol=1e-15)  # type: ignore[attr-defined]
@@ -216,7 +216,7 @@ def test_gi_star_equals_esda_on_real_toronto_window(toronto_xy: pd.DataFrame) ->
     top = cells.loc[cells["incidents"].idxmax()]
     x0, y0 = int(top["cell_x"]) - 8, int(top["cell_y"]) - 6
     window = cells[cells["cell_x"].between(x0, x0 + 15) & cells["cell_y"].between(y0, y0 + 11)]
-    res = getis_ord_gi_star(window, cell_extent=(x0, y0, x0 + 15, y0 + 11), permutations=0)
+    res = getis_ord_gi_star(window, cell_extent=(x0, y0, x0 + 15, y0 + 11), permutations=0, study_area="rectangle")
     dense = np.zeros((12, 16))
     dense[window["cell_y"] - y0, window["cell_x"] - x0] = window["incidents"]
     ref = _esda(dense.ravel(), lat2W(12, 16, rook=False))
@@ -231,7 +231,8 @@ def test_gi_star_whole_toronto_grid(toronto_xy: pd.DataFrame) -> None:
     # its time at this scale is measured by bench/ (gi-999-crimelens in bench/incident_jobs.py), not asserted here
     cells = _bin(toronto_xy, 150.0)
     res = getis_ord_gi_star(cells, permutations=999, seed=1)
-    assert res.params["n_cells"] > 40_000  # ~ 43 km × 21 km at 150 m
+    # the study area is the cells with incidents, not the ~ 43 km × 21 km rectangle (lake and beyond the city)
+    assert res.params["n_cells"] == len(cells) and res.params["rectangle_cells"] > 40_000
     hot = res.table[res.table["hotspot"] == "hot"]
     assert len(hot) > 0 and hot["incidents"].mean() > res.table["incidents"].mean()
 
@@ -241,7 +242,7 @@ def test_gi_star_planted_hotspot_and_weights_shape() -> None:
     # 9 · 20 = 180 against an expected 9 · ȳ = 9 · (91 + 180)/100 = 24.4, so it is hot
     values = np.ones((10, 10))
     values[4:7, 4:7] = 20
-    res = getis_ord_gi_star(_grid(values), permutations=199, seed=0)
+    res = getis_ord_gi_star(_grid(values), permutations=199, seed=0, p_values="normal")
     centre = res.table[(res.table["cell_x"] == 5) & (res.table["cell_y"] == 5)].iloc[0]
     assert centre["hotspot"] == "hot" and centre["p_sim"] == pytest.approx(2 / 200)
     assert res.table["hotspot"].eq("cold").sum() == 0

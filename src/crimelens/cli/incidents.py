@@ -327,6 +327,23 @@ def hotspots_cmd(
     ] = False,
     permutations: PermOpt = None,
     seed: SeedOpt = None,
+    study_area: Annotated[
+        str,
+        typer.Option(
+            "--study-area",
+            help="footprint: the cells where the dataset recorded any incident (every offence and date) and "
+            "the cells touching them; incidents: those cells only; rectangle: every cell of the box around them, "
+            "lake and land outside the city included.",
+        ),
+    ] = "footprint",
+    p_values: Annotated[
+        str,
+        typer.Option(
+            "--p-values",
+            help="exact (conditional randomisation computed exactly: valid for skewed counts), permutation "
+            "(the same by --permutations random draws) or normal (approximate, overstates hot spots).",
+        ),
+    ] = "exact",
     db: DbOpt = None,
     source: SourceOpt = None,
     engine: EngineOpt = "duckdb",
@@ -351,6 +368,9 @@ def hotspots_cmd(
             alpha=alpha,
             fdr=not no_fdr,
             origin=scope.origin(),
+            study_area=cast(Any, study_area),
+            footprint=scope.unfiltered,
+            p_values=cast(Any, p_values),
         )
     if as_json or as_csv:
         _emit(result, scope, as_json, as_csv, 0)

@@ -1,9 +1,12 @@
-"""Getis-Ord Gi* hot and cold spots on a full grid, with FDR control, and persistent grid hotspots.
+"""Getis-Ord Gi* hot and cold spots on the cells of a study area, with FDR control, and persistent grid hotspots.
 
 Gi* (Getis & Ord 1992, "The analysis of spatial association by use of distance statistics", Geographical
 Analysis 24; Ord & Getis 1995, "Local spatial autocorrelation statistics: distributional issues and an
 application", Geographical Analysis 27) compares the incidents in a cell and its neighbours with what the
-whole study area would give a neighbourhood of that size. Every cell is tested, so the p-values are
+whole study area would give a neighbourhood of that size. The study area is the data's footprint (by default
+the cells with at least one incident), not the bounding rectangle: lake and land outside the city would add
+zeros that lower the mean, shrink the neighbourhoods of shore cells and be tested themselves. Every study-area
+cell is tested, so the p-values (by default by conditional randomisation, valid for skewed counts) are
 corrected with the Benjamini–Hochberg false discovery rate (Benjamini & Hochberg 1995, JRSS B 57) before a
 cell is called hot or cold.
 
@@ -34,13 +37,14 @@ __all__ = [
     "PersistentCellsResult",
     "getis_ord_gi_star",
     "grid_weights",
+    "grow_study_area",
     "persistent_cells",
 ]
 
 Neighbours = Literal["queen", "rook", "distance"]
 
 _GI_COLUMNS = [
-    "cell_x", "cell_y", "incidents", "neighbours", "gi_star", "z", "p_norm", "p_sim", "p_value", "q_value",
+    "cell_x", "cell_y", "incidents", "neighbours", "gi_star", "z", "p_norm", "p_sim", "p_exact", "p_value", "q_value",
     "significant", "hotspot",
 ]  # fmt: skip
 
@@ -163,6 +167,17 @@ def _neighbourhood_sums(y: np.ndarray, nx: int, ny: int, offsets: np.ndarray) ->
     return lag.ravel(), card.ravel()
 
 
+def grow_study_area(cells: np.ndarray, nx: int, ny: int) -> np.ndarray:
+    """The cells flagged in ``cells`` (one flag per cell of an ``ny`` × ``nx`` rectangle, row-major from the
+    south-west) and every cell touching one of them (queen): a footprint without holes between incidents."""
+    flags = np.asarray(cells, dtype=bool)
+    if flags.shape != (nx * ny,):
+        raise DataError(f"cells: expected {nx * ny} flags (one per cell of the rectangle), got shape {flags.shape}")
+    touching, _ = _neighbourhood_sums(flags.astype(np.float64), nx, ny, _offsets("queen", None, None))
+    out: np.ndarray = touching > 0
+    return out
+
+
 def _gi_star_z(y: np.ndarray, lag: np.ndarray, card: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(Gi*, z) of counts ``y`` with neighbourhood sums ``lag`` and sizes ``card`` (binary weights, self included).
 
@@ -177,11 +192,11 @@ def _gi_star_z(y: np.ndarray, lag: np.ndarray, card: np.ndarray) -> tuple[np.nda
     mean = total / n
     variance = (y**2).sum() / n - mean**2
     expected = card / n
-    var_g: np.ndarray = card * (n - card)
-    var_g = var_g / (n - 1)
-    var_g = var_g * (1 / n**2)
-    var_g = var_g * (variance / mean**2)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # one cell (n = 1) or no variance: z is NaN
+        var_g: np.ndarray = card * (n - card)
+        var_g = var_g / (n - 1)
+        var_g = var_g * (1 / n**2)
+        var_g = var_g * (variance / mean**2)
         z = (g - expected) / np.sqrt(var_g)
     z[~np.isfinite(z)] = np.nan
     return g, z
@@ -234,6 +249,40 @@ def _permutation_p(y: np.ndarray, lag: np.ndarray, card: np.ndarray, permutation
     return p
 
 
+def _exact_p(y: np.ndarray, lag: np.ndarray, card: np.ndarray) -> np.ndarray:
+    """Two-sided randomisation p-values of the neighbourhood sums, computed exactly (no Monte Carlo draws).
+
+    The null hypothesis is the one Ord & Getis' (1995) moments, and so the normal z, are derived under: the
+    counts are placed at random over the study area, so the W_i counts of a neighbourhood (the cell's own
+    included) are a random sample of the n counts. Drawn with replacement, their sum S has the counts'
+    empirical distribution convolved W_i times (by FFT; rounding residue clipped to 0, so tails are exact to
+    about 1e-13); drawing without replacement differs by O(W_i / n). p = min(1, 2 · min(P(S ≥ obs),
+    P(S ≤ obs))), ties counted on both sides. It has the normal z's mean and variance (up to the n / (n − 1)
+    of sampling without replacement) but the skewed shape of the counts, and no floor of 2 / (permutations + 1).
+    The Monte Carlo ``p_sim`` (:func:`_permutation_p`) instead keeps each cell's own count fixed (conditional
+    randomisation, as esda), a different question: are the neighbours unusual given the cell.
+    """
+    from scipy.signal import fftconvolve
+
+    counts = np.round(y).astype(np.int64)
+    pmf = np.bincount(counts) / counts.size
+    ks = card.astype(np.int64)
+    obs = np.round(lag).astype(np.int64)
+    p = np.full(y.size, np.nan)
+    dist = np.array([1.0])
+    for k in range(1, int(ks.max()) + 1):
+        dist = np.clip(fftconvolve(dist, pmf), 0.0, None)
+        dist /= dist.sum()
+        idx = np.flatnonzero(ks == k)
+        if idx.size == 0:
+            continue
+        upper = np.cumsum(dist[::-1])[::-1]  # P(S ≥ s)
+        lower = np.cumsum(dist)  # P(S ≤ s)
+        s = obs[idx].clip(0, dist.size - 1)  # a neighbourhood sum lies in [0, k · max(y)]
+        p[idx] = np.minimum(1.0, 2 * np.minimum(upper[s], lower[s]))
+    return p
+
+
 def _bh(p: np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (q-values); NaN p-values stay NaN and are not counted."""
     q = np.full(p.size, np.nan)
@@ -245,11 +294,12 @@ def _bh(p: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class GiStarResult(Result):
-    """Gi* z-scores, p-values and hot/cold classification of every cell of a full grid.
+    """Gi* z-scores, p-values and hot/cold classification of every cell of the study area.
 
-    ``table``: one row per cell of the rectangle (``cell_x, cell_y`` and, when the input had them, ``x_m,
-    y_m, lat, lon``), ``incidents`` (0 where the input had no row), ``neighbours`` (W_i, self included),
-    ``gi_star``, ``z``, ``p_norm`` (one-sided normal p, as esda), ``p_sim`` (two-sided permutation p or NaN),
+    ``table``: one row per study-area cell (``cell_x, cell_y`` and, when the input had them, ``x_m,
+    y_m, lat, lon``), ``incidents``, ``neighbours`` (W_i: the cell and its neighbours in the study area),
+    ``gi_star``, ``z``, ``p_norm`` (one-sided normal p, as esda), ``p_sim`` (two-sided Monte Carlo
+    conditional-randomisation p or NaN), ``p_exact`` (two-sided exact randomisation p),
     ``p_value`` (the p used), ``q_value`` (BH-adjusted), ``significant``, ``hotspot`` ('hot' | 'cold' |
     'not significant'). The lead draws maps from it; ``chart()`` is None.
     """
@@ -281,9 +331,10 @@ def getis_ord_gi_star(
     seed: int = 0,
     alpha: float = 0.05,
     fdr: bool = True,
-    p_values: Literal["normal", "permutation"] = "normal",
+    p_values: Literal["exact", "normal", "permutation"] = "exact",
+    study_area: Literal["data", "rectangle"] = "data",
 ) -> GiStarResult:
-    """Getis-Ord Gi* hot and cold spots on the full rectangular grid of one period.
+    """Getis-Ord Gi* hot and cold spots on the cells of a study area of one period.
 
     Parameters
     ----------
@@ -291,53 +342,72 @@ def getis_ord_gi_star(
         A frame with columns ``cell_x, cell_y, incidents`` (one period; rows for the same cell are summed;
         optional ``x_m, y_m, lat, lon`` are carried to the table), or a one-period
         :class:`~crimelens.analysis.incidents.panel.GridPanel` (``panel.total()`` for the whole span of a
-        panel by period), whose rectangle, cell size and cell centres are used.
+        panel by period), whose rectangle, study area, cell size and cell centres are used.
     neighbours : {'queen', 'rook', 'distance'}
         Binary weights, the cell itself included (Gi*): ``queen`` (8 neighbours), ``rook`` (4) or
-        ``distance`` (cell centres within ``distance_m`` metres).
+        ``distance`` (cell centres within ``distance_m`` metres); only neighbours inside the study area count.
     distance_m : float, optional
         The distance band with ``neighbours='distance'``.
     cell_m : float, optional
         Cell size in metres (a panel's own; for a frame, inferred from ``x_m`` when not given).
     cell_extent : tuple of int, optional
-        ``(x_min, y_min, x_max, y_max)`` cell indices, inclusive: the full rectangle tested (default: the
-        cells' bounding box, or the panel's rectangle); cells without a row count 0 incidents.
+        ``(x_min, y_min, x_max, y_max)`` cell indices, inclusive: the rectangle (default: the cells' bounding
+        box, or the panel's rectangle); cells without a row count 0 incidents.
     permutations, seed : int
         Conditional-randomisation draws (0: none) and their seed (see :func:`_permutation_p`).
     alpha : float
         The level (of the false discovery rate with ``fdr``).
     fdr : bool
-        Benjamini–Hochberg adjust the p-values over all cells (default); a cell is significant when q ≤ alpha.
-    p_values : {'normal', 'permutation'}
-        Which p-value decides: the two-sided 2 · p_norm, or the permutation p.
+        Benjamini–Hochberg adjust the p-values over the study-area cells (default); a cell is significant when
+        q ≤ alpha.
+    p_values : {'exact', 'normal', 'permutation'}
+        Which p-value decides: ``exact`` (default) the randomisation p of the neighbourhood sum under the normal
+        z's own null hypothesis, computed exactly by convolution (:func:`_exact_p`, column ``p_exact``);
+        ``normal``: the two-sided 2 · p_norm; ``permutation``: the Monte Carlo conditional-randomisation p
+        (``p_sim``, the cell's own count kept, as esda), whose floor 2 / (permutations + 1) the FDR over
+        thousands of cells rarely passes.
+    study_area : {'data', 'rectangle'}
+        The cells tested, whose counts give the mean and variance Gi* compares with. ``data`` (default): a
+        panel's ``study_area`` (by default the cells with at least one incident), or a frame's cells (its rows,
+        rows of 0 included); ``rectangle``: every cell of the rectangle, lake and land outside the city
+        included (as esda on a full lattice).
 
     Returns
     -------
     GiStarResult
-        One row per cell of the rectangle (see :class:`GiStarResult`); hot when significant with z > 0, cold
-        when z < 0.
+        One row per study-area cell (see :class:`GiStarResult`); hot when significant with z > 0, cold when
+        z < 0.
 
     Notes
     -----
-    z-scores: Ord & Getis (1995) with binary weights, identical to ``esda.G_Local(y, w, star=True,
-    transform='B').Zs`` (esda uses the population variance over all n cells); ``p_norm`` is esda's one-sided
-    ``norm.sf(|z|)``. Permutation p-values are computed whenever ``permutations`` > 0 and reported as
-    ``p_sim``.
+    z-scores: Ord & Getis (1995) with binary weights over the study-area cells, identical to
+    ``esda.G_Local(y, w, star=True, transform='B').Zs`` with ``w`` the weights among those cells (esda uses
+    the population variance over all n cells); ``p_norm`` is esda's one-sided ``norm.sf(|z|)``. Permutation
+    p-values are computed whenever ``permutations`` > 0 and reported as ``p_sim``. Crime counts per cell are
+    skewed (mostly small, a few very large): the normal p understates how often a random neighbourhood sums
+    high, and a cell cannot sit far below a mean of a few incidents, so the permutation p is the default and
+    cold spots are often impossible (the notes say when).
 
     References
     ----------
-    Getis & Ord (1992), Geographical Analysis 24; Ord & Getis (1995), Geographical Analysis 27; Benjamini &
-    Hochberg (1995), JRSS B 57.
+    Getis & Ord (1992), Geographical Analysis 24; Ord & Getis (1995), Geographical Analysis 27; Anselin (1995),
+    Geographical Analysis 27; Benjamini & Hochberg (1995), JRSS B 57.
     """
     if isinstance(permutations, bool) or not isinstance(permutations, int | np.integer) or permutations < 0:
         raise DataError(f"permutations: expected a whole number ≥ 0 (e.g. 999), got {permutations!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise DataError(f"seed: expected an integer, got {seed!r}")
     alpha = _check_share("alpha", alpha, upper_open=True)
-    if p_values not in ("normal", "permutation"):
-        raise DataError(f"p_values: expected 'normal' or 'permutation', got {p_values!r}")
+    if p_values not in ("exact", "normal", "permutation"):
+        raise DataError(f"p_values: expected 'exact', 'normal' or 'permutation', got {p_values!r}")
     if p_values == "permutation" and permutations == 0:
         raise DataError("p_values: 'permutation' needs permutations ≥ 1 (e.g. 999), got permutations=0")
+    if study_area not in ("data", "rectangle"):
+        raise DataError(f"study_area: expected 'data' or 'rectangle', got {study_area!r}")
+    options: dict[str, Any] = {
+        "neighbours": neighbours, "distance_m": distance_m, "permutations": int(permutations), "seed": int(seed),
+        "alpha": alpha, "fdr": fdr, "p_values": p_values,
+    }  # fmt: skip
     if isinstance(grid, GridPanel):
         panel = grid if cell_extent is None else grid.reindex(_extent_arg(cell_extent))
         if panel.n_periods != 1:
@@ -348,11 +418,13 @@ def getis_ord_gi_star(
         if cell_m is None:
             cell_m = panel.cell_m
         y = panel.counts[:, 0].astype(np.float64)
-        result = _gi_star(
-            y, panel.extent, int(np.count_nonzero(y)), neighbours=neighbours, distance_m=distance_m, cell_m=cell_m,
-            permutations=int(permutations), seed=int(seed), alpha=alpha, fdr=fdr, p_values=p_values,
-        )  # fmt: skip
-        x, y_m, lon, lat = panel.centres()
+        if study_area == "rectangle":
+            study, area = np.ones(y.size, dtype=bool), "every cell of the rectangle"
+        else:
+            study, area = panel.study_area, "the study area: the cells given or with incidents"
+        result = _gi_star(y, panel.extent, study, cell_m=cell_m, area=area, **options)
+        rows = panel.index(result.table["cell_x"].to_numpy(), result.table["cell_y"].to_numpy())
+        x, y_m, lon, lat = (v[rows] for v in panel.centres())
         table = result.table
         table.insert(2, "x_m", x)
         table.insert(3, "y_m", y_m)
@@ -381,11 +453,14 @@ def getis_ord_gi_star(
             )
     nx, ny = x1 - x0 + 1, y1 - y0 + 1
     dense = np.zeros(nx * ny)
-    dense[(counts["cell_y"].to_numpy() - y0) * nx + (counts["cell_x"].to_numpy() - x0)] = counts["incidents"].to_numpy()
-    result = _gi_star(
-        dense, (x0, y0, x1, y1), len(counts), neighbours=neighbours, distance_m=distance_m, cell_m=cell_m,
-        permutations=int(permutations), seed=int(seed), alpha=alpha, fdr=fdr, p_values=p_values,
-    )  # fmt: skip
+    at = (counts["cell_y"].to_numpy() - y0) * nx + (counts["cell_x"].to_numpy() - x0)
+    dense[at] = counts["incidents"].to_numpy()
+    if study_area == "rectangle":
+        study, area = np.ones(nx * ny, dtype=bool), "every cell of the rectangle"
+    else:
+        study, area = np.zeros(nx * ny, dtype=bool), "the study area: the cells given or with incidents"
+        study[at] = True
+    result = _gi_star(dense, (x0, y0, x1, y1), study, cell_m=cell_m, area=area, **options)
     extra = [c for c in ("x_m", "y_m", "lat", "lon") if c in grid.columns]
     if extra:
         table = result.table
@@ -409,10 +484,39 @@ def _extent_arg(cell_extent: object) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
+def _cold_floor(y: np.ndarray, card: np.ndarray, permutations: int) -> tuple[float, float, float]:
+    """The smallest two-sided p-values a cold cell could reach: (normal, Monte Carlo permutation, exact).
+
+    The lowest neighbourhood sum a cell of W_i cells can have is W_i · min(y) (every cell at the study area's
+    fewest incidents). Normal: 2 · Φ(z) at that sum, the smallest over the cells' W_i. Permutation: the chance
+    that the W_i − 1 cells drawn without replacement from the other n − 1 are all at the minimum (c of them,
+    the cell's own one excluded) is C(c − 1, W_i − 1) / C(n − 1, W_i − 1); the two-sided p is at least twice
+    that, and never below 2 / (permutations + 1). Exact (:func:`_exact_p`: the cell's own count random too, drawn
+    with replacement): 2 · (c / n)^W_i.
+    """
+    n = y.size
+    low = float(y.min())
+    floor_lag = card * low
+    _, z = _gi_star_z(y, floor_lag, card)
+    finite = np.isfinite(z)
+    p_norm = float(np.min(2 * normal_sf(-z[finite]))) if finite.any() else math.nan
+    c = int((y == low).sum())
+    best, exact = math.inf, math.inf
+    for k in np.unique(card.astype(np.int64)):
+        draws = int(k) - 1
+        chance = 1.0
+        for j in range(draws):  # hypergeometric: every draw at the minimum
+            chance *= max(c - 1 - j, 0) / (n - 1 - j)
+        best = min(best, 2 * chance)
+        exact = min(exact, 2 * (c / n) ** int(k))
+    p_perm = max(best, 2 / (permutations + 1)) if permutations else best
+    return min(1.0, p_norm), min(1.0, p_perm), min(1.0, exact)
+
+
 def _gi_star(
     y: np.ndarray,
     extent: tuple[int, int, int, int],
-    n_rows: int,
+    study: np.ndarray,
     *,
     neighbours: Neighbours,
     distance_m: float | None,
@@ -422,36 +526,65 @@ def _gi_star(
     alpha: float,
     fdr: bool,
     p_values: str,
+    area: str,
 ) -> GiStarResult:
-    """Gi* of the dense counts ``y`` of the rectangle ``extent`` (row-major from the south-west);
-    ``n_rows``: cells the input gave (for the notes). Warnings point at the caller's caller."""
+    """Gi* of the dense counts ``y`` of the rectangle ``extent`` (row-major from the south-west), tested on
+    the cells flagged in ``study`` only (the study area; ``area`` says what it is, for the notes). Warnings
+    point at the caller's caller."""
     x0, y0, x1, y1 = extent
     nx, ny = x1 - x0 + 1, y1 - y0 + 1
-    n = nx * ny
-    total = float(y.sum())
+    study = np.asarray(study, dtype=bool)
+    cells = np.flatnonzero(study)
+    n_rect = nx * ny
+    n = cells.size
+    left_out = float(y[~study].sum())
+    inside = np.where(study, y, 0.0)
+    total = float(inside.sum())
     if total == 0:
-        raise DataError("grid: expected at least one incident to test for hot spots, got 0 incidents in every cell")
-    lag, card = _neighbourhood_sums(y, nx, ny, _offsets(neighbours, distance_m, cell_m))
-    g, z = _gi_star_z(y, lag, card)
+        raise DataError(
+            "grid: expected at least one incident in the study area to test for hot spots, got 0 incidents in "
+            f"every one of its {n:,} cells"
+        )
+    offsets = _offsets(neighbours, distance_m, cell_m)
+    lag_all, _ = _neighbourhood_sums(inside, nx, ny, offsets)
+    card_all, _ = _neighbourhood_sums(study.astype(np.float64), nx, ny, offsets)  # neighbours in the study area
+    y_s, lag, card = inside[cells], lag_all[cells], card_all[cells]
+    g, z = _gi_star_z(y_s, lag, card)
     p_norm = normal_sf(np.abs(z))
-    p_sim = _permutation_p(y, lag, card, permutations, seed) if permutations else np.full(n, np.nan)
-    p = 2 * p_norm if p_values == "normal" else p_sim
+    p_sim = _permutation_p(y_s, lag, card, permutations, seed) if permutations else np.full(n, np.nan)
+    p_exact = _exact_p(y_s, lag, card)
+    p = {"normal": 2 * p_norm, "permutation": p_sim, "exact": p_exact}[p_values]
     q = _bh(p) if fdr else p.copy()
     significant = np.isfinite(q) & (q <= alpha)
     hotspot = np.where(significant & (z > 0), "hot", np.where(significant & (z < 0), "cold", "not significant"))
-    xs, ys = np.meshgrid(np.arange(x0, x1 + 1), np.arange(y0, y1 + 1))
     table = pd.DataFrame(
         {
-            "cell_x": xs.ravel(), "cell_y": ys.ravel(), "incidents": y.round().astype("int64"),
+            "cell_x": x0 + cells % nx, "cell_y": y0 + cells // nx, "incidents": y_s.round().astype("int64"),
             "neighbours": card.astype("int64"), "gi_star": g, "z": z, "p_norm": p_norm, "p_sim": p_sim,
-            "p_value": p, "q_value": q, "significant": significant, "hotspot": hotspot,
+            "p_exact": p_exact, "p_value": p, "q_value": q, "significant": significant, "hotspot": hotspot,
         }
     )  # fmt: skip
+    n_hot, n_cold = int((hotspot == "hot").sum()), int((hotspot == "cold").sum())
+    zeros = float((y_s == 0).mean())
+    spread = float(y_s.var() / y_s.mean())
     notes = [
-        f"{n:,} cells ({nx} × {ny}) in the rectangle; {n - n_rows:,} without a row counted as 0 incidents "
-        "(cells outside the city, e.g. water, are in the rectangle too and lower the mean)",
-        f"p-values: {'two-sided normal (Ord & Getis 1995)' if p_values == 'normal' else 'two-sided permutation'}"
-        f"{', Benjamini–Hochberg FDR at ' + format(alpha, 'g') if fdr else ', no multiple-testing correction'}",
+        f"{n:,} of the {n_rect:,} cells of the {nx} × {ny} rectangle tested ({area}; {n_rect - n:,} left out, "
+        "e.g. lake and land outside the city)"
+        + (f"; {left_out:,.0f} incidents in cells outside it are not tested" if left_out else ""),
+        f"Counts per cell: mean {y_s.mean():.2f}, variance {spread:.1f} × the mean, {zeros:.0%} zero"
+        + (
+            ": far from normal, so the normal z understates the chance of a large neighbourhood sum"
+            if spread > 2 or zeros > 0.2
+            else ""
+        ),
+        "p-values: "
+        + {
+            "exact": "two-sided exact randomisation p (the normal z's null hypothesis, computed by convolution: "
+            "valid for skewed counts, no Monte Carlo floor)",
+            "permutation": f"two-sided Monte Carlo permutation ({permutations:,} draws, seed {seed})",
+            "normal": "two-sided normal (Ord & Getis 1995), approximate for skewed counts",
+        }[p_values]
+        + (f", Benjamini–Hochberg FDR at {alpha:g} over the {n:,} study-area cells" if fdr else ", not corrected"),
     ]
     if not fdr:
         notes.append(
@@ -460,9 +593,30 @@ def _gi_star(
         )
     if p_values == "permutation" and fdr and 2 / (permutations + 1) > alpha / n:
         notes.append(
-            f"with {permutations} permutations the smallest p is {2 / (permutations + 1):.4f}: too coarse for "
-            "the FDR to call a lone hot cell among this many cells"
+            f"with {permutations:,} permutations the smallest p is {2 / (permutations + 1):.4f}: the FDR calls a "
+            f"cell only when at least {math.ceil(2 / (permutations + 1) * n / alpha):,} cells reach it; the exact "
+            "p-values (the default) have no such floor"
         )
+    if n_cold == 0 and np.isfinite(z).any():
+        floor_norm, floor_perm, floor_exact = _cold_floor(y_s, card, permutations)
+        floor = {"normal": floor_norm, "permutation": floor_perm, "exact": floor_exact}[p_values]
+        low = int(y_s.min())
+        at_floor = int((np.round(lag) == card * low).sum())
+        reach = (
+            f"a neighbourhood whose every cell holds the fewest incidents ({low}) reaches at best p = {floor:.3g} "
+            f"({p_values}; normal {floor_norm:.3g})"
+        )
+        if floor > alpha:
+            notes.append(
+                f"No cold spot is possible here: {reach}, above {alpha:g}. Counts bounded below by 0 and skewed "
+                "leave no room to be significantly below the mean (a property of the data, not a fault)"
+            )
+        elif fdr and floor > alpha / n:
+            need = math.ceil(floor * n / alpha - 1e-9)
+            notes.append(
+                f"No cold spot: {reach}; the FDR over {n:,} cells calls such a cell cold only when at least "
+                f"{need:,} cells are that low, and {at_floor:,} are (a property of the data, not a fault)"
+            )
     if np.isnan(z).all():
         warnings.warn(
             "grid: every cell has the same count, so Gi* has no variance to test; no cell is hot or cold",
@@ -471,22 +625,26 @@ def _gi_star(
         )
     elif total < 30 or total / n < 0.05:
         warnings.warn(
-            f"grid: {total:.0f} incidents over {n:,} cells: Gi* z-scores assume roughly normal sums, which "
-            "sparse counts do not give; prefer p_values='permutation' or larger cells",
+            f"grid: {total:.0f} incidents over {n:,} cells: so few incidents per cell leave Gi* little to find "
+            "(and the normal z far from valid); prefer larger cells or a longer period",
             SparseDataWarning,
             stacklevel=3,
         )
-    if p_values == "normal" and permutations:
-        both = np.isfinite(p_sim) & np.isfinite(p)
-        disagree = int(((p_sim <= alpha) != (p <= alpha))[both].sum())
-        if disagree:
-            notes.append(f"{disagree} cell(s) where the normal and permutation p-values disagree at α = {alpha:g}")
+    normal_sig = 2 * p_norm <= alpha
+    for label, other in (("exact", p_exact), ("Monte Carlo permutation", p_sim)):
+        other_sig = other <= alpha
+        more, fewer = int((normal_sig & ~other_sig).sum()), int((~normal_sig & other_sig).sum())
+        if (more or fewer) and np.isfinite(other).any():
+            notes.append(
+                f"Before any correction, {more + fewer:,} cell(s) differ between the normal and the {label} "
+                f"p-value at {alpha:g}: {more:,} significant by the normal only, {fewer:,} by the {label} only"
+            )
     params: dict[str, Any] = {
         "neighbours": neighbours, "distance_m": distance_m, "cell_m": cell_m, "permutations": permutations,
         "seed": seed, "alpha": alpha, "fdr": fdr, "p_values": p_values, "cell_extent": (x0, y0, x1, y1),
-        "n_cells": n, "incidents": total,
+        "study_area": area, "n_cells": n, "rectangle_cells": n_rect, "incidents": total,
+        "incidents_outside_study_area": left_out,
     }  # fmt: skip
-    n_hot, n_cold = int((hotspot == "hot").sum()), int((hotspot == "cold").sum())
     return GiStarResult(
         title=f"Getis-Ord Gi* hot spots: {n_hot} hot and {n_cold} cold cell(s) of {n:,}",
         table=table,
@@ -545,8 +703,9 @@ def persistent_cells(
     method : {'top', 'gi'}
         When a cell is hot in a period: ``'top'``: its count is > 0 and at least the count of the
         ⌈top_share · n_cells⌉-th busiest cell of the rectangle that period (ties at the threshold are all hot);
-        ``'gi'``: :func:`getis_ord_gi_star` calls it hot after the FDR at ``alpha`` (normal p-values, or
-        permutation p-values when ``permutations`` > 0).
+        ``'gi'``: :func:`getis_ord_gi_star` calls it hot after the FDR at ``alpha`` (exact randomisation p-values,
+        or Monte Carlo permutation p-values when ``permutations`` > 0), tested on the study area: the panel's (by
+        default its cells with an incident in any period), or a frame's cells with a row.
     top_share, min_periods_share : float
         Share of cells hot per period (``'top'``), and share of periods a stable cell is hot in.
     neighbours, alpha, permutations, seed
@@ -580,6 +739,7 @@ def persistent_cells(
         x0, y0, x1, y1 = panel.extent
         dense = panel.counts.astype(np.float64)
         order = [pd.Timestamp(p) for p in panel.periods]
+        study = panel.study_area
     else:
         _check_columns(grid_by_period, ("cell_x", "cell_y", "period_start", "incidents"), "grid_by_period")
         periods = pd.to_datetime(grid_by_period["period_start"], errors="coerce")
@@ -602,9 +762,12 @@ def persistent_cells(
             (x0, y0, x1, y1),
         )[0].astype(np.float64)
         order = [pd.Timestamp(p) for p in stamps]
+        study = np.zeros(dense.shape[0], dtype=bool)
+        study[(counts["cell_y"].to_numpy() - y0) * (x1 - x0 + 1) + counts["cell_x"].to_numpy() - x0] = True
     nx, ny = x1 - x0 + 1, y1 - y0 + 1
     n = nx * ny
     totals = dense.sum(axis=1)
+    area = "the cells with incidents in any period"
     notes: list[str] = []
     if method == "top":
         # the k-th largest count of each period is its threshold; counts are ≥ 0 and mostly 0, so it is the
@@ -621,18 +784,19 @@ def persistent_cells(
         flags = np.zeros(dense.shape, dtype=bool)
         for j, period in enumerate(order):  # one Gi* per period (a loop over periods, not cells)
             y = dense[:, j]
-            if y.sum() == 0:
+            if y[study].sum() == 0:
                 continue
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 gi = _gi_star(
-                    y, (x0, y0, x1, y1), int(np.count_nonzero(y)), neighbours=neighbours, distance_m=None,
-                    cell_m=None, permutations=permutations, seed=seed, alpha=alpha, fdr=True,
-                    p_values="permutation" if permutations else "normal",
+                    y, (x0, y0, x1, y1), study, neighbours=neighbours, distance_m=None, cell_m=None,
+                    permutations=permutations, seed=seed, alpha=alpha, fdr=True,
+                    p_values="permutation" if permutations else "exact", area=area,
                 )  # fmt: skip
             if caught:
                 notes.append(f"{period.date()}: {caught[0].message}")
-            flags[:, j] = (gi.table["hotspot"] == "hot").to_numpy()
+            hot = gi.table["hotspot"].to_numpy() == "hot"
+            flags[(gi.table["cell_y"].to_numpy()[hot] - y0) * nx + gi.table["cell_x"].to_numpy()[hot] - x0, j] = True
     hot_counts = [int(v) for v in flags.sum(axis=0)]
     periods_hot = flags.sum(axis=1)
     ever = np.flatnonzero(periods_hot > 0)
@@ -679,7 +843,11 @@ def persistent_cells(
             table = table[["cell_x", "cell_y", *extra, *_PERSIST_COLUMNS[2:]]]
     if m < 4:
         notes.append(f"only {m} period(s): persistence over so few periods says little")
-    what = f"top {top_share:.0%} of the {n:,} cells" if method == "top" else f"Gi* hot after FDR at {alpha:g}"
+    what = (
+        f"top {top_share:.0%} of the {n:,} cells"
+        if method == "top"
+        else f"Gi* hot after FDR at {alpha:g} over {int(study.sum()):,} cells"
+    )
     notes.append(
         f"hot = {what}; hot cells per period: mean {np.mean(hot_counts):.1f}, range {min(hot_counts)}–{max(hot_counts)}"
     )

@@ -447,6 +447,9 @@ def hotspots(
     fdr: bool = True,
     grid: GridCounts | None = None,
     origin: GridOrigin | None = None,
+    study_area: Literal["footprint", "incidents", "rectangle"] = "footprint",
+    footprint: Any = None,
+    p_values: Literal["exact", "normal", "permutation"] = "exact",
 ) -> GiStarResult:
     """Getis-Ord Gi* hot and cold spots on the ``cell_m`` grid of all filtered incidents (FDR-controlled).
 
@@ -454,36 +457,76 @@ def hotspots(
     ----------
     t : ibis.Table
         The (filtered) incidents.
-    cell_m, neighbours, permutations, seed, alpha, fdr
-        As :func:`crimelens.analysis.incidents.hotspots.getis_ord_gi_star`.
+    cell_m, neighbours, permutations, seed, alpha, fdr, p_values
+        As :func:`crimelens.analysis.incidents.hotspots.getis_ord_gi_star` (default p-values: exact
+        conditional randomisation; ``permutations`` > 0 adds the Monte Carlo ``p_sim`` beside them).
     grid : GridCounts, optional
         The counts ``grid_counts(t, cell_m, period=None, origin=origin)`` when already made (see
         :func:`concentration`).
     origin : GridOrigin, optional
         The source's pinned grid origin (:func:`crimelens.analysis.incidents.panel.source_origin`), so that the
-        cells keep their ids whatever the filter; default: the origin of ``t``'s extent (or ``grid``'s).
+        cells keep their ids whatever the filter; default: the origin of ``t``'s extent (or ``grid``'s, or
+        ``footprint``'s).
+    study_area : {'footprint', 'incidents', 'rectangle'}
+        The cells tested. ``footprint`` (default): the cells with at least one incident of ``footprint``
+        (default ``t``) and the cells touching them (queen), so empty cells inside the city (parks, yards) count
+        0 and every inner cell keeps its 8 neighbours, while the lake and land beyond the data are left out;
+        ``incidents``: the cells with at least one incident only (as :func:`concentration`; sparse data leave
+        holes, and cells with few neighbours); ``rectangle``: every cell of the bounding rectangle, lake and land
+        outside the city included (the behaviour before 2026-12, 64% zero cells on Toronto's 250 m grid).
+    footprint : ibis.Table, optional
+        The incidents whose cells make the study area: pass the source's incidents before any time or offence
+        filter, so a filtered map tests the city's cells where this offence or window had none (they count 0).
 
     Returns
     -------
     GiStarResult
-        Gi* on the whole-period totals of the grid panel (one row per cell of its rectangle, with centres).
+        Gi* on the whole-period totals of the grid panel (one row per study-area cell, with centres).
     """
-    from crimelens.analysis.incidents.hotspots import getis_ord_gi_star
+    from crimelens.analysis.incidents.hotspots import getis_ord_gi_star, grow_study_area
     from crimelens.analysis.incidents.panel import GridPanel, grid_panel
 
+    if study_area not in ("footprint", "incidents", "rectangle"):
+        raise DataError(f"study_area: expected 'footprint', 'incidents' or 'rectangle', got {study_area!r}")
+    if footprint is not None and origin is None:
+        origin = grid.origin if grid is not None else data_origin(footprint)
     if grid is not None:
         panel = GridPanel.from_grid_counts(_totals_grid(t, cell_m, grid, origin))
     else:
         panel = grid_panel(t, cell_m=cell_m, period=None, origin=origin)
+    whose = "" if footprint is None else " of the whole dataset (every offence and date)"
+    if study_area == "rectangle":
+        note = (
+            "Study area: every cell of the rectangle around the incidents (lake and land outside the city included, "
+            "as zeros)"
+        )
+    else:
+        place = panel if footprint is None else grid_panel(footprint, cell_m=cell_m, period=None, origin=panel.origin)
+        a, b = panel.extent, place.extent
+        ring = 1 if study_area == "footprint" else 0
+        union = (min(a[0], b[0]) - ring, min(a[1], b[1]) - ring, max(a[2], b[2]) + ring, max(a[3], b[3]) + ring)
+        panel, place = panel.reindex(union), place.reindex(union)
+        cells = (place.totals() > 0) | (panel.totals() > 0)
+        if ring:
+            cells = grow_study_area(cells, panel.nx, panel.ny)
+            note = (
+                f"Study area: the {cell_m:g} m cells with at least one incident{whose} and the cells touching them "
+                "(empty cells within the city count 0; the lake and land beyond are left out)"
+            )
+        else:
+            note = f"Study area: the {cell_m:g} m cells with at least one incident{whose}"
+        panel = replace(panel, study_area=cells)
     result = getis_ord_gi_star(
-        panel, neighbours=neighbours, cell_m=cell_m, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr
-    )
+        panel, neighbours=neighbours, cell_m=cell_m, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr,
+        p_values=p_values, study_area="rectangle" if study_area == "rectangle" else "data",
+    )  # fmt: skip
     params = {
         **result.params,
         **_grid_params(panel),
+        "study_area": study_area,
         "rows_without_coordinates": panel.rows_without_coordinates,
     }
-    return replace(result, params=params)
+    return replace(result, params=params, notes=(note + ".", *result.notes))
 
 
 def _grid_params(panel: Any) -> dict[str, Any]:
