@@ -214,3 +214,13 @@ def test_jurisdiction_commands_on_an_incident_dataset_say_which_commands_apply(t
         line = result.stderr.strip()
         assert len(line.splitlines()) == 1 and "holds incident records, not yearly counts per jurisdiction" in line
         assert "`crimelens incidents ... --source simulated-city`" in line
+
+
+def test_compare_keeps_names_as_written_in_the_order_asked(marshall_db: Path) -> None:
+    result = runner.invoke(
+        app, ["compare", "New York City", "Los Angeles", "Chicago", "--limit", "2", "--db", str(marshall_db)]
+    )
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if "Year" in line)
+    cells = [c.strip() for c in header.strip("┃ ").split("┃")]
+    assert cells == ["Year", "New York City", "Los Angeles", "Chicago"]

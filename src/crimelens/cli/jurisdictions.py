@@ -175,9 +175,14 @@ def compare_cmd(
     if as_json or as_csv:
         emit(result, as_json=as_json, as_csv=as_csv)
         return
-    wide = result.table.pivot_table(index="year", columns="name", values="value", aggfunc="first").reset_index()
+    # one column per jurisdiction, in the order asked, headed by its name as written (not title-cased)
+    ids = list(result.params["jurisdiction_ids"])
+    shown = dict(zip(result.table["jurisdiction_id"], result.table["name"], strict=True))
+    wide = result.table.pivot_table(index="year", columns="jurisdiction_id", values="value", aggfunc="first")
+    wide = wide[[i for i in ids if i in wide.columns]].reset_index()
     wide.columns = [str(c) for c in wide.columns]
-    show_table(wide, result.title, None if limit == 0 else limit)
+    labels = {i: str(shown[i]) for i in ids if i in shown}
+    show_table(wide, result.title, None if limit == 0 else limit, labels=labels)
 
 
 @command("trends")

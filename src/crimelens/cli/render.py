@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -47,8 +48,10 @@ def show_table(
     limit: int | None = 25,
     console: Console = out,
     columns: Sequence[str] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> None:
-    """Print a data frame as a rich table, numbers formatted for reading (optionally only ``columns``)."""
+    """Print a data frame as a rich table, numbers formatted for reading (optionally only ``columns``; headers
+    from ``labels`` where given, e.g. place names that must keep their spelling)."""
     import pandas as pd
 
     from crimelens.formatting import format_value, humanize
@@ -58,7 +61,8 @@ def show_table(
     table = Table(title=title or None, title_justify="left", header_style="bold")
     for col in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
-        table.add_column(humanize(str(col)), justify="right" if numeric else "left")
+        header = labels[str(col)] if labels and str(col) in labels else humanize(str(col))
+        table.add_column(escape(header), justify="right" if numeric else "left")
     shown = frame if limit is None else frame.head(limit)
     for row in shown.itertuples(index=False):
         table.add_row(*[format_value(v, str(c)) for v, c in zip(row, frame.columns, strict=True)])
