@@ -43,8 +43,18 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         if not read_only:
             migrate(con)
             _check_tables(con, p)
-        else:
-            _check_version(con, p)
+        elif not _is_current(con):
+            # a warehouse written by an older crimelens: bring it up to date once (a short writable open), then
+            # read it as asked; if another program holds it, say how to update it instead
+            con.close()
+            try:
+                connect(p).close()
+            except SourceError as exc:
+                raise SourceError(
+                    f"warehouse {p}: made by an older crimelens, and its tables could not be brought up to date "
+                    f"({exc}); run the command again once no other program has the warehouse open"
+                ) from None
+            return connect(p, read_only=True)
     except BaseException:
         con.close()
         raise
@@ -107,11 +117,9 @@ def _applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
     return {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
 
 
-def _check_version(con: duckdb.DuckDBPyConnection, p: Path) -> None:
-    applied = _applied_versions(con)
-    latest = max(m.version for m in MIGRATIONS)
-    if latest not in applied:
-        raise SourceError(f"warehouse {p}: schema is not up to date; open it once without read-only mode")
+def _is_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every migration has been applied."""
+    return {m.version for m in MIGRATIONS} <= _applied_versions(con)
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
