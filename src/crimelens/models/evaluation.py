@@ -52,12 +52,12 @@ __all__ = [
     "Fold",
     "FoldRun",
     "MetricSpec",
+    "PeriodScores",
     "average_precision",
     "best_f1_threshold",
     "brier_score",
     "calibration_table",
     "f1_score",
-    "PeriodScores",
     "hit_rate_at",
     "hit_rate_metric",
     "pai_at",
@@ -67,11 +67,11 @@ __all__ = [
     "pei_star_at",
     "pei_star_metric",
     "per_period_mean",
-    "score_periods",
     "roc_auc",
     "rolling_origin_splits",
     "run_folds",
     "score_methods",
+    "score_periods",
 ]
 
 #: Bootstrap replicates of every interval.

@@ -183,6 +183,7 @@ class _Forecaster:
 
     name = ""
     random_state: int | None = None
+    expected_: FloatArray
 
     def _begin(self, events: GridEvents, cutoff: int, horizon: int) -> GridEvents:
         """Validate and keep only incidents before ``cutoff`` (the guard against leakage)."""
@@ -195,14 +196,13 @@ class _Forecaster:
         return events.select(events.day < self.cutoff_)
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "expected_"):
+        if "expected_" not in self.__dict__:
             raise NotFittedError(f"{type(self).__name__}: call fit(events, cutoff, horizon) before predicting")
 
     def predict(self) -> FloatArray:
         """Expected incidents per cell over ``[cutoff, cutoff + horizon)``."""
         self._check_fitted()
-        out: FloatArray = self.expected_
-        return out
+        return self.expected_
 
     def score_cells(self) -> FloatArray:
         """The ranking score per cell (higher: more likely); here the expected count."""
@@ -240,7 +240,7 @@ def _convolve_cells(
     sx = np.clip(np.floor(events.x / step).astype(np.int64), 0, mx - 1)
     sy = np.clip(np.floor(events.y / step).astype(np.int64), 0, my - 1)
     grid = np.bincount(sy * mx + sx, weights=weights, minlength=mx * my).reshape(my, mx)
-    r = int(math.floor(reach_m / step))
+    r = math.floor(reach_m / step)
     offs = np.arange(-r, r + 1) * step
     dist = np.hypot(offs[None, :], offs[:, None])
     kernel = kernel_of_distance(dist)
@@ -367,7 +367,9 @@ class ProspectiveForecaster(_Forecaster):
         elapsed = (cutoff - 1 - ev.day) // 7  # whole weeks: 0 for the last 7 days
         reach = float(self.bandwidth) / ev.cell_m  # in cell widths
         kernel = _prospective_kernel(reach, ev.cell_m)
-        self.surface_ = _convolve_cells(ev, 1.0 / (1.0 + elapsed), kernel, reach * ev.cell_m + 1e-6, 1)
+        self.surface_ = _convolve_cells(
+            ev, (1.0 / (1.0 + elapsed)).astype(np.float64), kernel, reach * ev.cell_m + 1e-6, 1
+        )
         self.expected_ = self._scale(self.surface_, ev, 7 * self.weeks)
         return self
 
@@ -505,7 +507,7 @@ class SEPPForecaster(_Forecaster):
         t = ev.time
         big_t = float(self.window)
         n = t.size
-        parent, child, lag = _pairs(ev.cell, t, ev.resolution, float(self.max_lag))
+        _, child, lag = _pairs(ev.cell, t, ev.resolution, float(self.max_lag))
         counts = np.bincount(ev.cell, minlength=ev.n_cells).astype(float)
         mu = counts / (2 * big_t)
         theta, omega = 0.5, 1.0 / 7.0
@@ -674,7 +676,7 @@ class LightGBMForecaster(_Forecaster):
             min_child_samples=int(self.min_child_samples),
             subsample=1.0,
             colsample_bytree=1.0,
-            random_state=int(self.random_state),
+            random_state=int(self.random_state or 0),
             deterministic=True,
             force_row_wise=True,
             n_jobs=1,

@@ -151,7 +151,7 @@ def load_grid_events(
     area_col = None
     for cand in ("neighbourhood", "community_area", "district", "beat"):
         if cand in cols:
-            n = con.execute(f"SELECT count({cand}) FROM incidents WHERE source = ?", [src]).fetchone()  # noqa: S608
+            n = con.execute(f"SELECT count({cand}) FROM incidents WHERE source = ?", [src]).fetchone()
             if n is not None and n[0]:
                 area_col = cand
                 break
@@ -162,7 +162,7 @@ def load_grid_events(
         params.extend(offence)
     area_sql = area_col if area_col is not None else "NULL"
     frame = con.execute(
-        f"SELECT longitude, latitude, occurred_at, time_precision, offence, {area_sql} AS area "  # noqa: S608
+        f"SELECT longitude, latitude, occurred_at, time_precision, offence, {area_sql} AS area "
         f"FROM incidents WHERE {where}",
         params,
     ).df()
@@ -470,9 +470,10 @@ def evaluate_forecasts(
                 for c in COVERAGES:
                     r[f"hit_rate_{c:g}"] = float(np.nanmean(vals_k[:, i, metric_names.index(f"hit_rate_{c:g}")]))
                 off_rows.append(r)
+    since0 = _day(study_since) if study_since is not None else le.first_day
     notes = [
         f"Study area: the {int(study.sum()):,} cells of {cell_m:g} m with at least one incident from "
-        f"{_date(study_since and _day(study_since) or le.first_day)} to {_date(periods[0][0] - 1)}.",
+        f"{_date(since0)} to {_date(periods[0][0] - 1)}.",
         f"Each {horizon} is forecast from the incidents before it only (each method reads up to {train_days} "
         "days back; lightgbm's features reach a further year back); naive counts the last "
         f"{train_days} days.",
@@ -502,7 +503,7 @@ def evaluate_forecasts(
             "seed": seed,
             "n_boot": n_boot,
             **le.origin.to_dict(),
-        },  # fmt: skip
+        },
         notes=tuple(notes),
         source=le.source,
         cell_m=float(cell_m),
@@ -632,11 +633,12 @@ def predict_hotspots(
     table = table.drop(columns="_score").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     rings = le.cell_polygons(le.events.nx * (table["cell_y"].to_numpy() - le.cell_y0) + table["cell_x"] - le.cell_x0)
+    props = table[["rank", "place", "expected", "low", "high", "recent"]].to_dict("records")
     features = [
         {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-         "properties": {"rank": int(r.rank), "place": r.place, "expected": float(r.expected), "low": float(r.low),
-                        "high": float(r.high), "recent": int(r.recent)}}
-        for r, ring in zip(table.itertuples(index=False), rings, strict=True)
+         "properties": {"rank": int(p["rank"]), "place": str(p["place"]), "expected": float(p["expected"]),
+                        "low": float(p["low"]), "high": float(p["high"]), "recent": int(p["recent"])}}
+        for p, ring in zip(props, rings, strict=True)
     ]  # fmt: skip
     start_d, end_d = _date(a), _date(b - 1)
     notes = (
@@ -659,7 +661,7 @@ def predict_hotspots(
             "offence": list(offence),
             "seed": seed,
             **le.origin.to_dict(),
-        },  # fmt: skip
+        },
         notes=notes,
         source=le.source,
         method=method,
