@@ -95,8 +95,7 @@ def _section(r: Any, offsets: Any, speed: dict[str, float], command: str, starte
         "| offset (m) | method | study cells | hit rate 1% | hit rate 5% | hit rate 10% | hit rate 20% |",
         "|---|---|---|---|---|---|---|",
     ]
-    for row in offsets.itertuples(index=False):
-        rd = row._asdict()
+    for rd in offsets.to_dict("records"):
         lines.append(
             f"| {rd['offset_m']:.0f} | {rd['method']} | {rd['study_area_cells']:,} | {rd['hit_rate_0.01']:.3f} | "
             f"{rd['hit_rate_0.05']:.3f} | {rd['hit_rate_0.1']:.3f} | {rd['hit_rate_0.2']:.3f} |"
