@@ -108,3 +108,36 @@ def test_bad_options_are_one_line(city_db: Path) -> None:
     assert result.exit_code == 1 and json.loads(result.stderr)["error"]["type"] == "ConfigError"
     result = runner.invoke(app, ["forecast", "evaluate", "--db", str(city_db), "--start", "2021-02-01"])
     assert result.exit_code == 1 and "--train-days" in result.stderr
+
+
+def test_boundary_study_area_when_polygons_are_loaded(city_db: Path, tmp_path: Path) -> None:
+    import shutil
+
+    db = tmp_path / "b.duckdb"
+    shutil.copy(city_db, db)
+
+    def box(w: float, e: float, name: str, code: str) -> dict[str, object]:
+        ring = [[w, 43.68], [e, 43.68], [e, 43.72], [w, 43.72], [w, 43.68]]
+        return {"type": "Feature", "properties": {"id": name, "label": code},
+                "geometry": {"type": "Polygon", "coordinates": [ring]}}  # fmt: skip
+
+    # only the west part (-79.44 … -79.39) is loaded as a boundary: it holds the hot spot (at -79.40 ± 0.002,
+    # half of the incidents) and 5/8 of the uniform ones (-79.44 … -79.36): about 0.5 + 0.5 · 5/8 ≈ 81 %, more than
+    # half, so `auto` uses it; the cells whose centre lies east of -79.39 are left out
+    gj = tmp_path / "west.geojson"
+    gj.write_text(json.dumps({"type": "FeatureCollection", "features": [box(-79.44, -79.39, "West End", "W")]}))
+    loaded = runner.invoke(app, ["areas", str(gj), "--set", "hoods", "--kind", "neighbourhood", "--id", "id",
+                                 "--name", "label", "--db", str(db)])  # fmt: skip
+    assert loaded.exit_code == 0, loaded.output
+    base = ["forecast", "evaluate", "--db", str(db), "--start", "2022-09-01", "--end", "2022-09-30",
+            "--methods", "naive", "--cell-size", "300", "--json"]  # fmt: skip
+    auto = json.loads(runner.invoke(app, base).stdout)
+    hist = json.loads(runner.invoke(app, [*base, "--study-area", "incidents"]).stdout)
+    assert "inside the hoods polygons" in auto["study_area"]
+    assert "at least one incident" in hist["study_area"]
+    assert 0 < auto["study_area_cells"] < hist["study_area_cells"]
+    # the place name comes from the polygons' name property
+    pred = json.loads(
+        runner.invoke(app, ["forecast", "predict", "--db", str(db), "--cell-size", "300", "--json"]).stdout
+    )
+    assert {r["place"] for r in pred["rows"]} <= {"W", "East End", ""}

@@ -81,6 +81,15 @@ AtOpt = Annotated[
     typer.Option("--at", help="Start of the forecast period (YYYY-MM-DD); default: the day after the last incident."),
 ]
 
+StudyAreaOpt = Annotated[
+    str,
+    typer.Option(
+        "--study-area",
+        help="Cells scored: boundary (inside the loaded area polygons), incidents (cells with an incident before "
+        "the first forecast period) or auto (boundary when loaded, else incidents).",
+    ),
+]
+
 COVS = ("0.01", "0.05", "0.1", "0.2")
 
 
@@ -108,9 +117,9 @@ def _summary(result: Any) -> pd.DataFrame:
         row["interval_coverage_90"] = f"{v['interval_coverage_90']:.3f}"
         if m in result.paired_vs_naive:
             d = result.paired_vs_naive[m]["0.05"]
-            row["vs_naive_0.05"] = f"{d['diff']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]"
+            row["vs_naive_hit_rate_0.05"] = f"{d['diff']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]"
         else:
-            row["vs_naive_0.05"] = ""
+            row["vs_naive_hit_rate_0.05"] = ""
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -126,6 +135,7 @@ def evaluate_cmd(
     offence: OffenceOpt = None,
     methods: MethodsOpt = "naive,retrospective,prospective,stkde,sepp,lightgbm",
     grid_offsets: OffsetsOpt = 1,
+    study_area: StudyAreaOpt = "auto",
     seed: SeedOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -151,6 +161,7 @@ def evaluate_cmd(
             offence=_offences(offence),
             methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
             grid_offsets=grid_offsets,
+            study_area=study_area,
             seed=int(get_setting("seed", seed)),
         )
     if as_json:
@@ -172,6 +183,7 @@ def predict_cmd(
     horizon: HorizonOpt = "week",
     offence: OffenceOpt = None,
     at: AtOpt = None,
+    study_area: StudyAreaOpt = "auto",
     geojson: GeojsonOpt = None,
     csv_file: CsvFileOpt = None,
     seed: SeedOpt = None,
@@ -196,6 +208,7 @@ def predict_cmd(
             horizon=horizon,
             offence=_offences(offence),
             at=at,
+            study_area=study_area,
             seed=int(get_setting("seed", seed)),
         )
     if geojson is not None:

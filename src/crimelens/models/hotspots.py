@@ -7,9 +7,11 @@ only, and scores hit rate, PAI, PEI and PEI* at fixed area coverage with period-
 paired difference against the naive baseline (:func:`crimelens.models.evaluation.score_periods`).
 :func:`predict_hotspots` gives next period's expected count per cell with a calibrated 90 % interval.
 
-Study area: the cells with at least one incident from ``study_since`` (default: the first day of the data) to
-the day before the first forecast period. Cells never touched by a recorded incident (parks, water, rail
-yards) would otherwise inflate every PAI. Area polygons are not used to draw the study area yet.
+Study area (``study_area``): ``boundary``: the cells whose centre lies inside the area polygons loaded for the
+source's area column (``crimelens areas``); ``incidents``: the cells with at least one incident from
+``study_since`` (default: the first day of the data) to the day before the first forecast period; ``auto``
+(default): the boundary when one is loaded and holds most incidents, else the incident cells. Cells never
+touched by a recorded incident (parks, water, rail yards) would otherwise inflate every PAI.
 """
 
 from __future__ import annotations
@@ -222,6 +224,60 @@ def load_grid_events(
     )
 
 
+STUDY_AREAS = ("auto", "boundary", "incidents")
+
+
+def boundary_cells(con: duckdb.DuckDBPyConnection, le: LoadedEvents) -> tuple[np.ndarray | None, str]:
+    """Cells whose centre lies inside the union of the area polygons of the source's area column, with the
+    area set's name; (None, reason) when no single area set of that kind is loaded."""
+    import shapely
+
+    from crimelens.analysis.incidents.scope import area_set_for
+
+    if le.area_column is None:
+        return None, "the incidents carry no area column"
+    try:
+        area_set = area_set_for(con, le.area_column, None)
+    except DataError as exc:
+        return None, str(exc)
+    if area_set is None:
+        return None, f"no single set of {le.area_column.replace('_', ' ')} polygons is loaded"
+    geoms = [str(r[0]) for r in con.execute("SELECT geometry FROM areas WHERE area_set = ?", [area_set]).fetchall()]
+    union = shapely.union_all(shapely.from_geojson(geoms))
+    ev = le.events
+    rows = np.arange(ev.n_cells)
+    _, _, lon, lat = le.origin.cell_centres(le.cell_x0 + rows % ev.nx, le.cell_y0 + rows // ev.nx, le.cell_m)
+    inside = np.asarray(shapely.contains_xy(union, lon, lat), dtype=bool)
+    return inside, area_set
+
+
+def _study_area(
+    con: duckdb.DuckDBPyConnection, le: LoadedEvents, kind: str, since: int, first_period: int
+) -> tuple[np.ndarray, str]:
+    """The study area's cells and a sentence saying what they are."""
+    if kind not in STUDY_AREAS:
+        raise ConfigError(f"--study-area: expected one of {', '.join(STUDY_AREAS)}, got {kind!r}")
+    history = le.events.counts(since, first_period) > 0
+    said = (
+        f"the {int(history.sum()):,} cells of {le.cell_m:g} m with at least one incident from {_date(since)} "
+        f"to {_date(first_period - 1)}"
+    )
+    if kind == "incidents":
+        return history, said
+    inside, name = boundary_cells(con, le)
+    if inside is None:
+        if kind == "boundary":
+            raise DataError(f"--study-area boundary: expected area polygons for the source; {name}")
+        return history, said + f" (no boundary: {name})"
+    held = float(np.isin(le.events.cell, np.flatnonzero(inside)).mean()) if le.events.cell.size else 0.0
+    if kind == "auto" and held < 0.5:
+        return history, said + f" (the {name} polygons hold only {held:.0%} of the incidents, so they are not used)"
+    return inside, (
+        f"the {int(inside.sum()):,} cells of {le.cell_m:g} m whose centre lies inside the {name} polygons "
+        f"(they hold {held:.0%} of the incidents)"
+    )
+
+
 def forecast_periods(horizon: str, start: int, end: int, last_day: int) -> list[tuple[int, int]]:
     """Forecast periods ``[a, b)`` in days: every ``horizon`` from ``start`` while ``a ≤ end`` and the period
     ends within the data (``b ≤ last_day + 1``). Months are calendar months from ``start``'s month."""
@@ -352,6 +408,7 @@ def evaluate_forecasts(
     offence: Sequence[str] = (),
     methods: Sequence[str] = tuple(FORECASTERS),
     grid_offsets: int = 1,
+    study_area: str = "auto",
     study_since: Any = None,
     seed: int = 0,
     n_boot: int = 1000,
@@ -383,8 +440,10 @@ def evaluate_forecasts(
         Among naive, retrospective, prospective, stkde, sepp, lightgbm; naive is always added.
     grid_offsets
         K: also evaluate on grids shifted by k/K of a cell east and north (k = 1 … K−1) and report the spread.
+    study_area
+        ``auto``, ``boundary`` or ``incidents`` (see the module docstring).
     study_since
-        First day of the history that defines the study area (default: the first incident).
+        First day of the history that defines an ``incidents`` study area (default: the first incident).
     seed, n_boot
         Seed of the bootstrap and of LightGBM; bootstrap replicates.
 
@@ -423,11 +482,11 @@ def evaluate_forecasts(
                 f"it; the data start on {_date(le.first_day)}"
             )
         since = _day(study_since) if study_since is not None else le.first_day
-        study = le.events.counts(since, periods[0][0]) > 0
+        study, study_text = _study_area(con, le, study_area, since, periods[0][0])
         if not study.any():
             raise DataError("study area: no cell had an incident before the first forecast period")
-        runs.append((le, periods, study, _run_offset(le, chosen, periods, study, train_days, seed)))
-    le, periods, study, (values, seconds, cover, alphas) = runs[0]
+        runs.append((le, periods, study, study_text, _run_offset(le, chosen, periods, study, train_days, seed)))
+    le, periods, study, study_text, (values, seconds, cover, alphas) = runs[0]
     scores = score_periods(values, chosen, metric_names, baseline="naive", n_boot=n_boot, seed=seed)
     nested: dict[str, Any] = {}
     rows = []
@@ -445,6 +504,10 @@ def evaluate_forecasts(
         entry["dispersion"] = alphas[m]
         row["seconds_per_forecast"] = seconds[m]
         row["interval_coverage_90"] = cover[m]
+        j5 = metric_names.index("hit_rate_0.05")
+        row["vs_naive_hit_rate_0.05"] = scores.diff[i, j5]
+        row["vs_naive_hit_rate_0.05_low"] = scores.diff_low[i, j5]
+        row["vs_naive_hit_rate_0.05_high"] = scores.diff_high[i, j5]
         nested[m] = entry
         rows.append(row)
         if m != "naive":
@@ -463,17 +526,15 @@ def evaluate_forecasts(
     ]  # fmt: skip
     off_rows = []
     if grid_offsets > 1:
-        for k, (le_k, _, study_k, (vals_k, *_)) in enumerate(runs):
+        for k, (le_k, _, study_k, _, (vals_k, *_)) in enumerate(runs):
             for i, m in enumerate(chosen):
                 r: dict[str, Any] = {"offset": k / grid_offsets, "offset_m": le_k.offset_m, "method": m,
                                      "study_area_cells": int(study_k.sum())}  # fmt: skip
                 for c in COVERAGES:
                     r[f"hit_rate_{c:g}"] = float(np.nanmean(vals_k[:, i, metric_names.index(f"hit_rate_{c:g}")]))
                 off_rows.append(r)
-    since0 = _day(study_since) if study_since is not None else le.first_day
     notes = [
-        f"Study area: the {int(study.sum()):,} cells of {cell_m:g} m with at least one incident from "
-        f"{_date(since0)} to {_date(periods[0][0] - 1)}.",
+        f"Study area: {study_text}.",
         f"Each {horizon} is forecast from the incidents before it only (each method reads up to {train_days} "
         "days back; lightgbm's features reach a further year back); naive counts the last "
         f"{train_days} days.",
@@ -500,6 +561,7 @@ def evaluate_forecasts(
             "offence": list(offence),
             "methods": chosen,
             "grid_offsets": grid_offsets,
+            "study_area": study_area,
             "seed": seed,
             "n_boot": n_boot,
             **le.origin.to_dict(),
@@ -512,7 +574,7 @@ def evaluate_forecasts(
         methods=nested,
         paired_vs_naive=paired,
         study_area_cells=int(study.sum()),
-        study_area="cells with an incident before the first forecast period",
+        study_area=study_text,
         periods=len(periods),
         first_period=str(_date(periods[0][0])),
         last_period=str(_date(periods[-1][0])),
@@ -520,6 +582,21 @@ def evaluate_forecasts(
         per_period=pd.DataFrame(per),
         offsets=pd.DataFrame(off_rows),
     )
+
+
+def _area_labels(con: duckdb.DuckDBPyConnection, le: LoadedEvents) -> list[str]:
+    """Each area code's name: from the loaded area polygons of the area column when they name it, else its id."""
+    import duckdb
+
+    labels = list(le.area_names)
+    if le.area_column is None:
+        return labels
+    try:
+        rows = con.execute("SELECT area_id, name FROM areas WHERE area_kind = ?", [le.area_column]).fetchall()
+    except duckdb.CatalogException:  # a warehouse without the areas table: ids only
+        return labels
+    names = {str(r[0]): str(r[1]) for r in rows if r[1] is not None}
+    return [names.get(label, label) for label in labels]
 
 
 @dataclass(frozen=True)
@@ -565,6 +642,7 @@ def predict_hotspots(
     horizon: str = "week",
     offence: Sequence[str] = (),
     at: Any = None,
+    study_area: str = "auto",
     seed: int = 0,
     calibration_periods: int = 2,
 ) -> HotspotPrediction:
@@ -576,6 +654,8 @@ def predict_hotspots(
         One of the forecasters (:data:`crimelens.models.forecast.FORECASTERS`).
     at
         Start of the forecast period (default: the day after the last incident).
+    study_area
+        ``auto``, ``boundary`` or ``incidents`` (see the module docstring).
     calibration_periods
         Earlier periods on which the interval's dispersion is calibrated (the same method, forecast from
         incidents before each).
@@ -599,7 +679,7 @@ def predict_hotspots(
         b = a + (1 if horizon == "day" else 7)
     h = b - a
     ys, mus = [], []
-    study = ev.counts(-(2**62), a) > 0
+    study, study_text = _study_area(con, le, study_area, le.first_day, a)
     if not study.any():
         raise DataError(f"no incident before {_date(a)}: nothing to forecast from")
     for k in range(1, calibration_periods + 1):
@@ -623,7 +703,7 @@ def predict_hotspots(
         pair = np.bincount(ev.cell[known] * n_area + ev.area[known], minlength=ev.n_cells * n_area)
         pair = pair.reshape(ev.n_cells, n_area)[rows]
         has = pair.sum(axis=1) > 0
-        names = np.array(le.area_names, dtype=object)
+        names = np.array(_area_labels(con, le), dtype=object)
         place = np.where(has, names[pair.argmax(axis=1)], "")
     recent = ev.counts(a - train_days, a)[rows]
     table = pd.DataFrame(
@@ -647,6 +727,7 @@ def predict_hotspots(
         f"{horizon}s.",
         f"Place: the {le.area_column.replace('_', ' ') if le.area_column else 'area'} most of the cell's incidents "
         "fall in.",
+        f"Study area: {study_text}.",
         *CAVEATS,
     )
     return HotspotPrediction(
