@@ -262,3 +262,17 @@ def test_toronto_eight_weeks(toronto_db: Path) -> None:
     assert 0.8 < r.methods["naive"]["interval_coverage_90"] <= 1.0
     d = r.to_dict()
     assert set(d["methods"]["naive"]["hit_rate"]) == {"0.01", "0.05", "0.1", "0.2"}
+
+
+def test_one_period_has_no_interval() -> None:
+    s = score_periods(np.array([[[0.3], [0.4]]]), ["a", "b"], ["hr"], baseline="a", n_boot=100)
+    assert s.mean[:, 0] == pytest.approx([0.3, 0.4]) and s.diff[1, 0] == pytest.approx(0.1)
+    assert np.isnan(s.low).all() and np.isnan(s.diff_low).all()
+
+
+def test_lightgbm_without_enough_history_says_it_gives_the_naive_forecast() -> None:
+    # 30 days of history: no training cutoff has the 91 days its features need
+    ev = _events([(50 + 100 * (d % 5), 50, d) for d in range(30)])
+    f = LightGBMForecaster(window=30).fit(ev, 30, 7)
+    assert f.fallback_
+    assert np.array_equal(f.predict(), NaiveForecaster(window=30).fit(ev, 30, 7).predict())

@@ -688,7 +688,7 @@ def score_periods(
     The vectorised form of :func:`score_methods` for per-period metrics (hit rate, PAI, PEI at fixed coverage,
     :func:`per_period_mean`): a replicate draws as many periods as there are, with replacement, and averages
     their values; the difference against ``baseline`` uses the same draws for both methods (paired). Periods
-    whose value is NaN (no crime) are left out of a replicate's mean.
+    whose value is NaN (no crime) are left out of a replicate's mean. With one period there is no interval (NaN).
 
     Parameters
     ----------
@@ -727,7 +727,7 @@ def score_periods(
     shape = v.shape[1:]
     low, high = np.full(shape, np.nan), np.full(shape, np.nan)
     diff, diff_low, diff_high = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
-    if n_boot:
+    if n_boot and p >= 2:  # one period: nothing to resample, no interval
         finite = np.isfinite(v)
         filled = np.where(finite, v, 0.0)
         sums = filled[draws].sum(axis=1)  # (boot, methods, metrics)
@@ -744,7 +744,7 @@ def score_periods(
             with np.errstate(invalid="ignore"):
                 diff_low = np.nanquantile(d, alpha, axis=0)
                 diff_high = np.nanquantile(d, 1 - alpha, axis=0)
-    elif baseline is not None:
+    if baseline is not None and not (n_boot and p >= 2):
         b = list(methods).index(baseline)
         diff = mean - mean[b : b + 1, :]
     return PeriodScores(

@@ -605,13 +605,19 @@ def lagged_features(events: GridEvents, cutoff: int, horizon: int) -> FloatArray
     return out
 
 
+#: Days of history a training cutoff of :class:`LightGBMForecaster` needs before it (its 91-day features).
+MIN_HISTORY_DAYS = 91
+
+
 class LightGBMForecaster(_Forecaster):
     """Gradient-boosted Poisson regression of next period's count on lagged cell features (LightGBM).
 
     Trained on earlier cutoffs only: ``n_cutoffs`` cutoffs spread over the ``window`` days before the
-    forecast cutoff (each at least one horizon before it, so its target period ends before the cutoff), rows
+    forecast cutoff (each at least ``target_days`` before it, so its target period ends before the cutoff), rows
     = cells with an incident before that cutoff, features :func:`lagged_features`, target = the cell's count
     over the next ``target_days`` days (rescaled to the horizon). Small and deterministic (one thread, fixed seed).
+    A training cutoff needs :data:`MIN_HISTORY_DAYS` of incidents before it; with none (a short history, such as
+    one month), it cannot learn and gives the naive forecast instead (``fallback_`` is True).
 
     Parameters
     ----------
@@ -666,7 +672,11 @@ class LightGBMForecaster(_Forecaster):
         spacing = max(1, (self.window - span) // max(1, self.n_cutoffs - 1))
         cutoffs = [latest - k * spacing for k in range(int(self.n_cutoffs))]
         first_day = float(ev.day.min()) if ev.day.size else float(cutoff)
-        cutoffs = [c for c in cutoffs if c - 28 >= first_day] or [latest]
+        cutoffs = [c for c in cutoffs if c - MIN_HISTORY_DAYS >= first_day]
+        self.fallback_ = not cutoffs
+        if self.fallback_:  # too little history to learn from: the naive forecast, said in the result's notes
+            self.expected_ = ev.counts(cutoff - self.window, cutoff) * horizon / self.window
+            return self
         xs: list[FloatArray] = []
         ys: list[FloatArray] = []
         for c in cutoffs:  # a few cutoffs, each vectorised over every cell

@@ -357,21 +357,28 @@ def _run_offset(
     study: np.ndarray,
     train_days: int,
     seed: int,
-) -> tuple[np.ndarray, dict[str, float], dict[str, float], dict[str, float]]:
-    """Per-period metric values (periods, methods, metrics), seconds per forecast, interval coverage and the
-    dispersion used, for one grid."""
+) -> tuple[np.ndarray, dict[str, float], dict[str, float], dict[str, float], dict[str, int]]:
+    """Per-period metric values (periods, methods, metrics), seconds per forecast, interval coverage, the mean
+    dispersion used and the forecasts that fell back to naive, for one grid.
+
+    The count interval of a period uses the dispersion of the method's forecasts of every earlier period; the
+    first period's, that of a forecast of the period before it (when the data hold a full window before that),
+    else a Poisson interval.
+    """
     ev = le.events
     values = np.full((len(periods), len(methods), len(_METRICS) * len(COVERAGES)), np.nan)
     seconds = dict.fromkeys(methods, 0.0)
     inside = dict.fromkeys(methods, 0.0)
+    fallbacks = dict.fromkeys(methods, 0)
     alpha_used: dict[str, list[float]] = {m: [] for m in methods}
     history: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {m: ([], []) for m in methods}
     for mi, name in enumerate(methods):
         a0, b0 = periods[0]
         h0 = b0 - a0
-        calib = make_forecaster(name, window=train_days, seed=seed).fit(ev, a0 - h0, h0)
-        history[name][0].append(ev.counts(a0 - h0, a0)[study])
-        history[name][1].append(calib.predict()[study])
+        if a0 - h0 - train_days >= le.first_day:
+            calib = make_forecaster(name, window=train_days, seed=seed).fit(ev, a0 - h0, h0)
+            history[name][0].append(ev.counts(a0 - h0, a0)[study])
+            history[name][1].append(calib.predict()[study])
         for k, (a, b) in enumerate(periods):
             y = ev.counts(a, b)[study]
             t0 = time.perf_counter()
@@ -379,16 +386,19 @@ def _run_offset(
             mu = f.predict()
             score = f.score_cells()
             seconds[name] += time.perf_counter() - t0
+            fallbacks[name] += int(getattr(f, "fallback_", False))
             values[k, mi] = _metric_values(y, score[study])
-            alpha = nb_dispersion(np.concatenate(history[name][0]), np.concatenate(history[name][1]))
+            ys, mus = history[name]
+            alpha = nb_dispersion(np.concatenate(ys), np.concatenate(mus)) if ys else 0.0
             lo, hi = nb_interval(mu[study], alpha, 0.9)
             inside[name] += float(np.count_nonzero((y >= lo) & (y <= hi)))
             alpha_used[name].append(alpha)
-            history[name][0].append(y)
-            history[name][1].append(mu[study])
+            ys.append(y)
+            mus.append(mu[study])
     n = len(periods)
     cover = {m: inside[m] / (n * int(study.sum())) for m in methods}
-    return values, {m: seconds[m] / n for m in methods}, cover, {m: float(np.mean(alpha_used[m])) for m in methods}
+    alphas = {m: float(np.mean(alpha_used[m])) for m in methods}
+    return values, {m: seconds[m] / n for m in methods}, cover, alphas, fallbacks
 
 
 def _metric_names() -> list[str]:
@@ -486,7 +496,7 @@ def evaluate_forecasts(
         if not study.any():
             raise DataError("study area: no cell had an incident before the first forecast period")
         runs.append((le, periods, study, study_text, _run_offset(le, chosen, periods, study, train_days, seed)))
-    le, periods, study, study_text, (values, seconds, cover, alphas) = runs[0]
+    le, periods, study, study_text, (values, seconds, cover, alphas, fallbacks) = runs[0]
     scores = score_periods(values, chosen, metric_names, baseline="naive", n_boot=n_boot, seed=seed)
     nested: dict[str, Any] = {}
     rows = []
@@ -546,6 +556,12 @@ def evaluate_forecasts(
         notes.append(f"Worse than naive at 5% coverage (interval below 0): {', '.join(worse)}.")
     if le.rows_without_coordinates:
         notes.append(f"{le.rows_without_coordinates:,} incidents without coordinates are not gridded.")
+    for m, n_fb in fallbacks.items():
+        if n_fb:
+            notes.append(
+                f"{m}: {n_fb} of {len(periods)} forecasts had too little history to learn from and are the naive "
+                "forecast."
+            )
     title = (
         f"Hotspot forecasts of {le.source}: {len(periods)} {horizon}s from {_date(periods[0][0])}, "
         f"{cell_m:g} m cells, best at 5%: {best}"
@@ -684,6 +700,8 @@ def predict_hotspots(
         raise DataError(f"no incident before {_date(a)}: nothing to forecast from")
     for k in range(1, calibration_periods + 1):
         c = a - k * h
+        if c - train_days < le.first_day:  # not a full window before it: no calibration from it
+            continue
         f = make_forecaster(method, window=train_days, seed=seed).fit(ev, c, h)
         ys.append(ev.counts(c, c + h)[study])
         mus.append(f.predict()[study])
@@ -721,10 +739,13 @@ def predict_hotspots(
         for p, ring in zip(props, rings, strict=True)
     ]  # fmt: skip
     start_d, end_d = _date(a), _date(b - 1)
+    calibrated = (
+        f"a negative binomial with dispersion {alpha:.3f} calibrated on the {len(ys)} previous {horizon}(s)"
+        if ys
+        else "a Poisson distribution (too little history to calibrate a dispersion)"
+    )
     notes = (
-        f"Method {method}, fitted on incidents before {start_d} ({train_days} days); 90% intervals from a "
-        f"negative binomial with dispersion {alpha:.3f} calibrated on the {calibration_periods} previous "
-        f"{horizon}s.",
+        f"Method {method}, fitted on incidents before {start_d} ({train_days} days); 90% intervals from {calibrated}.",
         f"Place: the {le.area_column.replace('_', ' ') if le.area_column else 'area'} most of the cell's incidents "
         "fall in.",
         f"Study area: {study_text}.",
