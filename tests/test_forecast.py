@@ -276,3 +276,17 @@ def test_lightgbm_without_enough_history_says_it_gives_the_naive_forecast() -> N
     f = LightGBMForecaster(window=30).fit(ev, 30, 7)
     assert f.fallback_
     assert np.array_equal(f.predict(), NaiveForecaster(window=30).fit(ev, 30, 7).predict())
+
+
+def test_bench_replaces_only_its_own_section() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "forecast_bench.py"
+    spec = importlib.util.spec_from_file_location("forecast_bench", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    before = "# R\n\n## A\n\na\n\n## Hotspot forecasting\n\nold\n\n## B\n\nb\n"
+    after = bench.replace_section(before, "## Hotspot forecasting\n\nnew\n")
+    assert after == "# R\n\n## A\n\na\n\n## Hotspot forecasting\n\nnew\n\n## B\n\nb\n"
+    assert bench.replace_section("# R\n", "## Hotspot forecasting\n\nx\n") == "# R\n\n## Hotspot forecasting\n\nx\n"
