@@ -43,6 +43,7 @@ __all__ = [
     "RetrospectiveForecaster",
     "SEPPForecaster",
     "SpaceTimeKDEForecaster",
+    "lagged_features",
     "make_forecaster",
     "nb_dispersion",
     "nb_interval",
