@@ -546,7 +546,8 @@ def evaluate_forecasts(
     notes = [
         f"Study area: {study_text}.",
         f"Each {horizon} is forecast from the incidents before it only (each method reads up to {train_days} "
-        "days back; lightgbm's features reach a further year back); naive counts the last "
+        "days back, except lightgbm, whose features also read each cell's whole earlier history: a 730-day count "
+        "and an exponentially decayed count); naive counts the last "
         f"{train_days} days.",
         "Intervals: 95% over resampled periods; differences against naive are paired (same periods).",
         *CAVEATS,
