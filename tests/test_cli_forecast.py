@@ -141,3 +141,15 @@ def test_boundary_study_area_when_polygons_are_loaded(city_db: Path, tmp_path: P
         runner.invoke(app, ["forecast", "predict", "--db", str(db), "--cell-size", "300", "--json"]).stdout
     )
     assert {r["place"] for r in pred["rows"]} <= {"W", "East End", ""}
+
+
+def test_offence_filter(city_db: Path) -> None:
+    base = ["forecast", "evaluate", "--db", str(city_db), "--start", "2022-09-01", "--end", "2022-09-30",
+            "--methods", "naive", "--cell-size", "300", "--json"]  # fmt: skip
+    every = json.loads(runner.invoke(app, base).stdout)
+    robbery = json.loads(runner.invoke(app, [*base, "--offence", "robbery"]).stdout)
+    # 30% of the incidents are robberies: fewer cells ever held one
+    assert 0 < robbery["study_area_cells"] < every["study_area_cells"]
+    assert robbery["params"]["offence"] == ["robbery"]
+    bad = runner.invoke(app, [*base[:-1], "--offence", "robery"])
+    assert bad.exit_code == 1 and "robery" in bad.stderr and "robbery" in bad.stderr
