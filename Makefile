@@ -7,7 +7,7 @@ PIP_VERSION := 26.3
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: demo test lint typecheck pytest system-deps bench bench-everyday bench-alerts bench-models bench-50m clean lock
+.PHONY: demo test lint typecheck pytest system-deps bench bench-everyday bench-alerts bench-models bench-forecast bench-50m clean lock
 
 demo: $(RUNTIME_STAMP)
 	$(VENV)/bin/crimelens demo
@@ -46,6 +46,7 @@ bench: $(TEST_STAMP) system-deps
 	$(PY) bench/everyday.py
 	$(PY) bench/alerts_backtest.py
 	$(PY) bench/model_bench.py
+	$(PY) bench/forecast_bench.py
 
 # Everyday commands (loads, rank, trends, findings, incidents, report) on the real shared data, each against a
 # DuckDB floor measured in the same run; rewrites the "Everyday commands" section of bench/RESULTS.md (~5 min).
@@ -63,6 +64,12 @@ bench-alerts: $(RUNTIME_STAMP)
 # rewrites the "Model evaluation" section of bench/RESULTS.md (~4 min).
 bench-models: $(RUNTIME_STAMP)
 	$(PY) bench/model_bench.py
+	$(PY) bench/forecast_bench.py
+
+# Grid hotspot forecasters on Toronto 2019 (the protocol of docs/forecast.md); rewrites the "Hotspot forecasting"
+# section of bench/RESULTS.md (~10 min on a shared 2-core machine).
+bench-forecast: $(RUNTIME_STAMP)
+	$(PY) bench/forecast_bench.py
 
 # One-off scale check: 50 million simulated incidents (tens of minutes, ~10 GB of temporary disk).
 bench-50m: $(TEST_STAMP)

@@ -48,7 +48,7 @@ ANALYSIS_MODULES: dict[str, str] = {
 }
 QUICK_ROWS = 50_000
 #: Sections of RESULTS.md that other scripts write (bench/everyday.py, alerts_backtest.py, model_bench.py): kept
-KEPT_SECTIONS = ("## Everyday commands", "## Alerts backtest", "## Model evaluation")
+KEPT_SECTIONS = ("## Everyday commands", "## Alerts backtest", "## Model evaluation", "## Hotspot forecasting")
 QUICK_INCIDENTS = 20_000
 PROFILE_ROWS = 200_000
 SPAN_YEARS = 10

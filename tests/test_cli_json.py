@@ -29,6 +29,7 @@ from crimelens.analysis.result import Result
 from crimelens.cli import app
 from crimelens.insights import Findings
 from crimelens.models.classify import ClassifyResult
+from crimelens.models.hotspots import ForecastEvaluation, HotspotPrediction
 
 pytestmark = [pytest.mark.filterwarnings(r"ignore:fetch_arrow_table\(\) is deprecated:DeprecationWarning")]
 
@@ -61,6 +62,11 @@ INCIDENT_COMMANDS: list[tuple[list[str], type[Result]]] = [
     (["incidents", "persistent", "--cell", "400"], PersistentCellsResult),
     (["incidents", "near-repeat", "--permutations", "99", "--max-points", "2000"], KnoxResult),
     (["findings", "--source", "simulated-city"], Findings),
+    (
+        ["forecast", "evaluate", "--train-days", "90", "--methods", "naive,sepp", "--cell-size", "400"],
+        ForecastEvaluation,
+    ),
+    (["forecast", "predict", "--train-days", "90", "--cell-size", "400", "--method", "sepp"], HotspotPrediction),
 ]
 
 
@@ -102,7 +108,7 @@ def _shown_columns(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         shown.append([str(c) for c in cols])
         real(frame, title, limit, console, columns)
 
-    for name in ("render", "jurisdictions", "incidents", "data", "jobs", "models"):
+    for name in ("render", "jurisdictions", "incidents", "data", "jobs", "models", "forecast"):
         module = importlib.import_module(f"crimelens.cli.{name}")
         if hasattr(module, "show_table"):
             monkeypatch.setattr(module, "show_table", spy)
@@ -138,7 +144,7 @@ def _check(args: list[str], cls: type[Result], db: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 0, result.output
     data: dict[str, Any] = json.loads(result.stdout)
     assert set(data) >= ENVELOPE, sorted(data)
-    assert data["command"] == (" ".join(args[:2]) if args[0] in ("incidents", "model") else args[0])
+    assert data["command"] == (" ".join(args[:2]) if args[0] in ("incidents", "model", "forecast") else args[0])
     for f in dataclasses.fields(cls):
         assert (f.name if f.name != "table" else "rows") in data, f"{args}: field {f.name} missing from --json"
     keys, values = _row_keys_and_values(data)

@@ -17,6 +17,7 @@ import typer
 from crimelens import __version__
 from crimelens.cli import alerts, data, feeds, jobs, jurisdictions  # noqa: F401  (importing registers their commands)
 from crimelens.cli.covariates import covariates_app
+from crimelens.cli.forecast import forecast_app
 from crimelens.cli.incidents import incidents_app
 from crimelens.cli.models import model_app
 from crimelens.cli.support import app
@@ -26,6 +27,7 @@ __all__ = ["app", "main"]
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(model_app, name="model")
 app.add_typer(covariates_app, name="covariates")
+app.add_typer(forecast_app, name="forecast")
 
 
 def _version(value: bool) -> None:

@@ -7,6 +7,9 @@
 - :mod:`~crimelens.models.baselines`: persistence, historical average, last change, common trend.
 - :mod:`~crimelens.models.classify`: which places will be high-crime next period (logistic regression and
   LightGBM under the estimator contract), with the features built only from earlier data.
+- :mod:`~crimelens.models.forecast`: grid hotspot forecasters (naive, retrospective and prospective hotspots,
+  space-time KDE, a grid self-exciting point process fitted by EM, LightGBM) with count intervals;
+  :mod:`~crimelens.models.hotspots` evaluates them through time against naive and forecasts next period.
 
 Heavy libraries (scikit-learn, LightGBM) are imported inside the functions that use them.
 """

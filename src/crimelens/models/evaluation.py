@@ -25,6 +25,12 @@ Brier, G. W. (1950). Verification of forecasts expressed in terms of probability
 78(1), 1-3.
 Künsch, H. R. (1989). The jackknife and the bootstrap for general stationary observations. *Annals of
 Statistics* 17(3), 1217-1241 (resampling blocks, not observations, of dependent data).
+Hunt, J. M. (2016). Do crime hot spots move? Exploring the effects of the modifiable areal unit problem and
+modifiable temporal unit problem on crime hot spot stability. PhD thesis, American University (the predictive
+efficiency index, PEI, used by the NIJ Real-Time Crime Forecasting Challenge).
+Joshi, C., Curtis-Ham, S., D'Ath, C. & Searle, D. (2021). Considerations for developing predictive spatial
+models of crime and new methods for measuring their accuracy. *ISPRS International Journal of
+Geo-Information* 10(9), 597 (PEI*: the area a perfect forecast needs for the same crimes).
 """
 
 from __future__ import annotations
@@ -46,18 +52,26 @@ __all__ = [
     "Fold",
     "FoldRun",
     "MetricSpec",
+    "PeriodScores",
     "average_precision",
     "best_f1_threshold",
     "brier_score",
     "calibration_table",
     "f1_score",
+    "hit_rate_at",
     "hit_rate_metric",
+    "pai_at",
     "pai_metric",
+    "pei_at",
+    "pei_metric",
+    "pei_star_at",
+    "pei_star_metric",
     "per_period_mean",
     "roc_auc",
     "rolling_origin_splits",
     "run_folds",
     "score_methods",
+    "score_periods",
 ]
 
 #: Bootstrap replicates of every interval.
@@ -272,31 +286,79 @@ def _check_coverage(coverage: float) -> None:
         raise ConfigError(f"coverage: expected the share of units flagged, above 0 and at most 1, got {coverage!r}")
 
 
+def hit_rate_at(y: Any, score: Any, coverage: float) -> float:
+    """Hit rate of one period: the share of its crimes (``y`` counts) in the top ``coverage`` share of units by
+    ``score`` (``ceil(coverage · n)`` units, ties broken by position). NaN without crimes (Chainey et al. 2008)."""
+    _check_coverage(coverage)
+    ya, sa = _arrays(y, score)
+    total = float(ya.sum())
+    return float("nan") if total == 0 or ya.size == 0 else float(ya[_flagged(sa, coverage)].sum()) / total
+
+
+def pai_at(y: Any, score: Any, coverage: float) -> float:
+    """PAI of one period: hit rate / share of the (equal-area) units flagged (Chainey et al. 2008)."""
+    ya, sa = _arrays(y, score)
+    hr = hit_rate_at(ya, sa, coverage)
+    if not np.isfinite(hr):
+        return hr
+    k = max(1, math.ceil(coverage * ya.size - 1e-9))
+    return hr / (k / ya.size)
+
+
+def pei_at(y: Any, score: Any, coverage: float) -> float:
+    """PEI of one period (Hunt 2016): crimes in the flagged units over the most any choice of as many units could
+    hold, i.e. the PAI over the PAI of a perfect forecast of the same area. 1 is perfect; NaN without crimes."""
+    _check_coverage(coverage)
+    ya, sa = _arrays(y, score)
+    total = float(ya.sum())
+    if total == 0 or ya.size == 0:
+        return float("nan")
+    k = max(1, math.ceil(coverage * ya.size - 1e-9))
+    best = float(np.sort(ya)[::-1][:k].sum())
+    return float(ya[_flagged(sa, coverage)].sum()) / best
+
+
+def pei_star_at(y: Any, score: Any, coverage: float) -> float:
+    """PEI* of one period (Joshi et al. 2021): the fewest units a perfect forecast needs to hold as many crimes as
+    the flagged units hold, over the units flagged (PAI over the PAI of a perfect forecast of the same crimes).
+    1 is perfect; 0 when the flagged units hold no crime; NaN without crimes."""
+    _check_coverage(coverage)
+    ya, sa = _arrays(y, score)
+    total = float(ya.sum())
+    if total == 0 or ya.size == 0:
+        return float("nan")
+    flags = _flagged(sa, coverage)
+    caught = float(ya[flags].sum())
+    if caught == 0:
+        return 0.0
+    needed = int(np.searchsorted(np.cumsum(np.sort(ya)[::-1]), caught - 1e-9)) + 1
+    return needed / float(flags.sum())
+
+
 def hit_rate_metric(coverage: float) -> MetricSpec:
     """Hit rate at fixed coverage, the mean over periods: the share of a period's crimes (``y`` counts) in the
     top ``coverage`` share of its units by score (Chainey, Tompson & Uhlig 2008). For equal-area units."""
     _check_coverage(coverage)
-
-    def one(y: np.ndarray, values: np.ndarray) -> float:
-        total = float(y.sum())
-        return float("nan") if total == 0 else float(y[_flagged(values, coverage)].sum()) / total
-
-    return MetricSpec(f"hit_rate_{coverage:g}", per_period_mean(one))
+    return MetricSpec(f"hit_rate_{coverage:g}", per_period_mean(lambda y, v: hit_rate_at(y, v, coverage)))
 
 
 def pai_metric(coverage: float) -> MetricSpec:
     """Predictive accuracy index at fixed coverage, the mean over periods: hit rate / share of the area
     flagged (equal-area units; Chainey, Tompson & Uhlig 2008). 1 is no better than chance."""
     _check_coverage(coverage)
+    return MetricSpec(f"pai_{coverage:g}", per_period_mean(lambda y, v: pai_at(y, v, coverage)))
 
-    def one(y: np.ndarray, values: np.ndarray) -> float:
-        total = float(y.sum())
-        if total == 0:
-            return float("nan")
-        flags = _flagged(values, coverage)
-        return (float(y[flags].sum()) / total) / (float(flags.sum()) / flags.size)
 
-    return MetricSpec(f"pai_{coverage:g}", per_period_mean(one))
+def pei_metric(coverage: float) -> MetricSpec:
+    """PEI at fixed coverage (Hunt 2016), the mean over periods (:func:`pei_at`)."""
+    _check_coverage(coverage)
+    return MetricSpec(f"pei_{coverage:g}", per_period_mean(lambda y, v: pei_at(y, v, coverage)))
+
+
+def pei_star_metric(coverage: float) -> MetricSpec:
+    """PEI* at fixed coverage (Joshi et al. 2021), the mean over periods (:func:`pei_star_at`)."""
+    _check_coverage(coverage)
+    return MetricSpec(f"pei_star_{coverage:g}", per_period_mean(lambda y, v: pei_star_at(y, v, coverage)))
 
 
 DEFAULT_METRICS: tuple[MetricSpec, ...] = (
@@ -584,4 +646,119 @@ def score_methods(
         level=level,
         seed=seed,
         best_baseline=best_base,
+    )
+
+
+# -- per-period metrics: means, period-bootstrap intervals and paired differences ------------------------
+@dataclass(frozen=True)
+class PeriodScores:
+    """Per-period metric values summarised: the mean over periods, its interval, and paired differences.
+
+    ``mean``, ``low``, ``high``: arrays (methods, metrics). ``diff``, ``diff_low``, ``diff_high``: each method
+    minus ``baseline`` on the same resampled periods (zeros for the baseline itself).
+    """
+
+    methods: tuple[str, ...]
+    metrics: tuple[str, ...]
+    baseline: str | None
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    diff: np.ndarray
+    diff_low: np.ndarray
+    diff_high: np.ndarray
+    n_periods: int
+    n_boot: int
+    level: float
+    seed: int
+
+
+def score_periods(
+    values: Any,
+    methods: Sequence[str],
+    metrics: Sequence[str],
+    *,
+    baseline: str | None = None,
+    n_boot: int = N_BOOT,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> PeriodScores:
+    """Mean over periods of per-period metric values, with period-bootstrap intervals and paired differences.
+
+    The vectorised form of :func:`score_methods` for per-period metrics (hit rate, PAI, PEI at fixed coverage,
+    :func:`per_period_mean`): a replicate draws as many periods as there are, with replacement, and averages
+    their values; the difference against ``baseline`` uses the same draws for both methods (paired). Periods
+    whose value is NaN (no crime) are left out of a replicate's mean. With one period there is no interval (NaN).
+
+    Parameters
+    ----------
+    values
+        Array of shape (periods, methods, metrics).
+    methods, metrics
+        Their names, in the order of the array's axes.
+    baseline
+        The method differences are taken against (e.g. ``naive``); None: no differences (NaN).
+
+    Returns
+    -------
+    PeriodScores
+
+    References
+    ----------
+    Efron & Tibshirani (1993), percentile intervals; Künsch (1989), resampling blocks of dependent data.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 3 or v.shape[1:] != (len(methods), len(metrics)):
+        raise DataError(f"values: expected shape (periods, {len(methods)}, {len(metrics)}), got {v.shape}")
+    if v.shape[0] == 0:
+        raise DataError("values: expected at least one period, got none")
+    if not isinstance(n_boot, int) or isinstance(n_boot, bool) or n_boot < 0:
+        raise ConfigError(f"n_boot: expected a whole number of bootstrap replicates ≥ 0, got {n_boot!r}")
+    if not 0 < level < 1:
+        raise ConfigError(f"level: expected a coverage strictly between 0 and 1, got {level!r}")
+    if baseline is not None and baseline not in methods:
+        raise ConfigError(f"baseline: expected one of the methods ({', '.join(methods)}), got {baseline!r}")
+    p = v.shape[0]
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(v, axis=0) if np.isfinite(v).any() else np.full(v.shape[1:], np.nan)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, p, (n_boot, p))
+    alpha = (1 - level) / 2
+    shape = v.shape[1:]
+    low, high = np.full(shape, np.nan), np.full(shape, np.nan)
+    diff, diff_low, diff_high = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    if n_boot and p >= 2:  # one period: nothing to resample, no interval
+        finite = np.isfinite(v)
+        filled = np.where(finite, v, 0.0)
+        sums = filled[draws].sum(axis=1)  # (boot, methods, metrics)
+        counts = finite[draws].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            reps = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        with np.errstate(invalid="ignore"):
+            low = np.nanquantile(reps, alpha, axis=0) if np.isfinite(reps).any() else low
+            high = np.nanquantile(reps, 1 - alpha, axis=0) if np.isfinite(reps).any() else high
+        if baseline is not None:
+            b = list(methods).index(baseline)
+            d = reps - reps[:, b : b + 1, :]
+            diff = mean - mean[b : b + 1, :]
+            with np.errstate(invalid="ignore"):
+                diff_low = np.nanquantile(d, alpha, axis=0)
+                diff_high = np.nanquantile(d, 1 - alpha, axis=0)
+    if baseline is not None and not (n_boot and p >= 2):
+        b = list(methods).index(baseline)
+        diff = mean - mean[b : b + 1, :]
+    return PeriodScores(
+        methods=tuple(methods),
+        metrics=tuple(metrics),
+        baseline=baseline,
+        mean=mean,
+        low=low,
+        high=high,
+        diff=diff,
+        diff_low=diff_low,
+        diff_high=diff_high,
+        n_periods=p,
+        n_boot=n_boot,
+        level=level,
+        seed=seed,
     )

@@ -1,0 +1,767 @@
+"""Grid hotspot forecasters: where crime is most likely next period, as expected counts per square cell.
+
+Every forecaster follows the estimator contract (``__init__`` stores parameters; ``fit(events, cutoff,
+horizon)`` returns self and uses only incidents *before* ``cutoff``; learned state ends in ``_``;
+``predict()`` gives each cell's expected count over ``[cutoff, cutoff + horizon)`` and ``score_cells()`` the
+ranking score; ``random_state`` where a method draws). Cells are those of a :class:`GridEvents` rectangle, in
+the row-major order of :class:`crimelens.analysis.incidents.panel.GridPanel`. All computation is vectorised
+numpy / scipy (kernels are applied by FFT convolution, pairs of the point process are built offset by offset),
+never a Python loop over cells.
+
+- :class:`NaiveForecaster`: counts over the last N days.
+- :class:`RetrospectiveForecaster`: quartic-kernel density of the last N days (retrospective hotspot map).
+- :class:`ProspectiveForecaster`: Bowers, Johnson & Pease (2004) prospective hotspotting.
+- :class:`SpaceTimeKDEForecaster`: Gaussian in space × exponential decay in time.
+- :class:`SEPPForecaster`: the grid self-exciting point process of Mohler et al. (2015), fitted by EM.
+- :class:`LightGBMForecaster`: gradient-boosted Poisson regression on lagged cell features.
+
+:func:`nb_interval` turns an expected count into a 90 % interval (negative binomial, dispersion calibrated on
+earlier periods by :func:`nb_dispersion`).
+
+Counts are of *recorded* incidents: a forecast of them reproduces where police record crime (reporting,
+patrol intensity), and acting on it changes what gets recorded next (a feedback loop).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from crimelens.errors import ConfigError, DataError, NotFittedError
+from crimelens.geo import FloatArray, IntArray
+
+__all__ = [
+    "FORECASTERS",
+    "GridEvents",
+    "LightGBMForecaster",
+    "NaiveForecaster",
+    "ProspectiveForecaster",
+    "RetrospectiveForecaster",
+    "SEPPForecaster",
+    "SpaceTimeKDEForecaster",
+    "lagged_features",
+    "make_forecaster",
+    "nb_dispersion",
+    "nb_interval",
+]
+
+BoolArray = npt.NDArray[np.bool_]
+
+
+# -- the data every forecaster takes ----------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class GridEvents:
+    """Incidents placed on a rectangle of grid cells.
+
+    Parameters
+    ----------
+    nx, ny : int
+        Cells west–east and south–north of the rectangle.
+    cell_m : float
+        Cell size in metres.
+    cell : IntArray
+        Each incident's cell, row-major from the south-west corner (``row · nx + column``).
+    x, y : FloatArray
+        Each incident's position in metres from the rectangle's south-west corner (``0 ≤ x < nx · cell_m``).
+    day : IntArray
+        Each incident's day (days since any fixed epoch, the same for ``cutoff``).
+    frac : FloatArray
+        Time of day as a fraction of the day (the middle of the hour or day it is known to).
+    resolution : FloatArray
+        How precisely the time is known, in days (1 for a date only, 1/24 for an hour, 1/1440 for a minute).
+    violent : BoolArray
+        Whether the offence is violent (homicide, rape, robbery, aggravated assault).
+    area : IntArray
+        Each incident's area (neighbourhood, community area) as an integer code, −1 unknown.
+    """
+
+    nx: int
+    ny: int
+    cell_m: float
+    cell: IntArray
+    x: FloatArray
+    y: FloatArray
+    day: IntArray
+    frac: FloatArray
+    resolution: FloatArray
+    violent: BoolArray
+    area: IntArray
+
+    def __post_init__(self) -> None:
+        n = np.asarray(self.cell).size
+        for name in ("x", "y", "day", "frac", "resolution", "violent", "area"):
+            if np.asarray(getattr(self, name)).shape != (n,):
+                raise DataError(f"grid events: expected {n} values of {name} (one per incident), got another number")
+        if n and (int(np.min(self.cell)) < 0 or int(np.max(self.cell)) >= self.nx * self.ny):
+            raise DataError(f"grid events: expected cells 0 … {self.nx * self.ny - 1}, got one outside")
+
+    @classmethod
+    def build(
+        cls,
+        nx: int,
+        ny: int,
+        cell_m: float,
+        x: Any,
+        y: Any,
+        day: Any,
+        *,
+        frac: Any = None,
+        resolution: Any = None,
+        violent: Any = None,
+        area: Any = None,
+    ) -> GridEvents:
+        """Events from positions (metres from the south-west corner) and days; cells follow from positions.
+
+        ``frac`` defaults to 0.5 (the middle of the day) and ``resolution`` to 1 day: date-only timestamps.
+        """
+        xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        cx = np.floor(xs / cell_m).astype(np.int64)
+        cy = np.floor(ys / cell_m).astype(np.int64)
+        if xs.size and (cx.min() < 0 or cx.max() >= nx or cy.min() < 0 or cy.max() >= ny):
+            raise DataError(f"grid events: expected positions within the {nx} × {ny} cells of {cell_m:g} m")
+        n = xs.size
+        return cls(
+            nx=int(nx),
+            ny=int(ny),
+            cell_m=float(cell_m),
+            cell=cy * nx + cx,
+            x=xs,
+            y=ys,
+            day=np.asarray(day, dtype=np.int64),
+            frac=np.full(n, 0.5) if frac is None else np.asarray(frac, dtype=float),
+            resolution=np.ones(n) if resolution is None else np.asarray(resolution, dtype=float),
+            violent=np.zeros(n, dtype=bool) if violent is None else np.asarray(violent, dtype=bool),
+            area=np.full(n, -1, dtype=np.int64) if area is None else np.asarray(area, dtype=np.int64),
+        )
+
+    @property
+    def n_cells(self) -> int:
+        return self.nx * self.ny
+
+    @property
+    def time(self) -> FloatArray:
+        """Time in days (day + fraction of the day)."""
+        out: FloatArray = self.day + self.frac
+        return out
+
+    def select(self, keep: BoolArray) -> GridEvents:
+        """The incidents where ``keep`` is true."""
+        return GridEvents(
+            nx=self.nx, ny=self.ny, cell_m=self.cell_m, cell=self.cell[keep], x=self.x[keep], y=self.y[keep],
+            day=self.day[keep], frac=self.frac[keep], resolution=self.resolution[keep],
+            violent=self.violent[keep], area=self.area[keep],
+        )  # fmt: skip
+
+    def window(self, start: float, end: float) -> GridEvents:
+        """The incidents of days ``start ≤ day < end``."""
+        return self.select((self.day >= start) & (self.day < end))
+
+    def counts(self, start: float, end: float, weights: Any = None) -> FloatArray:
+        """Incidents per cell on days ``start ≤ day < end`` (optionally weighted)."""
+        keep = (self.day >= start) & (self.day < end)
+        w = None if weights is None else np.asarray(weights, dtype=float)[keep]
+        out: FloatArray = np.bincount(self.cell[keep], weights=w, minlength=self.n_cells).astype(float)
+        return out
+
+
+def _check_positive(name: str, value: Any, *, whole: bool = False, allow_zero: bool = False) -> None:
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    ok = ok and math.isfinite(float(value)) and (float(value) >= 0 if allow_zero else float(value) > 0)
+    if ok and whole:
+        ok = float(value) == int(value)
+    if not ok:
+        kind = "a whole number" if whole else "a number"
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name}: expected {kind} {bound}, got {value!r}")
+
+
+class _Forecaster:
+    """What every grid forecaster shares: the fitted check, the cutoff guard and the scaled expectation."""
+
+    name = ""
+    random_state: int | None = None
+    expected_: FloatArray
+
+    def _begin(self, events: GridEvents, cutoff: int, horizon: int) -> GridEvents:
+        """Validate and keep only incidents before ``cutoff`` (the guard against leakage)."""
+        if not isinstance(events, GridEvents):
+            raise DataError(f"events: expected GridEvents, got {type(events).__name__}")
+        _check_positive("horizon", horizon, whole=True)
+        self.cutoff_ = int(cutoff)
+        self.horizon_ = int(horizon)
+        self.n_cells_ = events.n_cells
+        return events.select(events.day < self.cutoff_)
+
+    def _check_fitted(self) -> None:
+        if "expected_" not in self.__dict__:
+            raise NotFittedError(f"{type(self).__name__}: call fit(events, cutoff, horizon) before predicting")
+
+    def predict(self) -> FloatArray:
+        """Expected incidents per cell over ``[cutoff, cutoff + horizon)``."""
+        self._check_fitted()
+        return self.expected_
+
+    def score_cells(self) -> FloatArray:
+        """The ranking score per cell (higher: more likely); here the expected count."""
+        return self.predict()
+
+    def _scale(self, surface: FloatArray, events: GridEvents, window: int) -> FloatArray:
+        """A risk surface as expected counts: its shares of the recent rate (incidents of the last ``window``
+        days × horizon / window)."""
+        recent = float(np.count_nonzero(events.day >= self.cutoff_ - window))
+        total = float(surface.sum())
+        rate = recent * self.horizon_ / window
+        out: FloatArray = surface / total * rate if total > 0 else np.zeros_like(surface)
+        return out
+
+
+# -- kernels on the grid ----------------------------------------------------------------------------------
+def _subgrid(cell_m: float, target_m: float = 75.0) -> int:
+    """Sub-cells per cell side so kernels are evaluated on a ~75 m lattice (about the precision of recorded
+    locations, often offset to an intersection)."""
+    return max(1, round(cell_m / target_m))
+
+
+def _convolve_cells(
+    events: GridEvents, weights: FloatArray, kernel_of_distance: Any, reach_m: float, sub: int
+) -> FloatArray:
+    """Σ_i w_i K(‖cell point − event i‖), averaged over each cell's ``sub × sub`` lattice points.
+
+    Events are placed at the centre of their ``cell_m / sub`` sub-cell (``sub = 1``: at their cell's centre);
+    the kernel is applied by FFT convolution, so the cost does not grow with the number of events.
+    """
+    from scipy.signal import fftconvolve
+
+    step = events.cell_m / sub
+    mx, my = events.nx * sub, events.ny * sub
+    sx = np.clip(np.floor(events.x / step).astype(np.int64), 0, mx - 1)
+    sy = np.clip(np.floor(events.y / step).astype(np.int64), 0, my - 1)
+    grid = np.bincount(sy * mx + sx, weights=weights, minlength=mx * my).reshape(my, mx)
+    r = math.floor(reach_m / step)
+    offs = np.arange(-r, r + 1) * step
+    dist = np.hypot(offs[None, :], offs[:, None])
+    kernel = kernel_of_distance(dist)
+    if grid.sum() == 0:
+        return np.zeros(events.n_cells)
+    dens = fftconvolve(grid, kernel, mode="full")[r : r + my, r : r + mx]
+    dens = np.clip(dens, 0.0, None)  # FFT round-off
+    out: FloatArray = dens.reshape(events.ny, sub, events.nx, sub).mean(axis=(1, 3)).ravel()
+    return out
+
+
+def quartic(d: Any, bandwidth: float) -> FloatArray:
+    """Quartic (biweight) kernel ``(1 − (d/h)²)²`` for ``d < h``, else 0 (unnormalised; Chainey 2013)."""
+    u = np.asarray(d, dtype=float) / bandwidth
+    out: FloatArray = np.where(u < 1, (1 - u**2) ** 2, 0.0)
+    return out
+
+
+class NaiveForecaster(_Forecaster):
+    """Counts over the last N days: the place-based persistence forecast.
+
+    Score of a cell: its incidents on the ``window`` days before the cutoff; expected count: that count ×
+    horizon / window.
+
+    Parameters
+    ----------
+    window : int
+        Days counted (365: last year's hotspots).
+
+    References
+    ----------
+    Chainey, S., Tompson, L. & Uhlig, S. (2008). The utility of hotspot mapping for predicting spatial
+    patterns of crime. *Security Journal* 21, 4-28. Adepeju, M., Rosser, G. & Cheng, T. (2016). Novel evaluation
+    metrics for sparse spatio-temporal point process hotspot predictions. *Crime Science* 5(7) (naive counts as
+    the baseline every forecaster must beat).
+    """
+
+    name = "naive"
+
+    def __init__(self, window: int = 365) -> None:
+        self.window = window
+
+    def fit(self, events: GridEvents, cutoff: int, horizon: int = 7) -> NaiveForecaster:
+        _check_positive("window", self.window, whole=True)
+        ev = self._begin(events, cutoff, horizon)
+        self.counts_ = ev.counts(self.cutoff_ - self.window, self.cutoff_)
+        self.expected_ = self.counts_ * self.horizon_ / self.window
+        return self
+
+    def score_cells(self) -> FloatArray:
+        self._check_fitted()
+        return self.counts_
+
+
+class RetrospectiveForecaster(_Forecaster):
+    """Retrospective hotspot map: a quartic-kernel density of the incidents of the last N days.
+
+    ``score(c) = Σ_i K(‖c − x_i‖)`` over incidents of the window, with the quartic kernel
+    ``K(d) = (1 − d²/h²)²`` for ``d < h``, averaged over the cell (a ~75 m lattice), then scaled to the recent
+    rate as expected counts.
+
+    Parameters
+    ----------
+    window : int
+        Days of incidents used.
+    bandwidth : float
+        Kernel radius h in metres.
+
+    References
+    ----------
+    Chainey, S. (2013). Examining the influence of cell size and bandwidth size on kernel density estimation
+    crime hotspot maps for predicting spatial patterns of crime. *Bulletin of the Geographical Society of
+    Liège* 60, 7-19. Bowers, Johnson & Pease (2004) call this the retrospective method; open_cp's
+    ``RetroHotSpot`` is the same estimator.
+    """
+
+    name = "retrospective"
+
+    def __init__(self, window: int = 365, bandwidth: float = 300.0) -> None:
+        self.window = window
+        self.bandwidth = bandwidth
+
+    def fit(self, events: GridEvents, cutoff: int, horizon: int = 7) -> RetrospectiveForecaster:
+        _check_positive("window", self.window, whole=True)
+        _check_positive("bandwidth", self.bandwidth)
+        ev = self._begin(events, cutoff, horizon).window(cutoff - self.window, cutoff)
+        h = float(self.bandwidth)
+        self.surface_ = _convolve_cells(ev, np.ones(ev.cell.size), lambda d: quartic(d, h), h, _subgrid(ev.cell_m))
+        self.expected_ = self._scale(self.surface_, ev, self.window)
+        return self
+
+
+class ProspectiveForecaster(_Forecaster):
+    """Prospective hotspotting (Bowers, Johnson & Pease 2004).
+
+    ``score(c) = Σ_i 1/(1 + d_i) · 1/(1 + w_i)`` over incidents within ``bandwidth`` metres and ``weeks``
+    weeks of the cutoff, where ``d_i`` is the distance between the centres of cell c and of the incident's cell
+    in cell widths, and ``w_i`` the whole weeks elapsed between the incident and the cutoff (0 for the last
+    week), as in the paper (their cells were 50 m, the bandwidths 400 m and two months).
+
+    Parameters
+    ----------
+    bandwidth : float
+        Spatial bandwidth in metres (cells whose centres are farther do not count).
+    weeks : int
+        Temporal bandwidth in weeks.
+
+    References
+    ----------
+    Bowers, K. J., Johnson, S. D. & Pease, K. (2004). Prospective hot-spotting: the future of crime mapping?
+    *British Journal of Criminology* 44(5), 641-658.
+    """
+
+    name = "prospective"
+
+    def __init__(self, bandwidth: float = 400.0, weeks: int = 8) -> None:
+        self.bandwidth = bandwidth
+        self.weeks = weeks
+
+    def fit(self, events: GridEvents, cutoff: int, horizon: int = 7) -> ProspectiveForecaster:
+        _check_positive("bandwidth", self.bandwidth)
+        _check_positive("weeks", self.weeks, whole=True)
+        ev = self._begin(events, cutoff, horizon).window(cutoff - 7 * self.weeks, cutoff)
+        elapsed = (cutoff - 1 - ev.day) // 7  # whole weeks: 0 for the last 7 days
+        reach = float(self.bandwidth) / ev.cell_m  # in cell widths
+        kernel = _prospective_kernel(reach, ev.cell_m)
+        self.surface_ = _convolve_cells(
+            ev, (1.0 / (1.0 + elapsed)).astype(np.float64), kernel, reach * ev.cell_m + 1e-6, 1
+        )
+        self.expected_ = self._scale(self.surface_, ev, 7 * self.weeks)
+        return self
+
+
+def _prospective_kernel(reach_cells: float, cell_m: float) -> Any:
+    """Bowers' spatial weight 1/(1 + d), d in cell widths, 0 beyond the bandwidth; the lattice gives metres."""
+    return lambda d_m: np.where(d_m / cell_m <= reach_cells + 1e-9, 1.0 / (1.0 + d_m / cell_m), 0.0)
+
+
+class SpaceTimeKDEForecaster(_Forecaster):
+    """Space-time kernel density: a Gaussian kernel in space times an exponential decay in time.
+
+    ``score(c) = Σ_i exp(−‖c − x_i‖² / 2σ²) · exp(−(T − t_i)/τ)`` over incidents of the window (T the cutoff),
+    the spatial kernel truncated at 3σ and averaged over the cell (a ~75 m lattice).
+
+    Parameters
+    ----------
+    window : int
+        Days of incidents used.
+    sigma : float
+        Spatial bandwidth σ in metres.
+    tau : float
+        Temporal e-folding time τ in days.
+
+    References
+    ----------
+    Nakaya, T. & Yano, K. (2010). Visualising crime clusters in a space-time cube: an exploratory data-analysis
+    approach using space-time kernel density estimation and scan statistics. *Transactions in GIS* 14(3),
+    223-239. Brunsdon, C., Corcoran, J. & Higgs, G. (2007). Visualising space and time in crime patterns: a
+    comparison of methods. *Computers, Environment and Urban Systems* 31(1), 52-75.
+    """
+
+    name = "stkde"
+
+    def __init__(self, window: int = 365, sigma: float = 150.0, tau: float = 120.0) -> None:
+        self.window = window
+        self.sigma = sigma
+        self.tau = tau
+
+    def fit(self, events: GridEvents, cutoff: int, horizon: int = 7) -> SpaceTimeKDEForecaster:
+        _check_positive("window", self.window, whole=True)
+        _check_positive("sigma", self.sigma)
+        _check_positive("tau", self.tau)
+        ev = self._begin(events, cutoff, horizon).window(cutoff - self.window, cutoff)
+        s = float(self.sigma)
+        weights = np.exp(-(cutoff - ev.time) / float(self.tau))
+        self.surface_ = _convolve_cells(
+            ev, weights, lambda d: np.exp(-(d**2) / (2 * s * s)) * (d <= 3 * s), 3 * s, _subgrid(ev.cell_m)
+        )
+        self.expected_ = self._scale(self.surface_, ev, self.window)
+        return self
+
+
+# -- the grid self-exciting point process ----------------------------------------------------------------
+def _pairs(cell: IntArray, t: FloatArray, res: FloatArray, max_lag: float) -> tuple[IntArray, IntArray, FloatArray]:
+    """(parent j, child i, lag t_i − t_j) of every ordered pair in one cell with ``0 < lag ≤ max_lag``.
+
+    Pairs closer than the coarser time precision of the two are *unordered* (two incidents known only to the
+    same day: which came first is unknown) and left out. Built offset by offset in (cell, time) order: a loop
+    over the offset, never over cells.
+    """
+    order = np.lexsort((t, cell))
+    c, tt, rr = cell[order], t[order], res[order]
+    parents: list[IntArray] = []
+    children: list[IntArray] = []
+    lags: list[FloatArray] = []
+    n = c.size
+    k = 1
+    while k < n:
+        same = c[k:] == c[:-k]
+        lag = tt[k:] - tt[:-k]
+        ok = same & (lag <= max_lag)
+        if not ok.any():
+            break
+        ordered = ok & (lag >= np.maximum(rr[k:], rr[:-k]) - 1e-9)
+        idx = np.flatnonzero(ordered)
+        parents.append(order[idx])
+        children.append(order[idx + k])
+        lags.append(lag[idx])
+        k += 1
+    if not parents:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(parents), np.concatenate(children), np.concatenate(lags)
+
+
+class SEPPForecaster(_Forecaster):
+    """Grid self-exciting point process (ETAS-like Hawkes process per cell), fitted by expectation-maximisation.
+
+    The intensity in cell n is ``λ_n(t) = μ_n + Σ_{t_i < t, i in n} θ ω exp(−ω (t − t_i))``: a constant
+    background per cell plus exponentially decaying excitation by the cell's earlier incidents. EM (Mohler et
+    al. 2015, appendix; Veen & Schoenberg 2008): the E step gives each incident the probabilities that it is
+    background (``μ/λ``) or triggered by each earlier incident (``θωe^{−ωΔ}/λ``); the M step sets
+    ``μ_n = Σ p_background / T``, ``θ = Σ p_triggered / N`` and ``ω = Σ p_triggered / Σ p_triggered Δ``.
+    The forecast for ``[T, T + h)`` integrates the intensity:
+    ``μ_n h + θ Σ_i (e^{−ω(T − t_i)} − e^{−ω(T + h − t_i)})``.
+
+    **Date-only timestamps.** Two incidents known only to the same day cannot be ordered; a fit that orders
+    them (both at midnight, or by record order) reads repeat records of one event as instant triggering and
+    drives ω to infinity, while a fit that drops them with a strict ``<`` on whole days shifts every lag.
+    Here times sit at the middle of the unit they are known to (noon for a date, half past for an hour) and a
+    pair closer than the coarser precision of the two is treated as *unordered*: neither triggers the other
+    (it still counts in the background). Triggering is then learned from lags of one day or more.
+
+    Parameters
+    ----------
+    window : int
+        Days of incidents fitted (the background rate is per day over this window).
+    max_lag : float
+        Longest lag in days a pair may have (the kernel is truncated there).
+    iterations : int
+        EM iterations (at most; stops when θ and ω change by less than 1e-6).
+
+    References
+    ----------
+    Mohler, G. O., Short, M. B., Brantingham, P. J., Schoenberg, F. P. & Tita, G. E. (2011). Self-exciting point
+    process modeling of crime. *Journal of the American Statistical Association* 106(493), 100-108.
+    Mohler, G. O., Short, M. B., Malinowski, S., Johnson, M., Tita, G. E., Bertozzi, A. L. & Brantingham, P. J.
+    (2015). Randomized controlled field trials of predictive policing. *Journal of the American Statistical
+    Association* 110(512), 1399-1411. Veen, A. & Schoenberg, F. P. (2008). Estimation of space-time branching
+    process models in seismology using an EM-type algorithm. *JASA* 103(482), 614-624.
+    """
+
+    name = "sepp"
+
+    def __init__(self, window: int = 365, max_lag: float = 90.0, iterations: int = 60) -> None:
+        self.window = window
+        self.max_lag = max_lag
+        self.iterations = iterations
+
+    def fit(self, events: GridEvents, cutoff: int, horizon: int = 7) -> SEPPForecaster:
+        _check_positive("window", self.window, whole=True)
+        _check_positive("max_lag", self.max_lag)
+        _check_positive("iterations", self.iterations, whole=True)
+        ev = self._begin(events, cutoff, horizon).window(cutoff - self.window, cutoff)
+        t = ev.time
+        big_t = float(self.window)
+        n = t.size
+        _, child, lag = _pairs(ev.cell, t, ev.resolution, float(self.max_lag))
+        counts = np.bincount(ev.cell, minlength=ev.n_cells).astype(float)
+        mu = counts / (2 * big_t)
+        theta, omega = 0.5, 1.0 / 7.0
+        self.n_iter_ = 0
+        for it in range(int(self.iterations)):
+            trig = theta * omega * np.exp(-omega * lag)
+            lam = mu[ev.cell] + np.bincount(child, weights=trig, minlength=n)
+            p_trig = trig / lam[child]
+            p_back = mu[ev.cell] / lam
+            mu = np.bincount(ev.cell, weights=p_back, minlength=ev.n_cells) / big_t
+            s = float(p_trig.sum())
+            new_theta = s / n if n else 0.0
+            new_omega = s / float((p_trig * lag).sum()) if s > 0 else omega
+            new_omega = min(new_omega, 1e3)
+            done = abs(new_theta - theta) < 1e-6 and abs(new_omega - omega) < 1e-6 * max(1.0, omega)
+            theta, omega = new_theta, new_omega
+            self.n_iter_ = it + 1
+            if done or s == 0:
+                break
+        self.mu_, self.theta_, self.omega_ = mu, theta, omega
+        since = cutoff - t
+        excite = theta * (np.exp(-omega * since) - np.exp(-omega * (since + horizon)))
+        self.expected_ = mu * horizon + np.bincount(ev.cell, weights=excite, minlength=ev.n_cells)
+        return self
+
+
+# -- gradient boosting on lagged cell features ----------------------------------------------------------
+#: The features of :class:`LightGBMForecaster`, in order.
+LGBM_FEATURES = (
+    "n7", "n28", "n91", "n365", "ring1_n28", "ring1_n365", "ring2_n365", "area_n365_per_cell",
+    "days_since_last", "violent_share_365", "same_season_last_year", "season_sin", "season_cos",
+    "n730", "decayed_365", "ring1_decayed_365",
+)  # fmt: skip
+
+
+def _ring_sum(values: FloatArray, nx: int, ny: int, radius: int) -> FloatArray:
+    """Σ of ``values`` over the cells at Chebyshev distance exactly ``radius`` (the ring around each cell)."""
+    from scipy.signal import fftconvolve
+
+    grid = values.reshape(ny, nx)
+    size = 2 * radius + 1
+    kernel = np.ones((size, size))
+    if radius > 1:
+        kernel[1:-1, 1:-1] = 0.0
+    else:
+        kernel[1, 1] = 0.0
+    out: FloatArray = np.clip(np.rint(fftconvolve(grid, kernel, mode="same") * 1e6) / 1e6, 0, None).ravel()
+    return out
+
+
+def lagged_features(events: GridEvents, cutoff: int, horizon: int) -> FloatArray:
+    """The :data:`LGBM_FEATURES` of every cell at ``cutoff``, from incidents before it only (cells × features).
+
+    Counts of the cell over the last 7, 28, 91 and 365 days; of its ring of 8 neighbours (28, 365 days) and of
+    the ring at two cells (365 days); of its area per cell (the area most of the cell's incidents fall in);
+    days since its last incident (capped at 730); the violent share of its last 365 days (NaN without any);
+    its count over the same weeks a year before (from 365 days before the cutoff, ``horizon`` days, widened by
+    a period each side); the season of the cutoff (sine and cosine of the day of the year); its count over 730
+    days; and its whole history before the cutoff with each incident weighted ``exp(−age / 365 days)`` (the
+    time scale chosen on 2018 weeks of Toronto, before any 2019 test week was scored), for the cell and its
+    ring of 8 neighbours. Long memory matters: a cell's rate is better estimated from several years than one.
+    """
+    ev = events.select(events.day < cutoff)
+    nx, ny, nc = ev.nx, ev.ny, ev.n_cells
+    n = {w: ev.counts(cutoff - w, cutoff) for w in (7, 28, 91, 365)}
+    last = np.full(nc, -np.inf)
+    np.maximum.at(last, ev.cell, ev.day.astype(float))
+    days_since = np.minimum(cutoff - last, 730.0)
+    violent = ev.counts(cutoff - 365, cutoff, ev.violent)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(n[365] > 0, violent / n[365], np.nan)
+    # area: each cell's most frequent area over its incidents before the cutoff
+    area_feature = np.zeros(nc)
+    known = ev.area >= 0
+    if known.any():
+        n_area = int(ev.area.max()) + 1
+        pair = np.bincount(ev.cell[known] * n_area + ev.area[known], minlength=nc * n_area).reshape(nc, n_area)
+        has = pair.sum(axis=1) > 0
+        cell_area = np.where(has, pair.argmax(axis=1), -1)
+        recent = (ev.day >= cutoff - 365) & known
+        area_total = np.bincount(ev.area[recent], minlength=n_area).astype(float)
+        cells_in = np.bincount(cell_area[has], minlength=n_area).astype(float)
+        per_cell = np.divide(area_total, cells_in, out=np.zeros(n_area), where=cells_in > 0)
+        area_feature = np.where(has, per_cell[np.maximum(cell_area, 0)], 0.0)
+    season = ev.counts(cutoff - 365 - horizon, cutoff - 365 + 2 * horizon)
+    decayed = ev.counts(-(2**62), cutoff, np.exp(-(cutoff - ev.day) / 365.0))
+    doy = 2 * math.pi * ((cutoff % 365.25) / 365.25)
+    cols = [
+        n[7], n[28], n[91], n[365],
+        _ring_sum(n[28], nx, ny, 1), _ring_sum(n[365], nx, ny, 1), _ring_sum(n[365], nx, ny, 2),
+        area_feature, days_since, share, season, np.full(nc, math.sin(doy)), np.full(nc, math.cos(doy)),
+        ev.counts(cutoff - 730, cutoff), decayed, _ring_sum(decayed, nx, ny, 1),
+    ]  # fmt: skip
+    out: FloatArray = np.column_stack(cols)
+    return out
+
+
+#: Days of history a training cutoff of :class:`LightGBMForecaster` needs before it (its 91-day features).
+MIN_HISTORY_DAYS = 91
+
+
+class LightGBMForecaster(_Forecaster):
+    """Gradient-boosted Poisson regression of next period's count on lagged cell features (LightGBM).
+
+    Trained on earlier cutoffs only: ``n_cutoffs`` cutoffs spread over the ``window`` days before the
+    forecast cutoff (each at least ``target_days`` before it, so its target period ends before the cutoff), rows
+    = cells with an incident before that cutoff, features :func:`lagged_features`, target = the cell's count
+    over the next ``target_days`` days (rescaled to the horizon). Small and deterministic (one thread, fixed seed).
+    A training cutoff needs :data:`MIN_HISTORY_DAYS` of incidents before it; with none (a short history, such as
+    one month), it cannot learn and gives the naive forecast instead (``fallback_`` is True).
+
+    Parameters
+    ----------
+    window : int
+        Days over which training cutoffs are spread.
+    n_cutoffs : int
+        Training cutoffs.
+    target_days : int
+        Days the training target counts (at least the horizon), rescaled to the horizon: a month's count is a
+        less noisy rate to learn than a week's.
+    n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM's parameters.
+    random_state : int
+        Seed.
+
+    References
+    ----------
+    Ke, G. et al. (2017). LightGBM: a highly efficient gradient boosting decision tree. *NeurIPS* 30.
+    Mohler, G. & Porter, M. D. (2018). Rotational grid, PAI-maximizing crime forecasts. *Statistical Analysis
+    and Data Mining* 11(5), 227-236 (boosted trees on lagged grid counts in the NIJ challenge).
+    """
+
+    name = "lightgbm"
+
+    def __init__(
+        self,
+        window: int = 365,
+        n_cutoffs: int = 8,
+        target_days: int = 28,
+        n_estimators: int = 120,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 100,
+        random_state: int = 0,
+    ) -> None:
+        self.window = window
+        self.n_cutoffs = n_cutoffs
+        self.target_days = target_days
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.random_state = random_state
+
+    def fit(self, events: GridEvents, cutoff: int, horizon: int = 7) -> LightGBMForecaster:
+        import lightgbm as lgb
+
+        _check_positive("window", self.window, whole=True)
+        _check_positive("n_cutoffs", self.n_cutoffs, whole=True)
+        ev = self._begin(events, cutoff, horizon)
+        span = max(horizon, int(self.target_days))  # a longer target period: a less noisy rate to learn
+        latest = cutoff - span
+        spacing = max(1, (self.window - span) // max(1, self.n_cutoffs - 1))
+        cutoffs = [latest - k * spacing for k in range(int(self.n_cutoffs))]
+        first_day = float(ev.day.min()) if ev.day.size else float(cutoff)
+        cutoffs = [c for c in cutoffs if c - MIN_HISTORY_DAYS >= first_day]
+        self.fallback_ = not cutoffs
+        if self.fallback_:  # too little history to learn from: the naive forecast, said in the result's notes
+            self.expected_ = ev.counts(cutoff - self.window, cutoff) * horizon / self.window
+            return self
+        xs: list[FloatArray] = []
+        ys: list[FloatArray] = []
+        for c in cutoffs:  # a few cutoffs, each vectorised over every cell
+            seen = ev.counts(-(2**62), c) > 0
+            xs.append(lagged_features(ev, c, horizon)[seen])
+            ys.append(ev.counts(c, c + span)[seen] * (horizon / span))
+        x, y = np.vstack(xs), np.concatenate(ys)
+        self.model_ = lgb.LGBMRegressor(
+            objective="poisson",
+            n_estimators=int(self.n_estimators),
+            learning_rate=float(self.learning_rate),
+            num_leaves=int(self.num_leaves),
+            min_child_samples=int(self.min_child_samples),
+            subsample=1.0,
+            colsample_bytree=1.0,
+            random_state=int(self.random_state or 0),
+            deterministic=True,
+            force_row_wise=True,
+            n_jobs=1,
+            verbose=-1,
+        )
+        if y.sum() == 0:
+            self.expected_ = np.zeros(ev.n_cells)
+            return self
+        self.model_.fit(x, y)
+        self.train_cutoffs_ = tuple(cutoffs)
+        feats = lagged_features(ev, cutoff, horizon)
+        seen = ev.counts(-(2**62), cutoff) > 0
+        pred = np.zeros(ev.n_cells)
+        if seen.any():
+            pred[seen] = np.asarray(self.model_.predict(feats[seen]), dtype=float)
+        self.expected_ = pred
+        return self
+
+
+# -- registry ---------------------------------------------------------------------------------------------
+FORECASTERS: dict[str, type[_Forecaster]] = {
+    "naive": NaiveForecaster,
+    "retrospective": RetrospectiveForecaster,
+    "prospective": ProspectiveForecaster,
+    "stkde": SpaceTimeKDEForecaster,
+    "sepp": SEPPForecaster,
+    "lightgbm": LightGBMForecaster,
+}
+
+
+def make_forecaster(name: str, *, window: int = 365, seed: int = 0) -> Any:
+    """A fresh forecaster by name, with the training window (days) and seed given."""
+    if name not in FORECASTERS:
+        raise ConfigError(f"method: expected one of {', '.join(FORECASTERS)}, got {name!r}")
+    if name == "prospective":
+        return ProspectiveForecaster()
+    if name == "lightgbm":
+        return LightGBMForecaster(window=window, random_state=seed)
+    return FORECASTERS[name](window=window)  # type: ignore[call-arg]
+
+
+# -- intervals on expected counts -------------------------------------------------------------------------
+def nb_dispersion(y: Any, mu: Any) -> float:
+    """The NB2 dispersion α (variance ``μ + α μ²``) of counts ``y`` around predicted means ``mu``, by moments:
+    ``α = max(0, Σ[(y − μ)² − y] / Σ μ²)`` (Cameron & Trivedi 2013, §3.2); 0 means Poisson.
+
+    References
+    ----------
+    Cameron, A. C. & Trivedi, P. K. (2013). *Regression Analysis of Count Data*, 2nd ed., Cambridge.
+    """
+    ya, ma = np.asarray(y, dtype=float), np.asarray(mu, dtype=float)
+    denom = float((ma**2).sum())
+    if denom <= 0:
+        return 0.0
+    return max(0.0, float((((ya - ma) ** 2) - ya).sum()) / denom)
+
+
+def nb_interval(mu: Any, alpha: float, level: float = 0.9) -> tuple[FloatArray, FloatArray]:
+    """Equal-tailed ``level`` interval of a negative binomial count with mean ``mu`` and dispersion ``alpha``
+    (Poisson when α = 0): the ``(1 − level)/2`` and ``(1 + level)/2`` quantiles."""
+    from scipy import stats
+
+    m = np.maximum(np.asarray(mu, dtype=float), 1e-12)
+    lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
+    if alpha <= 1e-9:
+        lo, hi = stats.poisson.ppf(lo_q, m), stats.poisson.ppf(hi_q, m)
+    else:
+        size = 1.0 / alpha
+        p = size / (size + m)
+        lo, hi = stats.nbinom.ppf(lo_q, size, p), stats.nbinom.ppf(hi_q, size, p)
+    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
