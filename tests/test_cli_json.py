@@ -103,10 +103,10 @@ def _shown_columns(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     real = render.show_table
 
     def spy(frame: pd.DataFrame, title: str = "", limit: int | None = 25, console: Any = render.out,
-            columns: Any = None) -> None:  # fmt: skip
+            columns: Any = None, labels: Any = None) -> None:  # fmt: skip
         cols = [c for c in columns if c in frame.columns] if columns is not None else list(frame.columns)
         shown.append([str(c) for c in cols])
-        real(frame, title, limit, console, columns)
+        real(frame, title, limit, console, columns, labels)
 
     for name in ("render", "jurisdictions", "incidents", "data", "jobs", "models", "forecast"):
         module = importlib.import_module(f"crimelens.cli.{name}")
