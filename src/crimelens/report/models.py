@@ -381,9 +381,9 @@ def _covariate_block(
             table_id=f"irr-{slug(source)}",
         )
     )
-    for frame, caption in (
-        (res.more_than_expected, "Much more recorded crime than the profile predicts"),
-        (res.less_than_expected, "Much less recorded crime than the profile predicts"),
+    for frame, caption, which in (
+        (res.more_than_expected, "Much more recorded crime than the profile predicts", "more"),
+        (res.less_than_expected, "Much less recorded crime than the profile predicts", "less"),
     ):
         block.tables.append(
             render_table(
@@ -397,6 +397,7 @@ def _covariate_block(
                 ),
                 max_rows=None,
                 caption=caption,
+                table_id=f"{which}-than-expected-{slug(source)}",
                 labels={
                     "name": "Place",
                     "observed": "Observed",
