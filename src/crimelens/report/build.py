@@ -360,7 +360,14 @@ def _full_report(
         *(
             _incident_param_rows(inc_params)
             if inc_sources
-            else ([] if mparams else [("Random seed", "none: no analysis in this report draws random numbers")])
+            else [
+                (
+                    "Random seed",
+                    f"{mparams.seed} (the models and their bootstrap)"
+                    if mparams
+                    else "none: no analysis in this report draws random numbers",
+                )
+            ]
         ),
         *_model_param_rows(mparams),
     ]
