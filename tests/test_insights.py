@@ -301,3 +301,76 @@ def test_highest_rate_finding_leaves_out_small_counts_and_says_so() -> None:
     assert (top["rate_low"], top["rate_high"]) == pytest.approx(
         (chi2.ppf(0.025, 10_000) / 2 / 10, chi2.ppf(0.975, 10_002) / 2 / 10), rel=1e-6
     )
+
+
+# -- model findings (insights/models.py) ----------------------------------------------------------------------
+def _classified(gain: float, lo: float, hi: float, base_auc: float = 0.62) -> Any:
+    """A classifier result built by hand: lightgbm against persistence_rank, 15 test years."""
+    import pandas as pd
+
+    from crimelens.models.classify import ClassifyResult
+
+    return ClassifyResult(
+        title="t",
+        table=pd.DataFrame(),
+        params={"n_boot": 200},
+        target="rise",
+        threshold=0.1,
+        unit="jurisdiction",
+        period="year",
+        source="fbi",
+        base_rate=0.07,
+        test_periods=tuple(range(2005, 2020)),
+        methods={
+            "persistence_rank": {"roc_auc": base_auc, "roc_auc_ci": [base_auc - 0.08, base_auc + 0.08]},
+            "lightgbm": {"roc_auc": base_auc + gain, "roc_auc_ci": [0.0, 1.0]},
+        },
+        best_gain={"method": "lightgbm", "baseline": "persistence_rank", "roc_auc": gain, "roc_auc_ci": [lo, hi]},
+    )
+
+
+def test_a_model_shown_to_beat_the_baseline() -> None:
+    from crimelens.insights.models import classifier_findings
+
+    (f,) = classifier_findings(_classified(0.08, 0.03, 0.13))
+    assert f.kind == "model_gain"
+    assert f.headline == (
+        "fbi: lightgbm forecasts which jurisdictions will be up by ≥ 10% next year better than last year's rank, "
+        "by +0.080 [+0.030, +0.130] of ROC-AUC"
+    )
+    assert "ROC-AUC 0.700 against 0.620" in f.detail and "15 test years (2005–2019)" in f.detail
+    assert f.score == pytest.approx(0.7 * (0.5 + 5 * 0.03))  # weight 0.7 × (0.5 + 5 × lower end 0.03) = 0.455
+    assert f.evidence["roc_auc_gain_ci"] == [0.03, 0.13] and f.evidence["bootstrap_replicates"] == 200
+
+
+@pytest.mark.parametrize(
+    ("gain", "lo", "hi", "headline", "verdict"),
+    [
+        (
+            0.05,
+            -0.02,
+            0.12,
+            "no model is shown to beat last year's rank",
+            "is ahead of it, but the interval includes 0",
+        ),
+        (-0.001, -0.002, 0.001, "no model beats last year's rank", "ties it"),
+        (-0.06, -0.1, -0.02, "no model beats last year's rank", "does worse than it"),
+    ],
+)
+def test_no_model_beats_the_baseline_is_said_plainly(
+    gain: float, lo: float, hi: float, headline: str, verdict: str
+) -> None:
+    from crimelens.insights.models import classifier_findings
+
+    (f,) = classifier_findings(_classified(gain, lo, hi, base_auc=0.994))
+    assert f.kind == "model_no_gain"
+    assert f.headline.startswith(f"fbi: {headline} at forecasting which jurisdictions will be up by ≥ 10%")
+    assert f"The best model, lightgbm, {verdict}" in f.detail
+    assert f.score == pytest.approx(0.6 * 0.994)  # weight 0.6 × the baseline's ROC-AUC
+
+
+def test_no_gain_no_model_finding() -> None:
+    from crimelens.insights.models import classifier_findings
+
+    r = dataclasses.replace(_classified(0.0, 0.0, 0.0), best_gain={})
+    assert classifier_findings(r) == []

@@ -170,8 +170,10 @@ def test_header_names_dataset_years_version_and_parameters(fbi_report: Parsed) -
     assert meta["params"] == {
         "source": "fbi-estimates", "offence": "violent_crime", "year": 2019, "year_requested": None, "k": 10,
         "alpha": 0.05, "hotspot_share": 0.5, "hotspot_window": 10,
+        # the model sections' settings (crimelens.report.models.ModelReportParams' defaults)
+        "model_n_boot": 200, "model_test_years": 15, "model_seed": 0, "model_top": 10,
     }  # fmt: skip
-    assert meta["seeds"] == {}
+    assert meta["seeds"] == {"models": 0}
     assert meta["analyses_failed"] == {}
 
 
@@ -240,7 +242,13 @@ def test_nothing_is_fetched_from_outside(any_report: Parsed) -> None:
 def test_findings_are_the_key_findings(fbi_report: Parsed, fbi_con: duckdb.DuckDBPyConnection) -> None:
     params = fbi_report.metadata["params"]
     expected = key_findings(fbi_con, params["source"], year=params["year"], k=params["k"]).findings
-    items = fbi_report.root.by_id("findings-list").find_all("li", "finding")
+    # the classifier's findings (insights.models, from the model section's results: tests/test_report_models.py)
+    # rank among them on the same scale
+    items = [
+        li
+        for li in fbi_report.root.by_id("findings-list").find_all("li", "finding")
+        if not li.attrs["data-kind"].startswith("model_")
+    ]
     # the report renders insights' findings, in order, and builds none of its own
     assert [li.find_all("p", "headline")[0].text() for li in items] == [f.headline for f in expected]
     assert [li.find_all("p", "detail")[0].text() for li in items] == [f.detail for f in expected]

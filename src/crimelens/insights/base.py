@@ -17,9 +17,11 @@ trend_falling
 trend_none              0.8     0.5 (no significant long-run trend anywhere)
 incident_hotspots       0.8     0.5 + share of located incidents in Gi* hot cells, at most 1
 incident_near_repeat    0.7     0.5 + (Knox ratio of the closest band − 1), at most 1
+model_gain              0.7     0.5 + 5 × lower end of the model's paired ROC-AUC gain interval, at most 1
 concentration           0.6     0.5 + (share held by the top k − k's share of jurisdictions), at most 1
 offence_mix             0.6     0.5 + share of the most common violent offence / 2
 incident_peak_time      0.6     0.5 + (peak hour's share × 168 − 1) / 4, at most 1 (168 = hours a week)
+model_no_gain           0.6     the best baseline's ROC-AUC (no model beats it; it matters most when strong)
 caveats                 0.5     1
 ======================  ======  ==========================================================================
 """
@@ -63,9 +65,11 @@ WEIGHTS: dict[str, float] = {
     "trend_none": 0.8,
     "incident_hotspots": 0.8,
     "incident_near_repeat": 0.7,
+    "model_gain": 0.7,
     "concentration": 0.6,
     "offence_mix": 0.6,
     "incident_peak_time": 0.6,
+    "model_no_gain": 0.6,
     "caveats": 0.5,
 }
 

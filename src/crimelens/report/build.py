@@ -2,7 +2,8 @@
 
 The report runs each analysis on one dataset of the warehouse and renders the results the CLI and the
 dashboard also show, in this order: header and parameters, key findings, crime statistics,
-jurisdictions, trends, persistent hotspots, any extra sections, data provenance and limitations.
+jurisdictions, trends, persistent hotspots, incidents, the models (which places will be high-crime next period;
+crime and socio-economic conditions; the model card), any extra sections, data provenance and limitations.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from crimelens.insights.incidents import findings_from_results
 from crimelens.report.blocks import PageSection, Runner
 from crimelens.report.charts import ensure_headless, slug
 from crimelens.report.incidents import IncidentReportParams, incident_limitations, incident_section
+from crimelens.report.models import ModelReportParams, model_sections
 from crimelens.report.provenance import provenance
 from crimelens.report.quality import Limitation, limitations, provenance_section
 from crimelens.report.sections import (
@@ -53,6 +55,7 @@ STEPS: tuple[str, ...] = (
     "trends",
     "persistent hotspots",
     "incidents",
+    "models",
     "writing HTML",
 )
 
@@ -132,6 +135,8 @@ def build_report(
     hotspot_window: int = SETTINGS["hotspot_window"].default,
     incident_sources: Sequence[str] | None = None,
     incident_params: IncidentReportParams | None = None,
+    models: bool = True,
+    model_params: ModelReportParams | None = None,
 ) -> Path:
     """Write the HTML report on ``source`` (default: the only dataset loaded) to ``out``; return its path.
 
@@ -142,8 +147,10 @@ def build_report(
     (:class:`Section` objects or ``(title, html)`` pairs; the HTML is trusted) are added before Data
     provenance. ``incident_sources`` (default: every incident dataset loaded) each get an incident section
     (:mod:`crimelens.report.incidents`, computed with ``incident_params``); a warehouse with incidents only
-    gives a report of those. Every parameter, including the seed of the permutation tests, is recorded in the
-    report's metadata block.
+    gives a report of those. ``models`` adds the model sections (:mod:`crimelens.report.models`: the classifier
+    on every dataset, the socio-economic regression where covariates are loaded, the model card) with
+    ``model_params`` (default :class:`~crimelens.report.models.ModelReportParams`); the classifier's findings join
+    the key findings. Every parameter, including the seeds, is recorded in the report's metadata block.
 
     The file is self-contained: CSS and charts (SVG made with matplotlib) are inline; it makes no
     network request and opens offline.
@@ -156,6 +163,7 @@ def build_report(
     if not out.parent.is_dir():
         raise SourceError(f"report {out}: folder {out.parent} does not exist")
     extras = [_as_section(extra) for extra in extra_sections]
+    mparams = (model_params or ModelReportParams()) if models else None
     step = progress or (lambda _name: None)
     ensure_headless()
 
@@ -164,11 +172,12 @@ def build_report(
     if source is None and not list_sources(con):
         if not inc_sources:
             raise DataError("the warehouse holds no crime data yet; load a file with `crimelens ingest PATH`")
-        html = _incident_only_report(con, inc_sources, inc_params, title, extras, step)
+        html = _incident_only_report(con, inc_sources, inc_params, title, extras, step, mparams)
     else:
         html = _full_report(
-            con, source, year, k, title, extras, step, alpha, hotspot_share, hotspot_window, inc_sources, inc_params
-        )
+            con, source, year, k, title, extras, step, alpha, hotspot_share, hotspot_window, inc_sources, inc_params,
+            mparams,
+        )  # fmt: skip
     partial = out.with_name(out.name + ".partial")
     partial.write_text(html, encoding="utf-8")
     partial.replace(out)  # readers never see a half-written report
@@ -198,6 +207,18 @@ def _incident_param_rows(params: IncidentReportParams) -> list[tuple[str, str]]:
     ]
 
 
+def _model_param_rows(mparams: ModelReportParams | None) -> list[tuple[str, str]]:
+    if mparams is None:
+        return []
+    return [
+        (
+            "Models (classifier)",
+            f"seed {mparams.seed}, {mparams.n_boot} bootstrap replicates, latest {mparams.test_years} "
+            "predicted years of jurisdiction-year data",
+        )
+    ]
+
+
 def _incident_only_report(
     con: duckdb.DuckDBPyConnection,
     sources: Sequence[str],
@@ -205,12 +226,19 @@ def _incident_only_report(
     title: str | None,
     extras: list[Section],
     step: Callable[[str], None],
+    mparams: ModelReportParams | None,
 ) -> str:
     for name in STEPS[:6]:
         step(name)
     run = Runner(con, ",".join(sources))
     step("incidents")
     sections, findings, simulated = _incident_sections(con, sources, params, run)
+    step("models")
+    model_values: dict[str, Any] = {}
+    if mparams is not None:
+        m_sections, m_findings, model_values = model_sections(run, [], sources, mparams)
+        sections.extend(m_sections)
+        findings.extend(m_findings)
     for extra in extras:
         sections.append(PageSection(slug(extra.anchor or extra.title), extra.title, html=Markup(extra.html)))
     step(STEPS[-1])
@@ -220,8 +248,8 @@ def _incident_only_report(
         "crimelens_version": __version__,
         "generated_at": generated.isoformat(),
         "title": report_title,
-        "params": {"incident_sources": list(sources), **asdict(params)},
-        "seeds": {"permutations": params.seed},
+        "params": {"incident_sources": list(sources), **asdict(params), **model_values},
+        "seeds": {"permutations": params.seed, **({"models": mparams.seed} if mparams else {})},
         "analyses": run.analyses,
         "analyses_failed": run.failed,
         "charts": run.n_charts,
@@ -238,7 +266,7 @@ def _incident_only_report(
         "year": None,
         "generated_at": generated.strftime("%Y-%m-%d %H:%M UTC"),
         "version": __version__,
-        "param_rows": _incident_param_rows(params),
+        "param_rows": [*_incident_param_rows(params), *_model_param_rows(mparams)],
     }
     findings.sort(key=lambda f: -f.score)
     toc = [("findings", "Key findings"), *((s.anchor, s.title) for s in sections), ("limitations", "Limitations")]
@@ -276,6 +304,7 @@ def _full_report(
     hotspot_window: int,
     inc_sources: Sequence[str],
     inc_params: IncidentReportParams,
+    mparams: ModelReportParams | None,
 ) -> str:
     step(STEPS[0])
     src = resolve_source(con, source)
@@ -299,6 +328,12 @@ def _full_report(
     if inc_sources:
         inc_sections, inc_findings, simulated = _incident_sections(con, inc_sources, inc_params, run)
         sections.extend(inc_sections)
+    step("models")
+    model_values: dict[str, Any] = {}
+    if mparams is not None:
+        m_sections, m_findings, model_values = model_sections(run, [src], inc_sources, mparams)
+        sections.extend(m_sections)
+        inc_findings.extend(m_findings)
     for extra in extras:
         anchor = slug(extra.anchor or extra.title)
         sections.append(PageSection(anchor, extra.title, html=Markup(extra.html)))
@@ -325,17 +360,29 @@ def _full_report(
         *(
             _incident_param_rows(inc_params)
             if inc_sources
-            else [("Random seed", "none: no analysis in this report draws random numbers")]
+            else [
+                (
+                    "Random seed",
+                    f"{mparams.seed} (the models and their bootstrap)"
+                    if mparams
+                    else "none: no analysis in this report draws random numbers",
+                )
+            ]
         ),
+        *_model_param_rows(mparams),
     ]
     if inc_sources:
         param_values.update({"incident_sources": list(inc_sources), **asdict(inc_params)})
+    param_values.update(model_values)
     metadata = {
         "crimelens_version": __version__,
         "generated_at": generated.isoformat(),
         "title": report_title,
         "params": param_values,
-        "seeds": {"permutations": inc_params.seed} if inc_sources else {},
+        "seeds": {
+            **({"permutations": inc_params.seed} if inc_sources else {}),
+            **({"models": mparams.seed} if mparams else {}),
+        },
         "analyses": run.analyses,
         "analyses_failed": run.failed,
         "charts": run.n_charts,
@@ -359,7 +406,7 @@ def _full_report(
         "param_rows": param_rows,
     }
     findings = found.value
-    # one scale for every finding: jurisdiction and incident findings are ranked together
+    # one scale for every finding: jurisdiction, incident and model findings are ranked together
     all_findings = sorted([*(findings.findings if findings else ()), *inc_findings], key=lambda f: -f.score)
     toc = [("findings", "Key findings"), *((s.anchor, s.title) for s in sections), ("limitations", "Limitations")]
     limits = limitations(prov, the_year)
