@@ -42,8 +42,13 @@ def write_report(
     year: int | None = None,
     k: int | None = None,
     progress: Progress | None = None,
+    models: bool = True,
 ) -> Path:
-    """Write the HTML report on ``source`` (see :func:`crimelens.report.build_report`) with the settings' defaults."""
+    """Write the HTML report on ``source`` (see :func:`crimelens.report.build_report`) with the settings' defaults.
+
+    ``models``: also evaluate the classifier and the socio-economic regression for the report's model sections
+    (seconds per dataset; ``crimelens report`` asks for them with ``--models``, the demo always does).
+    """
     from crimelens.report import STEPS, build_report
 
     tell = progress or _quiet
@@ -54,7 +59,7 @@ def write_report(
         tell(f"Report: {name}", done, len(STEPS))
         done += 1
 
-    return build_report(con, out_path, source, year=year, k=int(get_setting("top_k", k)), progress=step)
+    return build_report(con, out_path, source, year=year, k=int(get_setting("top_k", k)), progress=step, models=models)
 
 
 @dataclass(frozen=True)

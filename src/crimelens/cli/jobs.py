@@ -57,13 +57,21 @@ def report_cmd(
     source: SourceOpt = None,
     year: YearOpt = None,
     k: KOpt = None,
+    models: Annotated[
+        bool,
+        typer.Option(
+            "--models/--no-models",
+            help="Also add the prediction sections: which places will be high-crime next period (classifier beside "
+            "baselines) and crime against socio-economic conditions, with the model card. Adds 5-15 s per dataset.",
+        ),
+    ] = False,
     db: DbOpt = None,
 ) -> None:
     """Write a self-contained HTML report (charts, findings, provenance, limitations; opens offline)."""
     from crimelens.demo import write_report
 
     with open_warehouse(db) as con, _progress("Writing report") as tell:
-        path = write_report(con, out_path, source, year=year, k=k, progress=tell)
+        path = write_report(con, out_path, source, year=year, k=k, progress=tell, models=models)
     out.print(f"Report written to [bold]{path.resolve()}[/bold]")
 
 
