@@ -201,26 +201,47 @@ def binom_pmf(k: int, n: int, p: float) -> float:
     return math.exp(lc - 0.5 * lf)
 
 
+def _upper_tail(j: int, n: int, p: float) -> float:
+    """P(X ≥ j), summed upwards from the exact P(X = j) (Loader 2000) while terms still count (j above the mean)."""
+    odds = p / (1.0 - p)
+    term = binom_pmf(j, n, p)
+    total = term
+    while j < n and term > total * 1e-17:
+        term *= (n - j) / (j + 1) * odds
+        j += 1
+        total += term
+    return total
+
+
+def _lower_tail(j: int, n: int, p: float) -> float:
+    """P(X ≤ j), summed downwards from the exact P(X = j) while terms still count (j below the mean)."""
+    odds = p / (1.0 - p)
+    term = binom_pmf(j, n, p)
+    total = term
+    while j > 0 and term > total * 1e-17:
+        term *= j / (n - j + 1) / odds
+        j -= 1
+        total += term
+    return total
+
+
 def binom_cdf(k: int, n: int, p: float) -> float:
-    """P(X ≤ k) = 1 − I_p(k + 1, n − k), the regularised incomplete beta function (A&S 26.5.24)."""
-    from scipy.special import betaincc
+    """P(X ≤ k) for X ~ Binomial(n, p) (= 1 − I_p(k + 1, n − k), A&S 26.5.24), without importing scipy.
 
+    The nearer tail is summed from its exact end term (see :func:`binom_sf`), so a small lower tail keeps full
+    relative precision.
+    """
     if k < 0:
         return 0.0
     if k >= n:
         return 1.0
-    return float(betaincc(k + 1, n - k, p))
-
-
-def _beta_sf(k: int, n: int, p: float) -> float:
-    """P(X > k) = I_p(k + 1, n − k) by scipy.special (for callers that import it anyway, as the binomial test)."""
-    from scipy.special import betainc
-
-    if k < 0:
+    if p <= 0:
         return 1.0
-    if k >= n:
+    if p >= 1:
         return 0.0
-    return float(betainc(k + 1, n - k, p))
+    if k < n * p:
+        return min(_lower_tail(k, n, p), 1.0)
+    return max(1.0 - _upper_tail(k + 1, n, p), 0.0)
 
 
 def binom_sf(k: int, n: int, p: float) -> float:
@@ -239,24 +260,9 @@ def binom_sf(k: int, n: int, p: float) -> float:
         return 0.0
     if p >= 1:
         return 1.0
-    odds = p / (1.0 - p)
     if k + 1 > n * p:
-        j = k + 1
-        term = binom_pmf(j, n, p)
-        total = term
-        while j < n and term > total * 1e-17:
-            term *= (n - j) / (j + 1) * odds
-            j += 1
-            total += term
-        return min(total, 1.0)
-    j = k
-    term = binom_pmf(j, n, p)
-    total = term
-    while j > 0 and term > total * 1e-17:
-        term *= j / (n - j + 1) / odds
-        j -= 1
-        total += term
-    return max(1.0 - total, 0.0)
+        return min(_upper_tail(k + 1, n, p), 1.0)
+    return max(1.0 - _lower_tail(k, n, p), 0.0)
 
 
 def _whole(name: str, value: object, low: int) -> int:
@@ -306,11 +312,11 @@ def binom_test(k: int, n: int, p: float) -> float:
         ix = _binary_search(lambda x1: -binom_pmf(x1, n, p), -d * rerr, math.ceil(p * n), n)
         # y: the outcomes between the mode and n no more likely than k (ix itself when exactly on the bound)
         y = n - ix + int(d * rerr == binom_pmf(ix, n, p))
-        pval = binom_cdf(k, n, p) + _beta_sf(n - y, n, p)
+        pval = binom_cdf(k, n, p) + binom_sf(n - y, n, p)
     else:
         ix = _binary_search(lambda x1: binom_pmf(x1, n, p), d * rerr, 0, math.floor(p * n))
         y = ix + 1
-        pval = binom_cdf(y - 1, n, p) + _beta_sf(k - 1, n, p)
+        pval = binom_cdf(y - 1, n, p) + binom_sf(k - 1, n, p)
     return min(1.0, pval)
 
 

@@ -137,13 +137,16 @@ class YearOverYear(Result):
         )
 
 
-def _poisson_pair(c1: int, e1: float, c2: int, e2: float, alpha: float) -> tuple[float, float, float, float]:
-    """(rate ratio, CI low, CI high, p) of rate 2 against rate 1 by the exact conditional test."""
+def _poisson_pair(
+    c1: int, e1: float, c2: int, e2: float, alpha: float, *, interval: bool = True
+) -> tuple[float, float, float, float]:
+    """(rate ratio, CI low, CI high, p) of rate 2 against rate 1 by the exact conditional test (the interval NaN
+    when not asked for: the overdispersed test brings its own)."""
     n = c1 + c2
     if n == 0 or e1 <= 0 or e2 <= 0:
         return (float("nan"),) * 4
     p_value = binom_test(c2, n, e2 / (e1 + e2))
-    low, high = clopper_pearson(c2, n, 1 - alpha)
+    low, high = clopper_pearson(c2, n, 1 - alpha) if interval else (float("nan"), float("nan"))
 
     def to_ratio(p: float) -> float:
         return float("inf") if p >= 1 else p / (1 - p) * e1 / e2
@@ -262,13 +265,13 @@ def year_over_year(
             else:
                 c1, e1, c2, e2 = prev["count"], prev["population"], cur["count"], cur["population"]
             if not any(pd.isna(v) for v in (c1, e1, c2, e2)):
-                ratio, low, high, p = _poisson_pair(round(c1), float(e1), round(c2), float(e2), alpha)
+                args = (round(c1), float(e1), round(c2), float(e2))
+                quasi = _quasi_pair(*args, phi, alpha) if phi > 1 else (float("nan"),) * 3
+                ratio, low, high, p = _poisson_pair(*args, alpha, interval=bool(np.isnan(quasi[2])))
                 if not np.isnan(p):
                     p_used = p
-                    if phi > 1:
-                        qlow, qhigh, qp = _quasi_pair(round(c1), float(e1), round(c2), float(e2), phi, alpha)
-                        if not np.isnan(qp):
-                            low, high, p_used = qlow, qhigh, qp
+                    if not np.isnan(quasi[2]):
+                        low, high, p_used = quasi
                     row.update(
                         change_pct=(ratio - 1) * 100, rate_ratio=ratio, ci_low=low, ci_high=high, p_value=p_used,
                         p_poisson=p,
