@@ -2,7 +2,8 @@
 parameterised read queries the analyses start from.
 
 One module per job: :mod:`~crimelens.warehouse.connection` (connect, migrations),
-:mod:`~crimelens.warehouse.transaction` (the one transaction helper), :mod:`~crimelens.warehouse.jurisdictions`
+:mod:`~crimelens.warehouse.transaction` (the one transaction helper), :mod:`~crimelens.warehouse.loads` (load ids,
+superseded loads), :mod:`~crimelens.warehouse.jurisdictions`
 (jurisdiction-year loads), :mod:`~crimelens.warehouse.incidents` (incident loads),
 :mod:`~crimelens.warehouse.areas` (area sets), :mod:`~crimelens.warehouse.grid` (grid origins pinned per source)
 and :mod:`~crimelens.warehouse.queries` (what is loaded).

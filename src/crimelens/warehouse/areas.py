@@ -16,6 +16,7 @@ import duckdb
 
 from crimelens.errors import ConfigError
 from crimelens.sources.boundaries import FORMAT, PRESETS, AreaFile, read_areas
+from crimelens.warehouse.loads import next_load_id, supersede_loads
 from crimelens.warehouse.transaction import transaction
 
 __all__ = ["AreaLoadReport", "load_areas", "load_preset"]
@@ -111,18 +112,8 @@ def _write(
 ) -> tuple[int, tuple[int, ...]]:
     """The writes of one area load, inside its transaction: (the new load id, the load ids it replaced)."""
     started = dt.datetime.now()
-    fetched = con.execute("SELECT nextval('load_id_seq')").fetchone()
-    assert fetched is not None
-    load_id = int(fetched[0])
-    previous = tuple(
-        int(r[0])
-        for r in con.execute("SELECT load_id FROM loads WHERE source = ? AND status = 'loaded'", [area_set]).fetchall()
-    )
-    if previous:
-        con.execute(
-            "UPDATE loads SET status = 'replaced', replaced_by = ? WHERE source = ? AND status = 'loaded'",
-            [load_id, area_set],
-        )
+    load_id = next_load_id(con)
+    previous = supersede_loads(con, area_set, load_id)
     con.execute("DELETE FROM areas WHERE area_set = ?", [area_set])
     con.executemany(
         "INSERT INTO areas VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

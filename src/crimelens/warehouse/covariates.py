@@ -16,6 +16,7 @@ import pandas as pd
 
 from crimelens.errors import ConfigError, DataError
 from crimelens.sources.covariates import CovariateFile
+from crimelens.warehouse.loads import next_load_id, supersede_loads
 from crimelens.warehouse.transaction import transaction
 
 __all__ = ["CovariateLoadReport", "covariate_values", "list_covariate_sources", "load_covariates"]
@@ -97,18 +98,8 @@ def load_covariates(
         raise DataError(f"{parsed.path.name}: expected at least one covariate value, got none")
     with transaction(con, what=parsed.path.name):
         started = dt.datetime.now()
-        fetched = con.execute("SELECT nextval('load_id_seq')").fetchone()
-        assert fetched is not None
-        load_id = int(fetched[0])
-        previous = tuple(
-            int(r[0])
-            for r in con.execute("SELECT load_id FROM loads WHERE source = ? AND status = 'loaded'", [name]).fetchall()
-        )
-        if previous:
-            con.execute(
-                "UPDATE loads SET status = 'replaced', replaced_by = ? WHERE source = ? AND status = 'loaded'",
-                [load_id, name],
-            )
+        load_id = next_load_id(con)
+        previous = supersede_loads(con, name, load_id)
         con.execute("DELETE FROM covariates WHERE source = ?", [name])
         staged = rows.assign(source=name, load_id=load_id)[
             ["source", "unit_kind", "unit_id", "unit_name", "year", "name", "value", "load_id"]

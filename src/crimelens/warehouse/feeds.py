@@ -25,6 +25,7 @@ from crimelens.errors import ConfigError, SourceError
 from crimelens.sources.incident_spec import IncidentSpec
 from crimelens.sources.incidents import ERROR_REASONS, MappedIncidents
 from crimelens.warehouse.incidents import write_incident_rows
+from crimelens.warehouse.loads import next_load_id
 from crimelens.warehouse.transaction import transaction
 
 __all__ = [
@@ -334,9 +335,7 @@ def _record_deletions(
     con: duckdb.DuckDBPyConnection, source: str, fmt: str, name: str, keys: list[str], listed: int
 ) -> None:
     """A ``loads`` row for the reconciliation, with the removal as a warning naming a few of the ids."""
-    fetched = con.execute("SELECT nextval('load_id_seq')").fetchone()
-    assert fetched is not None
-    load_id = int(fetched[0])
+    load_id = next_load_id(con)
     now = _now()
     digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()
     con.execute(

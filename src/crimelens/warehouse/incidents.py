@@ -33,6 +33,7 @@ from crimelens.sources.incidents import (
     timed,
 )
 from crimelens.warehouse.grid import pin_grid_origin
+from crimelens.warehouse.loads import next_load_id
 from crimelens.warehouse.transaction import transaction
 
 __all__ = ["IncidentLoadReport", "load_incidents", "write_incident_rows", "write_incidents"]
@@ -294,9 +295,7 @@ def _write(
             *AREA_COLUMNS, "arrest", "domestic",
         ]
     )  # fmt: skip
-    fetched = con.execute("SELECT nextval('load_id_seq')").fetchone()
-    assert fetched is not None
-    load_id = int(fetched[0])
+    load_id = next_load_id(con)
     # a first load of a source has nothing to replace: the DELETE (a semi-join of every stored row of the
     # source against every key of the file) is skipped when the source has no rows yet
     stored = con.execute("SELECT count(*) FROM (SELECT 1 FROM incidents WHERE source = ? LIMIT 1)", [src])

@@ -17,6 +17,7 @@ import pandas as pd
 
 from crimelens.errors import DataError, LoadRejected
 from crimelens.sources.base import JY_COLUMNS, Issue, ParsedFile, file_sha256
+from crimelens.warehouse.loads import next_load_id, supersede_loads
 from crimelens.warehouse.transaction import transaction
 
 __all__ = ["LoadReport", "load_parsed"]
@@ -107,19 +108,9 @@ def _write(con: duckdb.DuckDBPyConnection, parsed: ParsedFile, src: str, digest:
     """The writes of one load, inside its transaction: (the new load id, the load ids it replaced)."""
     rows = parsed.rows
     started = dt.datetime.now()
-    fetched = con.execute("SELECT nextval('load_id_seq')").fetchone()
-    assert fetched is not None
-    load_id = int(fetched[0])
-    previous = tuple(
-        int(r[0])
-        for r in con.execute("SELECT load_id FROM loads WHERE source = ? AND status = 'loaded'", [src]).fetchall()
-    )
+    load_id = next_load_id(con)
+    previous = supersede_loads(con, src, load_id)
     con.execute("DELETE FROM jurisdiction_year WHERE source = ?", [src])
-    if previous:
-        con.execute(
-            "UPDATE loads SET status = 'replaced', replaced_by = ? WHERE source = ? AND status = 'loaded'",
-            [load_id, src],
-        )
     con.register("incoming_jurisdictions", parsed.jurisdictions)
     # ids are shared across sources; the newest load's name wins (a corrected file may fix a name), while
     # the kind stays as first loaded so that one file cannot turn, say, the nation into an agency
