@@ -126,16 +126,14 @@ def _section(results: list[tuple[str, Any, float]], command: str, started: dt.da
 
 
 def replace_section(existing: str, section: str) -> str:
-    """``existing`` with its "## Alerts backtest" section replaced by ``section`` (appended when absent)."""
-    lines = existing.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        body = existing.rstrip("\n")
-        return (body + "\n\n" if body else "") + section
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    before = "".join(lines[:start]).rstrip("\n")
-    after = "".join(lines[end:])
-    return (before + "\n\n" if before else "") + section + ("\n" + after if after else "")
+    """``existing`` with its "## Alerts backtest" section replaced by ``section`` (appended when
+    absent): bench/everyday.py's ``replace_section`` for this heading."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from everyday import replace_section as replace
+
+    return replace(existing, section, HEADING)
 
 
 def main(argv: list[str] | None = None) -> int:
