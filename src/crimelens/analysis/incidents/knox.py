@@ -309,10 +309,11 @@ def knox_test(
         return cells
 
     observed = table_of(days)
-    mean, var = _moments(i, j, dband, nd, days, below, tops)
     used = method
-    if method == "auto":
-        used = "moments" if mean.size and float(mean.min()) >= MOMENTS_MIN_EXPECTED else "permutation"
+    if method != "permutation":  # the moments are the test, or decide between the two (auto)
+        mean, var = _moments(i, j, dband, nd, days, below, tops)
+        if method == "auto":
+            used = "moments" if mean.size and float(mean.min()) >= MOMENTS_MIN_EXPECTED else "permutation"
     if used == "moments":
         from crimelens.analysis.inference import normal_sf
 
