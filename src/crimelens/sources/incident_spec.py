@@ -234,11 +234,7 @@ def _blocks(blocks: Iterator[bytes]) -> Iterator[bytes]:
 def scan_file(path: Path, *, chunk: int = 1 << 20) -> ByteScan:
     """One pass: the sha256 of the stored bytes, and NUL bytes, over-long lines and mixed line endings in the
     (decompressed) text, each with its line. Stops at the first NUL or over-long line (the file is refused)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    sha = digest.hexdigest()
+    sha = file_sha256(path)
     lines = 0  # complete lines before the current block
     since = 0  # bytes since the last line end
     first_crlf: bool | None = None
