@@ -28,7 +28,7 @@ from crimelens.errors import DataError, PartialReportingWarning, SourceError
 from crimelens.insights import key_findings
 from crimelens.report import STEPS, Section, build_report
 from crimelens.report.blocks import Runner
-from crimelens.report.charts import render_figure, render_svg
+from crimelens.report.charts import render_figure
 from crimelens.report.tables import humanize
 
 SECTION_ORDER = ["findings", "statistics", "jurisdictions", "trends", "hotspots", "provenance", "limitations"]
@@ -204,18 +204,21 @@ def test_subsections_of_each_analysis_section(fbi_report: Parsed) -> None:
         "Data issues recorded at load",
     ]
     ranking = fbi_report.root.by_id("ranking")
-    assert len(ranking.find_all("svg")) == 2  # by count and by rate, side by side
+    assert len(ranking.find_all("figure")) == 2  # by count and by rate, side by side
     assert "The rankings differ" in ranking.text()
 
 
 def test_every_analysis_has_an_inline_chart(any_report: Parsed) -> None:
-    svgs = any_report.root.find_all("svg")
+    charts = [f for f in any_report.root.find_all("figure") if "data-vega" in f.attrs]
     meta = any_report.metadata
-    assert len(svgs) >= len(meta["analyses"]) >= 11
-    assert len(svgs) == meta["charts"]
-    for svg in svgs:
-        assert svg.attrs["role"] == "img" and svg.attrs["aria-label"]
-        assert svg.find_all("title")[0].text()
+    assert len(charts) >= len(meta["analyses"]) >= 11
+    assert len(charts) == meta["charts"]
+    for figure in charts:
+        (target,) = [d for d in figure.find_all("div") if d.attrs.get("class") == "vega-chart"]
+        assert target.attrs["role"] == "img" and target.attrs["aria-label"]
+        (script,) = [s for s in figure.find_all("script") if s.attrs.get("class") == "vega-spec"]
+        spec = json.loads(script.text())
+        assert spec["$schema"].endswith("vega-lite/v6.json") and spec["usermeta"]["columns"]
     for figure in any_report.root.find_all("figure"):
         assert figure.find_all("figcaption")[0].text()
         details = figure.find_all("details")[0]
@@ -230,12 +233,27 @@ def test_nothing_is_fetched_from_outside(any_report: Parsed) -> None:
             assert value.startswith("#"), f"<{tag} {name}={value!r}> points off the page"
         if name == "style":
             assert "url(" not in value or "url(#" in value
-    lowered = any_report.html.lower()
+    # the page outside its scripts: the Vega bundle's own source mentions <img> and <link> in strings
+    page = re.sub(r"<script\b[^>]*>.*?</script>", "", any_report.html, flags=re.S)
+    lowered = page.lower()
     assert "<link" not in lowered and "<img" not in lowered and "<iframe" not in lowered
     assert "@import" not in lowered and "@font-face" not in lowered
     assert not re.search(r"url\(\s*['\"]?(https?:|//)", lowered)
     scripts = any_report.root.find_all("script")
-    assert [s.attrs for s in scripts] == [{"type": "application/json", "id": "crimelens-metadata"}]
+    data = [s.attrs for s in scripts if s.attrs.get("type") == "application/json"]
+    code = [s for s in scripts if s.attrs.get("type") != "application/json"]
+    assert {"type": "application/json", "id": "crimelens-metadata"} in data
+    assert all(
+        a
+        in (
+            {"type": "application/json", "class": "vega-spec"},
+            {"type": "application/json", "id": "crimelens-metadata"},
+        )
+        for a in data
+    )
+    # two inline scripts, no src: the vendored Vega bundle (once) and the code that draws the charts
+    assert len(code) == 2 and all(not s.attrs for s in code)
+    assert any_report.html.count("vl-convert-python for crimelens") == 1
 
 
 # -- content -------------------------------------------------------------------------------------------
@@ -400,7 +418,7 @@ def test_limitations_use_this_datasets_numbers(marshall_report: Parsed, real_fil
 def test_hotspot_rule_is_stated(fbi_report: Parsed) -> None:
     text = fbi_report.root.by_id("hotspots").text()
     assert "ranks in the top 10 by violent-crime rate per 100,000 in at least 50% of the 10 years 2010–2019" in text
-    assert fbi_report.root.by_id("hotspots").find_all("svg")
+    assert fbi_report.root.by_id("hotspots").find_all("figure")
 
 
 # -- parameters, progress, extension, escaping ---------------------------------------------------------
@@ -505,60 +523,53 @@ SPECS = {
 
 
 @pytest.mark.parametrize("kind", list(SPECS))
-def test_render_svg_each_kind(kind: str) -> None:
+def test_render_figure_each_kind(kind: str) -> None:
     spec = SPECS[kind]
     assert spec.kind == kind
-    svg = render_svg(spec, id_prefix="c1")
-    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
-    assert "<?xml" not in svg and "<!DOCTYPE" not in svg and "<style" not in svg
-    parsed = parse(svg)
-    (root,) = parsed.root.find_all("svg")
-    assert root.attrs["role"] == "img" and root.attrs["aria-label"].startswith(spec.title)
-    assert "width" not in root.attrs and root.attrs["viewbox"]  # scales with the page (html.parser lowercases names)
-    assert root.find_all("title")[0].text() == spec.title
-    for _tag, name, value in parsed.attributes:
-        if name in ("href", "xlink:href"):
-            assert value.startswith("#c1-")
-        if name == "id":
-            assert value.startswith("c1-")
-    assert render_svg(spec, id_prefix="c1") == svg  # deterministic
-    texts = " ".join(t.text() for t in root.find_all("text"))
-    if kind in ("line", "scatter", "small_multiples"):
-        assert "Flag" in texts  # the highlight has a legend entry
-    if kind in ("line", "small_multiples"):
-        assert "A $1 <b>" in texts  # series/facet names are drawn as text, escaped, not as mathtext
+    fig = str(render_figure(spec, id_prefix="c1"))
+    parsed = parse(fig)
+    (figure,) = parsed.root.find_all("figure")
+    assert figure.attrs["id"] == "c1" and "data-vega" in figure.attrs
+    (script,) = [s for s in figure.find_all("script") if s.attrs.get("class") == "vega-spec"]
+    vl = json.loads(script.text())
+    # the chart's own data, in order: what "Download CSV" writes (NaN/NA become empty)
+    assert vl["usermeta"]["columns"] == list(spec.data.columns)
+    assert len(vl["data"]["values"]) == len(spec.data)
+    assert "<b>" not in fig.split("vega-spec")[1].split("</script>")[0]  # no markup can close the script early
+    # a static SVG for readers without JavaScript
+    assert "<noscript>" in fig and "<svg" in fig.split("<noscript>")[1]
+    assert str(render_figure(spec, id_prefix="c1")) == fig  # deterministic
 
 
 def test_render_figure_caption_and_table() -> None:
     fig = render_figure(SPECS["bar"], id_prefix="f", caption="More.")
     parsed = parse(str(fig))
     figure = parsed.root.find_all("figure")[0]
-    assert figure.find_all("figcaption")[0].text() == "Bars A note. More."
+    assert figure.find_all("figcaption")[0].text() == "Bars A note. More. Download CSV"
     rows = [[td.text() for td in tr.find_all("td")] for tr in figure.find_all("tr")[1:]]
     assert rows == [["Alpha", "50.0%", "5", "yes"], ["Beta & co", "30.0%", "-2", "no"], ["Gamma", "—", "—", "no"]]
 
 
-def test_two_charts_on_one_page_do_not_share_ids() -> None:
-    a = parse(render_svg(SPECS["line"], id_prefix="a"))
-    b = parse(render_svg(SPECS["line"], id_prefix="b"))
-    ids_a = {v for _t, n, v in a.attributes if n == "id"}
-    ids_b = {v for _t, n, v in b.attributes if n == "id"}
-    assert ids_a and ids_b and not ids_a & ids_b
+def test_flat_line_becomes_a_sentence() -> None:
+    flat = pd.DataFrame({"year": [2010, 2011, 2012], "rank": [1, 1, 1]})
+    out = str(render_figure(ChartSpec("line", flat, "year", "rank", "Rank of A", y_label="rank")))
+    assert "<figure" not in out
+    assert "Rank of A: rank stayed at 1 from 2010 to 2012" in out
 
 
-def test_render_svg_edge_cases() -> None:
-    empty = render_svg(ChartSpec("line", _YEARS.head(0), "year", "rate", "Nothing"))
+def test_render_figure_edge_cases() -> None:
+    empty = str(render_figure(ChartSpec("line", _YEARS.head(0), "year", "rate", "Nothing")))
     assert "No data to show" in empty
-    one = render_svg(ChartSpec("line", _YEARS.head(1), "year", "rate", "One year"))
-    assert one.startswith("<svg")
-    with pytest.raises(ValueError, match=r"chart 'Bad': column 'nope' is not in its data; allowed: year"):
-        render_svg(ChartSpec("line", _YEARS, "year", "nope", "Bad"))
+    one = str(render_figure(ChartSpec("line", _YEARS.head(1), "year", "rate", "One year")))
+    assert "data-vega" in one
+    with pytest.raises(ValueError, match=r"chart 'Bad': every role must name a column of its data; allowed: year"):
+        render_figure(ChartSpec("line", _YEARS, "year", "nope", "Bad"))
 
 
-def test_render_svg_keeps_non_latin_text() -> None:
+def test_render_figure_keeps_non_latin_text() -> None:
     spec = ChartSpec("barh", pd.DataFrame({"n": ["東京 police", "Zürich"], "v": [1, 2]}), "n", "v", "東京")
-    svg = render_svg(spec)  # no glyph warning: the browser draws the text with its own fonts
-    assert "東京 police" in svg and "Zürich" in svg
+    fig = str(render_figure(spec))
+    assert "東京 police" in fig and "Zürich" in fig
 
 
 def test_tiny_dataset_report_still_complete(tmp_path: Path, tiny_con: duckdb.DuckDBPyConnection) -> None:

@@ -176,7 +176,7 @@ def test_calibration_chart_is_the_results_chart(fbi_models: Built, target: str) 
     block = fbi_models.report.root.by_id(f"model-{SOURCE}-{target}")
     figures = block.find_all("figure")
     assert figures and spec.title in figures[0].text()
-    assert figures[0].find_all("svg")
+    assert "data-vega" in figures[0].attrs
     # the chart plots the best model and the best baseline, whose names appear in its data table
     assert res.best_gain["method"] in figures[0].text() and res.best_gain["baseline"] in figures[0].text()
 
@@ -272,7 +272,7 @@ def test_area_covariates_get_a_residual_map(city_con: duckdb.DuckDBPyConnection)
     html = "".join(str(t) for t in block.tables)
     assert _ci(*expected.table.loc[0, ["irr", "irr_low", "irr_high"]].astype(float)) in html
     maps = [str(f) for f in block.figures if "map-figure" in str(f)]
-    assert len(maps) == 1 and "<svg" in maps[0] and "observed / expected" in maps[0]
+    assert len(maps) == 1 and "vega-spec" in maps[0] and "observed / expected" in maps[0]
 
 
 # -- the model card --------------------------------------------------------------------------------------

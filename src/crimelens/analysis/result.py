@@ -36,7 +36,9 @@ class ChartSpec:
     """A chart described, not drawn: a tidy frame and which columns play which role.
 
     ``kind``: line (x, y, optional series), bar/barh (x categories, y values), stacked_barh (x category,
-    y value, series stacks), small_multiples (one line panel per ``facet``), scatter.
+    y value, series stacks), small_multiples (one line panel per ``facet``), scatter. ``reference`` draws a
+    dashed line at that value (bars then grow from it); ``diagonal`` draws y = x. The renderer that draws every
+    spec is :mod:`crimelens.analysis.vega`.
     """
 
     kind: ChartKind
@@ -50,6 +52,8 @@ class ChartSpec:
     y_label: str = ""
     note: str = ""
     highlight: str | None = None  # a boolean column: marks emphasised points/bars
+    reference: float | None = None  # a reference value on the value axis (e.g. a ratio of 1); bars grow from it
+    diagonal: bool = False  # draw the line y = x (e.g. a calibration chart)
 
 
 @dataclass(frozen=True)

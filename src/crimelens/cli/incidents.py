@@ -317,6 +317,14 @@ def density_cmd(
     show_table(top, result.title, None if limit == 0 else limit)
 
 
+def _write_geojson(path: Path, cells: Any, cell_m: float, scope: _Scope) -> None:
+    """Write grid cells as GeoJSON (WGS84) and say where, on stderr (stdout stays the table, JSON or CSV)."""
+    from crimelens.analysis.incidents.places import write_cells_geojson
+
+    n = write_cells_geojson(path, cells, cell_m, scope.origin())
+    err.print(f"Wrote {n:,} cells to {path} (GeoJSON, WGS84 longitude/latitude).")
+
+
 @_command("hotspots")
 def hotspots_cmd(
     cell: CellOpt = None,
@@ -344,6 +352,10 @@ def hotspots_cmd(
             "(the same by --permutations random draws) or normal (approximate, overstates hot spots).",
         ),
     ] = "exact",
+    geojson: Annotated[
+        Path | None,
+        typer.Option("--geojson", help="Also write the hot and cold spot cells to this GeoJSON file (WGS84), for GIS."),
+    ] = None,
     db: DbOpt = None,
     source: SourceOpt = None,
     engine: EngineOpt = "duckdb",
@@ -372,6 +384,8 @@ def hotspots_cmd(
             footprint=scope.unfiltered,
             p_values=cast(Any, p_values),
         )
+        if geojson is not None:
+            _write_geojson(geojson, result.table[result.table["hotspot"] != "not significant"], _cell(cell), scope)
     if as_json or as_csv:
         _emit(result, scope, as_json, as_csv, 0)
         return
@@ -392,6 +406,10 @@ def persistent_cmd(
     top_share: Annotated[float, typer.Option("--top-share", help="Share of cells hot per period (top).")] = 0.05,
     min_share: Annotated[float, typer.Option("--min-share", help="Share of periods hot, at least.")] = 0.75,
     seed: SeedOpt = None,
+    geojson: Annotated[
+        Path | None,
+        typer.Option("--geojson", help="Also write the persistent cells to this GeoJSON file (WGS84), for GIS."),
+    ] = None,
     db: DbOpt = None,
     source: SourceOpt = None,
     engine: EngineOpt = "duckdb",
@@ -417,6 +435,8 @@ def persistent_cmd(
             seed=_seed(seed),
             origin=scope.origin(),
         )
+        if geojson is not None:
+            _write_geojson(geojson, result.table, _cell(cell), scope)
     _emit(result, scope, as_json, as_csv, limit)
 
 

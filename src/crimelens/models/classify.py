@@ -234,7 +234,8 @@ class ClassifyResult(Result):
             title=f"Calibration on the test periods ({self.target})",
             x_label="Predicted probability",
             y_label="Observed share",
-            note="A calibrated forecast lies on the diagonal.",
+            diagonal=True,
+            note="A calibrated forecast lies on the dashed diagonal.",
         )
 
 

@@ -1,7 +1,8 @@
 """The self-contained HTML report: findings, statistics, rankings, trends, hotspots, provenance, limits.
 
-``build_report`` writes one HTML file with every chart inline (SVG) and no outside requests;
-``charts.render_svg`` renders any analysis chart spec the same way for other front ends.
+``build_report`` writes one HTML file with every chart inline (interactive Vega-Lite, the JavaScript bundled
+once) and no outside requests; ``crimelens.analysis.vega`` turns any chart spec into Vega-Lite for other front
+ends (the dashboard).
 """
 
 from __future__ import annotations

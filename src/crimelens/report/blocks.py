@@ -20,8 +20,9 @@ from markupsafe import Markup
 
 from crimelens.analysis.memo import Memo
 from crimelens.analysis.result import ChartSpec
+from crimelens.analysis.vega import flat_line_sentence
 from crimelens.errors import CrimeLensError, CrimeLensWarning
-from crimelens.report.charts import COMPACT_WIDTH_IN, render_figure, slug
+from crimelens.report.charts import render_figure, slug
 
 __all__ = ["Block", "Outcome", "PageSection", "Runner"]
 
@@ -113,10 +114,16 @@ class Runner:
     def figure(self, spec: ChartSpec | None, *, caption: str | None = None, compact: bool = False) -> list[Markup]:
         """The chart as a ``<figure>`` (an empty list when there is no chart).
 
-        ``compact``: drawn narrower, to sit beside another chart.
+        ``compact``: meant to sit beside another chart (the page lays pairs side by side on wide screens; every
+        chart fills its container's width).
         """
         if spec is None:
             return []
+        if flat_line_sentence(spec) is not None:  # one flat line: a sentence says it (and is not a chart)
+            return [render_figure(spec, caption=caption)]
+        return [render_figure(spec, id_prefix=self.next_id(), caption=caption)]
+
+    def next_id(self) -> str:
+        """A fresh chart id, unique on the page."""
         self.n_charts += 1
-        width = COMPACT_WIDTH_IN if compact else None
-        return [render_figure(spec, id_prefix=f"chart{self.n_charts}", caption=caption, width=width)]
+        return f"chart{self.n_charts}"

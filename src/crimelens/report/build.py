@@ -25,7 +25,7 @@ from crimelens.formatting import evidence_text, format_value, humanize
 from crimelens.insights import Finding, key_findings
 from crimelens.insights.incidents import findings_from_results
 from crimelens.report.blocks import PageSection, Runner
-from crimelens.report.charts import ensure_headless, slug
+from crimelens.report.charts import page_script, slug
 from crimelens.report.incidents import IncidentReportParams, incident_limitations, incident_section
 from crimelens.report.models import ModelReportParams, model_sections
 from crimelens.report.provenance import provenance
@@ -110,7 +110,7 @@ def _finding_view(f: Finding) -> dict[str, Any]:
 def _environment() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    return Environment(
+    env = Environment(
         loader=PackageLoader("crimelens.report", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
@@ -118,6 +118,8 @@ def _environment() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.globals["chart_script"] = page_script  # the chart JavaScript, inlined once per page
+    return env
 
 
 def build_report(
@@ -152,7 +154,7 @@ def build_report(
     ``model_params`` (default :class:`~crimelens.report.models.ModelReportParams`); the classifier's findings join
     the key findings. Every parameter, including the seeds, is recorded in the report's metadata block.
 
-    The file is self-contained: CSS and charts (SVG made with matplotlib) are inline; it makes no
+    The file is self-contained: CSS, charts (Vega-Lite, with its JavaScript inlined once) are inline; it makes no
     network request and opens offline.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -165,7 +167,6 @@ def build_report(
     extras = [_as_section(extra) for extra in extra_sections]
     mparams = (model_params or ModelReportParams()) if models else None
     step = progress or (lambda _name: None)
-    ensure_headless()
 
     inc_sources = list(incident_sources) if incident_sources is not None else list_incident_sources(con)
     inc_params = incident_params or IncidentReportParams.from_settings()

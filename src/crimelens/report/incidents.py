@@ -9,27 +9,27 @@ offline. A simulated dataset is labelled as such in the section title, its intro
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import duckdb
 import pandas as pd
-from markupsafe import Markup
 
 from crimelens.analysis.incidents.scope import area_set_for
 from crimelens.config import SETTINGS, get_setting
 from crimelens.insights.incidents import IncidentResults
 from crimelens.report.blocks import Block, PageSection, Runner
 from crimelens.report.charts import slug
-from crimelens.report.maps import GI_CLASSES, area_map_svg, grid_map_svg, matrix_svg
+from crimelens.report.maps import GI_CLASSES, PERSISTENCE_CLASSES, area_map_figure, grid_map_figure, matrix_figure
 from crimelens.report.tables import render_table
 from crimelens.schema import OFFENCE_LABELS
 
 __all__ = ["IncidentReportParams", "incident_limitations", "incident_section"]
 
-#: Colours of the persistent-hotspot classes on the map.
-PERSISTENCE_CLASSES: dict[str, str] = {"stable": "#b2182b", "emerging": "#ef8a62", "intermittent": "#fddbc7"}
+#: How many of a grid map's top cells carry the name of the place most of their incidents fall in.
+_LABELLED_CELLS = 5
+#: Fewest months of data a seasonal profile is charted from (each calendar month seen at least once).
+_MIN_SEASON_MONTHS = 12
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,42 @@ class IncidentReportParams:
         )
 
 
-def _figure(svg: str, caption: str, table: Markup | None = None) -> Markup:
-    parts = ['<figure class="chart-figure map-figure">', svg, f"<figcaption>{html.escape(caption)}</figcaption>"]
-    if table is not None:
-        parts.append(f"<details><summary>Data behind this map</summary>{table}</details>")
-    parts.append("</figure>")
-    return Markup("".join(parts))
+@dataclass(frozen=True)
+class _MapContext:
+    """What every grid map of one source needs: the warehouse, the grid's origin and the area column."""
+
+    con: duckdb.DuckDBPyConnection
+    source: str
+    origin: Any
+    area: str | None
+    area_set: str | None
+    simulated: bool
+
+
+def _place_labels(ctx: _MapContext, cells: pd.DataFrame, cell_m: float, order: str) -> pd.DataFrame | None:
+    """The top cells by ``order`` with the name of the place most of their incidents fall in (label column)."""
+    from crimelens.analysis.incidents.places import cell_places
+
+    if ctx.area is None or ctx.origin is None or cells.empty or order not in cells.columns:
+        return None
+    top = cells.sort_values(order, ascending=False).head(_LABELLED_CELLS)
+    names = cell_places(ctx.con, ctx.source, top, cell_m, ctx.origin, ctx.area, ctx.area_set)
+    out = top.assign(label=names).dropna(subset=["label"])
+    # one label per place: the busiest of its cells carries it (two labels of one name side by side only clutter)
+    return out.drop_duplicates("label")[["x_m", "y_m", "label"]]
+
+
+def _with_places(ctx: _MapContext, cells: pd.DataFrame, cell_m: float, order: str, n: int = 15) -> pd.DataFrame:
+    """``cells`` with a ``place`` column filled for the ``n`` top cells by ``order`` (for tooltips and tables)."""
+    from crimelens.analysis.incidents.places import cell_places
+
+    out = cells.copy()
+    out["place"] = None
+    if ctx.area is None or ctx.origin is None or cells.empty or order not in cells.columns:
+        return out
+    top = cells.sort_values(order, ascending=False).head(n)
+    out.loc[top.index, "place"] = cell_places(ctx.con, ctx.source, top, cell_m, ctx.origin, ctx.area, ctx.area_set)
+    return out
 
 
 def _source_info(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, Any]:
@@ -131,20 +161,33 @@ def _overview(run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, 
 
 
 def _when(run: Runner, t: Any, source: str, found: dict[str, Any]) -> Block:
-    from crimelens.analysis.incidents.scope import seasonality, weekly_profile
+    from crimelens.analysis.incidents.scope import coverage, seasonality, weekly_profile
 
     block = Block("When", anchor=f"{slug(source)}-when")
     prof = run.run(f"incidents.weekly_profile[{source}]", weekly_profile, t)
     if prof.value is not None:
         found["profile"] = prof.value
         table = prof.value.table
-        matrix = table.pivot_table(index="weekday_name", columns="hour", values="incidents", sort=False)
-        svg = matrix_svg(matrix, title=prof.value.title, legend_label="incidents", x_label="hour of day (local)")
-        block.figures.append(_figure(svg, "Incidents by hour of day and day of week (local time)."))
+        block.figures.append(
+            matrix_figure(
+                table, chart_id=run.next_id(), row="weekday_name", column="hour", value="incidents",
+                title=prof.value.title, caption="Incidents by hour of day and day of week (local time).",
+                x_label="hour of day (local)", legend_label="incidents",
+            )
+        )  # fmt: skip
         block.notes.extend(prof.value.notes)
         block.caveats.extend(prof.caveats)
     else:
         block.unavailable = prof.unavailable("The hour × weekday profile")
+    cov = run.run(f"incidents.coverage[{source}]", coverage, t)
+    months = _months_covered(cov.value)
+    if months is not None and months < _MIN_SEASON_MONTHS:
+        block.notes.append(
+            f"No seasonal profile: the data cover {months} month{'s' if months != 1 else ''}, and a season can "
+            f"only be told from a one-off month with at least {_MIN_SEASON_MONTHS} months (every calendar month "
+            "seen once)."
+        )
+        return block
     season = run.run(f"incidents.seasonality[{source}]", seasonality, t)
     if season.value is not None:
         block.figures.extend(
@@ -153,6 +196,14 @@ def _when(run: Runner, t: Any, source: str, found: dict[str, Any]) -> Block:
         block.notes.extend(season.value.notes)
         block.caveats.extend(season.caveats)
     return block
+
+
+def _months_covered(cov: Any) -> int | None:
+    """Calendar months from the first incident's month to the last's, both counted (None when unknown)."""
+    if cov is None:
+        return None
+    first, last = pd.Timestamp(cov[0]), pd.Timestamp(cov[1])
+    return (last.year - first.year) * 12 + last.month - first.month + 1
 
 
 def _seasonal_spec(result: Any) -> Any:
@@ -195,17 +246,22 @@ def _areas(
     ]
     block.tables.append(render_table(table, columns=cols, max_rows=10))
     if area_set is not None:
-        geo = con.execute("SELECT area_id, name, geometry FROM areas WHERE area_set = ?", [area_set]).df()
+        geo = con.execute(
+            "SELECT area_id, name, geometry FROM areas WHERE area_set = ? ORDER BY area_id", [area_set]
+        ).df()
         value_col = "rate" if has_rate else "incidents"
-        values = dict(zip(table["area"].astype(str), table[value_col], strict=True))
-        geoms = [json.loads(g) for g in geo["geometry"]]
-        vals = [values.get(str(a)) for a in geo["area_id"]]
-        svg = area_map_svg(
-            geoms, vals, title=f"{'Rate per 100,000 residents' if has_rate else 'Incidents'} by {label}",
-            legend_label="per 100,000" if has_rate else "incidents", labels=list(geo["name"].fillna(geo["area_id"])),
-            simulated=info["simulated"],
+        keep = [c for c in ("area", "incidents", "share", "population", "rate") if c in table.columns]
+        by_id = table[keep].assign(area=table["area"].astype(str)).drop_duplicates("area").set_index("area")
+        shown = pd.DataFrame({"area": geo["area_id"].astype(str), "name": geo["name"].fillna(geo["area_id"])})
+        shown = shown.join(by_id, on="area")
+        title_ = f"{'Rate per 100,000 residents' if has_rate else 'Incidents'} by {label}"
+        block.figures.append(
+            area_map_figure(
+                [json.loads(g) for g in geo["geometry"]], shown, chart_id=run.next_id(), value=value_col,
+                title=title_, caption=f"{label.capitalize()}s of {area_set}; white: no incidents or no data.",
+                legend_label="per 100,000" if has_rate else "incidents", simulated=info["simulated"],
+            )
         )  # fmt: skip
-        block.figures.append(_figure(svg, f"{label.capitalize()}s of {area_set}; hatched: no incidents or no data."))
     block.notes.extend(ranked.value.notes)
     block.caveats.extend(ranked.caveats)
     return block
@@ -240,33 +296,39 @@ def _density(
     run: Runner,
     t: Any,
     source: str,
-    info: dict[str, Any],
+    ctx: _MapContext,
     p: IncidentReportParams,
-    origin: Any = None,
     grid: Any = None,
 ) -> Block:
     from crimelens.analysis.incidents.scope import density
 
     block = Block("Kernel density", anchor=f"{slug(source)}-density")
-    res = run.run(f"incidents.density[{source}]", density, t, cell_m=p.cell_m, grid=grid, origin=origin)
+    res = run.run(f"incidents.density[{source}]", density, t, cell_m=p.cell_m, grid=grid, origin=ctx.origin)
     if res.value is None:
         block.unavailable = res.unavailable("The density surface")
         return block
     r = res.value
     value = next(c for c in r.table.columns if c.startswith("density"))
-    svg = grid_map_svg(
-        r.table, value=value, cell_m=p.cell_m, title=r.title, legend_label="incidents per km²",
-        simulated=info["simulated"],
+    cells = r.table[pd.to_numeric(r.table[value], errors="coerce") > 0]
+    # cells below 2% of the peak would draw as white on white: leave them out and say so
+    peak = float(pd.to_numeric(cells[value]).max()) if len(cells) else 0.0
+    drawn = cells[pd.to_numeric(cells[value]) >= 0.02 * peak] if peak > 0 else cells
+    tips = [c for c in ("cell_x", "cell_y", "incidents", "place") if c in drawn.columns or c == "place"]
+    block.figures.append(
+        grid_map_figure(
+            _with_places(ctx, drawn, p.cell_m, value), chart_id=run.next_id(), value=value, cell_m=p.cell_m,
+            title=r.title, legend_label="incidents per km²", con=ctx.con, origin=ctx.origin,
+            labels=_place_labels(ctx, drawn, p.cell_m, value), tooltip=tips, simulated=ctx.simulated,
+            caption=f"Gaussian kernel, bandwidth {r.bandwidth_m:,.0f} m, on {p.cell_m:g} m cells; "
+            f"{len(cells) - len(drawn):,} cells under 2% of the peak density are not drawn.",
+        )
     )  # fmt: skip
-    block.figures.append(_figure(svg, f"Gaussian kernel, bandwidth {r.bandwidth_m:,.0f} m, on {p.cell_m:g} m cells."))
     block.notes.extend(r.notes)
     block.caveats.extend(res.caveats)
     return block
 
 
-def _gi(
-    run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams, found: dict[str, Any]
-) -> Block:
+def _gi(run: Runner, t: Any, source: str, ctx: _MapContext, p: IncidentReportParams, found: dict[str, Any]) -> Block:
     from crimelens.analysis.incidents.scope import hotspots
 
     block = Block("Hot and cold spots (Getis-Ord Gi*)", anchor=f"{slug(source)}-gi")
@@ -283,27 +345,33 @@ def _gi(
         f"more (fewer) incidents than the city-wide mean, after controlling the false discovery rate at {p.alpha:g} "
         "across every cell (Benjamini–Hochberg)."
     )
-    hot = r.table[r.table["hotspot"] == "hot"].sort_values("z", ascending=False)
-    table = render_table(hot, columns=["lat", "lon", "incidents", "z", "q_value"], max_rows=15)
-    svg = grid_map_svg(
-        r.table, value="hotspot", cell_m=p.cell_m, title=r.title, categorical=GI_CLASSES, legend_label="Gi*",
-        simulated=info["simulated"],
+    significant = r.table[r.table["hotspot"] != "not significant"]
+    cells = _with_places(ctx, significant, p.cell_m, "z")
+    hot = cells[cells["hotspot"] == "hot"].sort_values("z", ascending=False)
+    table = render_table(hot, columns=["cell_x", "cell_y", "place", "lat", "lon", "incidents", "z", "q_value"],
+                         max_rows=15)  # fmt: skip
+    tips = ["cell_x", "cell_y", "place", "incidents", "z", "q_value"]
+    block.figures.append(
+        grid_map_figure(
+            cells, chart_id=run.next_id(), value="hotspot", cell_m=p.cell_m, title=r.title, categorical=GI_CLASSES,
+            legend_label="Gi*", con=ctx.con, origin=ctx.origin, tooltip=tips, simulated=ctx.simulated,
+            labels=_place_labels(ctx, hot, p.cell_m, "z"), table=table, order="incidents",
+            caption=f"Hot (red) and cold (blue) spots; the {len(r.table) - len(significant):,} cells that are not "
+            "significant are not drawn. Click a legend entry to show one class.",
+        )
     )  # fmt: skip
-    block.figures.append(_figure(svg, "Hot (red) and cold (blue) spots; grey: not significant.", table))
     block.notes.extend(r.notes)
     block.caveats.extend(res.caveats)
     return block
 
 
-def _persistent(
-    run: Runner, t: Any, source: str, info: dict[str, Any], p: IncidentReportParams, origin: Any = None
-) -> Block:
+def _persistent(run: Runner, t: Any, source: str, ctx: _MapContext, p: IncidentReportParams) -> Block:
     from crimelens.analysis.incidents.scope import persistent
 
     block = Block("Persistent hot spots", anchor=f"{slug(source)}-persistent")
     res = run.run(
         f"incidents.persistent[{source}]", persistent, t, cell_m=p.cell_m, period=p.persistence_period, seed=p.seed,
-        origin=origin,
+        origin=ctx.origin,
     )  # fmt: skip
     if res.value is None:
         block.unavailable = res.unavailable("Persistent hot spots")
@@ -311,15 +379,21 @@ def _persistent(
     r = res.value
     classes = r.table[r.table["status"].isin(list(PERSISTENCE_CLASSES))]
     if not classes.empty:
-        svg = grid_map_svg(
-            classes, value="status", cell_m=p.cell_m, title=r.title, categorical=PERSISTENCE_CLASSES,
-            legend_label="hot in most periods", simulated=info["simulated"],
-        )  # fmt: skip
-        stable = classes[classes["status"] == "stable"].sort_values("incidents", ascending=False)
+        cells = _with_places(ctx, classes, p.cell_m, "incidents")
+        stable = cells[cells["status"] == "stable"].sort_values("incidents", ascending=False)
         table = render_table(
-            stable, columns=["lat", "lon", "periods_hot", "share_of_periods", "incidents"], max_rows=15
-        )
-        block.figures.append(_figure(svg, f"Cells in the busiest 5% of cells per {p.persistence_period}.", table))
+            stable, columns=["cell_x", "cell_y", "place", "lat", "lon", "periods_hot", "share_of_periods", "incidents"],
+            max_rows=15,
+        )  # fmt: skip
+        tips = ["cell_x", "cell_y", "place", "status", "periods_hot", "share_of_periods", "incidents"]
+        block.figures.append(
+            grid_map_figure(
+                cells, chart_id=run.next_id(), value="status", cell_m=p.cell_m, title=r.title,
+                categorical=PERSISTENCE_CLASSES, legend_label="hot in most periods", con=ctx.con, origin=ctx.origin,
+                labels=_place_labels(ctx, stable, p.cell_m, "incidents"), tooltip=tips, simulated=ctx.simulated,
+                table=table, order="incidents", caption=f"Cells in the busiest 5% of cells per {p.persistence_period}.",
+            )
+        )  # fmt: skip
     block.paragraphs.append(r.title + ".")
     block.notes.extend(r.notes)
     block.caveats.extend(res.caveats)
@@ -385,10 +459,11 @@ def incident_section(
             found["grid"] = run.run(
                 f"incidents.grid_counts[{source}]", grid_counts, t, cell_m=p.cell_m, period=None, origin=origin
             ).value
+            ctx = _MapContext(con, source, origin, area, area_set, bool(info["simulated"]))
             section.blocks.append(_concentration(run, con, t, source, p, found))
-            section.blocks.append(_density(run, t, source, info, p, origin, found.get("grid")))
-            section.blocks.append(_gi(run, t, source, info, p, found))
-            section.blocks.append(_persistent(run, t, source, info, p, origin))
+            section.blocks.append(_density(run, t, source, ctx, p, found.get("grid")))
+            section.blocks.append(_gi(run, t, source, ctx, p, found))
+            section.blocks.append(_persistent(run, t, source, ctx, p))
             section.blocks.append(_knox(run, t, source, p, found))
         else:
             section.intro.append(

@@ -32,7 +32,7 @@ from crimelens.models.classify import CAVEATS, ClassifyResult, classify
 from crimelens.models.covariates import COVARIATE_CAVEATS, CovariateResult, covariate_regression
 from crimelens.report.blocks import Block, PageSection, Runner
 from crimelens.report.charts import slug
-from crimelens.report.maps import area_map_svg
+from crimelens.report.maps import area_map_figure
 from crimelens.report.tables import records, render_table
 
 if TYPE_CHECKING:
@@ -308,8 +308,6 @@ def _how_to_load(source: str, kind: str) -> str:
 
 def _residual_map(run: Runner, res: CovariateResult) -> list[Any]:
     """A map of observed / expected when the warehouse holds areas of the covariates' unit kind, else none."""
-    from markupsafe import Markup, escape
-
     rows = run.con.execute(
         "SELECT area_set, area_id, name, geometry FROM areas WHERE area_kind = ? ORDER BY area_set, area_id",
         [res.unit_kind],
@@ -323,16 +321,27 @@ def _residual_map(run: Runner, res: CovariateResult) -> list[Any]:
     area_set, areas = max(sets.items(), key=lambda kv: sum(a[0] in ratios for a in kv[1]))
     if not any(a[0] in ratios for a in areas):
         return []
-    svg = area_map_svg(
-        [json.loads(a[2]) for a in areas],
-        [ratios.get(a[0]) for a in areas],
-        title="Recorded crime against its socio-economic prediction (observed / expected)",
-        legend_label="observed / expected",
-        labels=[a[1] for a in areas],
-        id_prefix=f"residual-map-{slug(res.crime_source)}",
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "area": [a[0] for a in areas],
+            "name": [a[1] for a in areas],
+            "observed_over_expected": [ratios.get(a[0]) for a in areas],
+        }
     )
     caption = f"{res.unit_kind.replace('_', ' ').capitalize()}s of {area_set}; above 1: more crime than predicted."
-    return [Markup(f'<figure class="chart-figure map-figure">{svg}<figcaption>{escape(caption)}</figcaption></figure>')]
+    return [
+        area_map_figure(
+            [json.loads(a[2]) for a in areas],
+            table,
+            chart_id=f"residual-map-{slug(res.crime_source)}",
+            value="observed_over_expected",
+            title="Recorded crime against its socio-economic prediction (observed / expected)",
+            caption=caption,
+            legend_label="observed / expected",
+        )
+    ]
 
 
 def _covariate_block(

@@ -59,6 +59,7 @@ class KnoxResult(Result):
             x_label="days apart",
             y_label="observed / expected pairs",
             highlight="significant",
+            reference=1.0,
             note="Knox ratio > 1: more close pairs than chance; highlighted: BH q < 0.05 over the bands.",
         )
 
