@@ -7,7 +7,10 @@ Opt-in with the ``browser`` marker (``pytest -m browser``); skipped when /usr/bi
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
+import io
+import json
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +37,28 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def _js_str(value: Any) -> str:
+    """A JSON value as JavaScript's String() writes it (the page builds the CSV in JavaScript)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+#: Marks that carry tooltips (bars, points, shapes), as Vega's SVG renderer labels them.
+_TIPPED = "[aria-roledescription=bar], [aria-roledescription=circle], [aria-roledescription=point]"
+
+
+def _hover(page: Any, mark: Any) -> None:
+    """Move the mouse onto a chart mark, as a reader would (Vega shows tooltips on pointer moves)."""
+    box = mark.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 3, y - 3)
+    page.mouse.move(x, y, steps=3)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -98,11 +123,34 @@ def test_report_renders_offline_in_chromium(served_report: str) -> None:
             heading = page.locator("#findings-heading")
             assert heading.is_visible() and heading.inner_text() == "Key findings"
             assert page.locator("#findings-list > li").count() >= 5
-            n_svg = page.locator("svg.chart").count()
-            assert n_svg > 0
+            page.wait_for_selector("html.charts-ready", timeout=60_000)
+            assert page.locator("figure.vega-failed").count() == 0
+            n_svg = page.locator("figure[data-vega] .vega-chart svg").count()
+            assert n_svg == page.locator("figure[data-vega]").count() > 0
             # the charts really draw: the first one has a laid-out, non-empty box
-            box = page.locator("svg.chart").first.bounding_box()
+            box = page.locator("figure[data-vega] .vega-chart svg").first.bounding_box()
             assert box is not None and box["width"] > 300 and box["height"] > 100
+            # hovering a mark shows its exact figures in a tooltip
+            first = page.locator("figure[data-vega]").first
+            first.scroll_into_view_if_needed()
+            _hover(page, first.locator(_TIPPED).first)
+            tip = page.locator("#vg-tooltip-element")
+            tip.wait_for(state="visible", timeout=5_000)
+            assert tip.inner_text().strip()
+            # "Download CSV" writes the chart's own data: every row and column of its spec, in order
+            with page.expect_download() as info:
+                first.locator("button.csv-download").click()
+            csv_text = Path(info.value.path()).read_text(encoding="utf-8")
+            spec = json.loads(first.locator("script.vega-spec").text_content() or "{}")
+            got = list(csv.reader(io.StringIO(csv_text)))
+            cols = spec["usermeta"]["columns"]
+            assert got[0] == cols
+            expected = [["" if r.get(c) is None else _js_str(r[c]) for c in cols] for r in spec["data"]["values"]]
+            assert got[1:] == expected
+            # phone width: nothing spills sideways
+            page.set_viewport_size({"width": 375, "height": 800})
+            page.wait_for_timeout(500)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
             # table-of-contents anchors lead to their sections
             page.locator("nav.toc a[href='#limitations']").click()
             assert page.locator("#limitations-heading").is_visible()
@@ -167,17 +215,26 @@ def test_incident_maps_render_offline_in_chromium(served_incident_report: str) -
             assert response is not None and response.status == 200
             heading = page.locator("#incidents-simulated-city-heading")
             assert heading.is_visible() and "SIMULATED" in heading.inner_text()
-            maps = page.locator("figure.map-figure svg.chart")
+            page.wait_for_selector("html.charts-ready", timeout=60_000)
+            maps = page.locator("figure.map-figure .vega-chart svg")
             # hour × weekday, area choropleth, density, Gi* and persistent hot spots
             assert maps.count() >= 5
             for i in range(maps.count()):
                 box = maps.nth(i).bounding_box()
                 assert box is not None and box["width"] > 300 and box["height"] > 150, i
             # every map of simulated data says so on the map itself
-            assert page.locator("figure.map-figure svg.chart", has_text="SIMULATED DATA").count() >= 4
+            assert page.locator("figure.map-figure .vega-chart svg", has_text="SIMULATED DATA").count() >= 4
+            # outlines of the loaded areas are drawn, and the top cells carry place names
+            gi = page.locator("figure.map-figure", has_text="Hot (red)").first
+            assert "Outlines: sim-areas" in gi.inner_text()
+            gi.scroll_into_view_if_needed()
+            _hover(page, gi.locator("[aria-roledescription=geoshape]").nth(3))
+            page.locator("#vg-tooltip-element").wait_for(state="visible", timeout=5_000)
+            assert "hotspot" in page.locator("#vg-tooltip-element").inner_text()
             # findings from the incident section head the report (only incidents were loaded)
             assert page.locator("#findings-list > li", has_text="simulated-city (simulated)").count() >= 2
             ARTIFACTS.mkdir(exist_ok=True)
+            gi.screenshot(path=str(ARTIFACTS / "report_incidents_gi_tooltip.png"))
             page.locator("#incidents-simulated-city").screenshot(path=str(ARTIFACTS / "report_incidents.png"))
         finally:
             browser.close()
