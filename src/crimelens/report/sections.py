@@ -19,13 +19,16 @@ from crimelens.analysis.jurisdictions import statistics as stats
 from crimelens.analysis.jurisdictions import trends
 from crimelens.analysis.result import ChartSpec
 from crimelens.report.blocks import Block, PageSection, Runner
+from crimelens.report.maps import area_map_figure
+from crimelens.report.states import state_table
 from crimelens.report.tables import format_value, records, render_table
-from crimelens.schema import VIOLENT_OFFENCES
+from crimelens.schema import OFFENCE_LABELS, VIOLENT_OFFENCES
 
 __all__ = [
     "ReportParams",
     "hotspots_section",
     "jurisdictions_section",
+    "state_map_block",
     "statistics_section",
     "trends_section",
 ]
@@ -238,9 +241,58 @@ def jurisdictions_section(run: Runner, p: ReportParams) -> PageSection:
         _finish(block, top.value.notes, top.caveats)
     section.blocks.append(block)
 
+    state_map = state_map_block(run, p)
+    if state_map is not None:
+        section.blocks.append(state_map)
     if by_rate.value is not None and not by_rate.value.table.empty:
         section.blocks.append(_mix_block(run, by_rate.value.table.iloc[0]))
     return section
+
+
+def state_map_block(run: Runner, p: ReportParams, offence: str = OFFENCE) -> Block | None:
+    """A US state choropleth of ``offence``'s rate in ``p.year`` when the dataset's jurisdictions are states.
+
+    None for a dataset of cities or counties (fewer than half of its jurisdictions are states).
+    """
+    out = run.run(
+        "jurisdictions.rank(by=rate, all)", jurisdictions.rank, run.con, run.source, offence=offence, by="rate",
+        year=p.year,
+    )  # fmt: skip
+    if out.value is None:
+        return None
+    found = state_table(out.value.table)
+    if found is None:
+        return None
+    table, geometries, unmatched = found
+    what = OFFENCE_LABELS.get(offence, offence.replace("_", " "))
+    block = Block(f"{what} rate by state, {p.year}", anchor="state-map")
+    drawn = table[table["rate_per_100k"].notna()]
+    block.paragraphs.append(
+        f"{what} per 100,000 residents in {p.year}, for the {len(drawn)} states (and DC) with a rate. "
+        "Hover a state for its rate, its 95% interval, the count, the population and whether the year is partial."
+    )
+    if unmatched:
+        block.notes.append(
+            f"{len(unmatched)} jurisdiction(s) are not US states and are not on the map: {', '.join(unmatched)}."
+        )
+    missing = table.loc[table["rate_per_100k"].isna(), "state"].tolist()
+    if missing:
+        block.notes.append(f"No rate for {', '.join(missing)} in {p.year} (drawn white).")
+    partial = drawn.loc[drawn["partial_year"] != "no", "state"].tolist()
+    if partial:
+        block.notes.append(f"Fewer than 12 months reported in {p.year}: {', '.join(partial)}.")
+    block.figures.append(
+        area_map_figure(
+            geometries, table, chart_id=run.next_id(), value="rate_per_100k", name="state",
+            title=f"{what} per 100,000 residents by state, {p.year}",
+            caption="US Census Bureau 2016 cartographic state boundaries (public domain), simplified; Alaska and "
+            "Hawaii moved and not to scale (albersUsa projection).",
+            legend_label="per 100,000", projection="albersUsa",
+            data_table=render_table(table, columns=list(table.columns), max_rows=60),
+        )
+    )  # fmt: skip
+    _finish(block, out.value.notes, out.caveats)
+    return block
 
 
 def _mix_block(run: Runner, leader: pd.Series) -> Block:
