@@ -9,6 +9,7 @@ offline. A simulated dataset is labelled as such in the section title, its intro
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -267,6 +268,69 @@ def _areas(
     return block
 
 
+def _located_areas(
+    run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, info: dict[str, Any], skip: str | None
+) -> list[Block]:
+    """A choropleth of incidents per polygon for every loaded area set that the incidents' locations fall in but
+    whose ids they do not carry (e.g. Portland police districts for calls that name census tracts)."""
+    from shapely.geometry import shape
+
+    from crimelens.analysis.incidents.places import points_in_areas
+
+    sets = [
+        (str(a), str(k)) for a, k in con.execute("SELECT DISTINCT area_set, area_kind FROM areas ORDER BY 1").fetchall()
+    ]
+    sets = [(a, k) for a, k in sets if a != skip]
+    if not sets:
+        return []
+    pts = t.filter(t.latitude.notnull() & t.longitude.notnull()).select("longitude", "latitude")
+    pts = pts.to_pyarrow().to_pandas()  # ibis' to_pandas trips a pandas 3 deprecation warning
+    if pts.empty:
+        return []
+    x0, x1 = float(pts["longitude"].min()), float(pts["longitude"].max())
+    y0, y1 = float(pts["latitude"].min()), float(pts["latitude"].max())
+    blocks = []
+    for area_set, kind in sets:
+        geo = con.execute(
+            "SELECT area_id, name, geometry FROM areas WHERE area_set = ? ORDER BY area_id", [area_set]
+        ).df()
+        shapes = [json.loads(g) for g in geo["geometry"]]
+        boxes = [shape(g).bounds for g in shapes]
+        if not any(b[0] <= x1 and b[2] >= x0 and b[1] <= y1 and b[3] >= y0 for b in boxes):
+            continue  # another city's areas
+        table, outside = points_in_areas(pts["longitude"], pts["latitude"], geo)
+        inside = int(table["incidents"].sum())
+        if inside == 0:
+            continue
+        label = kind.replace("_", " ")
+        block = Block(f"Incidents by {label} ({area_set})", anchor=f"{slug(source)}-{slug(area_set)}")
+        top = table.sort_values(["incidents", "name"], ascending=[False, True]).iloc[0]
+        block.paragraphs.append(
+            f"The {len(table)} {label}s of {area_set}, with the located incidents that fall inside each (the "
+            f"incidents carry no {label} of their own, so each is placed by its coordinates). The busiest is "
+            f"{top['name']} with {int(top['incidents']):,} ({float(top['share']):.0%})."
+        )
+        if outside:
+            block.notes.append(
+                f"{outside:,} of {len(pts):,} located incidents fall outside every {label} of {area_set} and are not "
+                "counted on this map."
+            )
+        block.notes.append("Counts, not rates: no population is loaded for these areas.")
+        block.figures.append(
+            area_map_figure(
+                shapes, table, chart_id=run.next_id(), value="incidents", title=f"Incidents by {label}, {area_set}",
+                caption=f"{label.capitalize()}s of {area_set} (loaded boundaries); white: no incidents.",
+                legend_label="incidents", simulated=info["simulated"],
+                data_table=render_table(
+                    table.sort_values("incidents", ascending=False), columns=["area", "name", "incidents", "share"],
+                    max_rows=10,
+                ),
+            )
+        )  # fmt: skip
+        blocks.append(block)
+    return blocks
+
+
 def _concentration(
     run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, p: IncidentReportParams, found: dict[str, Any]
 ) -> Block:
@@ -449,6 +513,7 @@ def incident_section(
         section.blocks.append(_when(run, t, source, found))
         if area is not None:
             section.blocks.append(_areas(run, con, t, source, info, area, area_set))
+        section.blocks.extend(_located_areas(run, con, t, source, info, skip=area_set))
         located = con.execute(
             "SELECT count(*) FROM incidents WHERE source = ? AND latitude IS NOT NULL", [source]
         ).fetchall()[0][0]

@@ -9,7 +9,9 @@ rectangle: its four corners, inverse-projected, describe it with no approximatio
   WGS84 (RFC 7946: longitude first, EPSG:4326, counter-clockwise outer rings) with every other column as
   properties;
 - :func:`cell_places` names the area (community area, neighbourhood, district, ...) that most of a cell's
-  incidents carry, from the incidents' own area ids, for labels and tooltips.
+  incidents carry, from the incidents' own area ids, for labels and tooltips;
+- :func:`points_in_areas` counts incidents per polygon of a loaded area set from their coordinates, for area
+  sets the incidents carry no id of (Portland's calls name census tracts, not police districts).
 
 References
 ----------
@@ -31,7 +33,7 @@ from crimelens.analysis.result import frame_records
 from crimelens.errors import DataError, SourceError
 from crimelens.geo import GridOrigin, inverse
 
-__all__ = ["cell_bounds", "cell_places", "cells_geojson", "write_cells_geojson"]
+__all__ = ["cell_bounds", "cell_places", "cells_geojson", "points_in_areas", "write_cells_geojson"]
 
 
 def cell_bounds(cells: pd.DataFrame, cell_m: float, origin: GridOrigin) -> pd.DataFrame:
@@ -157,3 +159,48 @@ def cell_places(
         ).fetchall()
         labels.append(names.get(str(row[0][0]), str(row[0][0])) if row else None)
     return pd.Series(labels, index=cells.index, dtype="object")
+
+
+def points_in_areas(lon: Any, lat: Any, areas: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Count points per polygon (point in polygon, boundaries included) and the points in no polygon.
+
+    Parameters
+    ----------
+    lon, lat : array-like
+        Point coordinates (WGS84 degrees); pairs with a missing coordinate are not counted anywhere.
+    areas : pandas.DataFrame
+        ``area_id``, ``name`` and ``geometry`` (GeoJSON text or dict, WGS84) of each polygon.
+
+    Returns
+    -------
+    (pandas.DataFrame, int)
+        ``area``, ``name``, ``incidents`` and ``share`` (of the points inside some polygon), one row per polygon in
+        the order given; and how many located points fell in no polygon. A point on a border shared by two
+        polygons is counted in the first (each point is counted once).
+    """
+    import numpy as np
+    import shapely
+    from shapely.geometry import shape
+
+    x = pd.to_numeric(pd.Series(np.asarray(lon)), errors="coerce").to_numpy(dtype="float64")
+    y = pd.to_numeric(pd.Series(np.asarray(lat)), errors="coerce").to_numpy(dtype="float64")
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    free = np.ones(len(x), dtype=bool)
+    counts: list[int] = []
+    for g in areas["geometry"]:
+        geom = shape(json.loads(g) if isinstance(g, str) else g)
+        shapely.prepare(geom)
+        inside = free & shapely.intersects_xy(geom, x, y)
+        counts.append(int(inside.sum()))
+        free &= ~inside
+    total = sum(counts)
+    table = pd.DataFrame(
+        {
+            "area": areas["area_id"].astype(str).to_numpy(),
+            "name": areas["name"].fillna(areas["area_id"]).astype(str).to_numpy(),
+            "incidents": np.asarray(counts, dtype="int64"),
+        }
+    )
+    table["share"] = table["incidents"] / total if total else 0.0
+    return table, int(free.sum())
