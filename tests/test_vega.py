@@ -16,9 +16,11 @@ from crimelens.analysis.incidents.places import cell_bounds, cells_geojson, writ
 from crimelens.analysis.result import ChartSpec
 from crimelens.analysis.vega import (
     GI_CLASSES,
+    MAX_LABELS,
     MIN_FONT_PX,
     area_map,
     chart_to_vegalite,
+    declutter_labels,
     flat_line_sentence,
     grid_map,
     matrix_chart,
@@ -199,7 +201,37 @@ def test_area_map_marks_missing_values_and_names_the_top_areas() -> None:
     _validate(vl)
     (label,) = vl["layer"][1]["data"]["values"]
     assert label["label"] == "West" and 0 < label["lon"] < 1 and 0 < label["lat"] < 1
-    assert vl["layer"][0]["data"]["values"][1]["properties"]["rate"] is None
+    # a missing value is left out of the feature (no "rate: null" tooltip) and drawn white
+    assert "rate" not in vl["layer"][0]["data"]["values"][1]["properties"]
+    assert vl["layer"][0]["data"]["values"][1]["properties"]["name"] == "East"
+
+
+def test_declutter_labels_by_hand() -> None:
+    # at 1 px per unit a 2-letter label is 2 × 7 + 6 = 20 px wide and 16 + 6 = 22 px tall: boxes overlap when
+    # centres are closer than 20 px across AND 22 px up or down
+    x = [0.0, 10.0, 25.0, 0.0, float("nan"), 100.0, 200.0]
+    y = [0.0, 5.0, 0.0, 30.0, 0.0, 0.0, 0.0]
+    texts = ["AB"] * 7
+    assert declutter_labels(x, y, texts, 1.0) == [0, 2, 3, 5, 6]  # (10, 5) overlaps (0, 0); NaN is skipped
+    assert declutter_labels(x, y, texts, 1.0, max_labels=2) == [0, 2]
+    # at half the scale, (25, 0) is 12.5 px from (0, 0): too close; (0, 30) is 15 px below it: too close
+    assert declutter_labels(x, y, texts, 0.5) == [0, 5, 6]
+
+
+def test_grid_map_leaves_missing_places_out_of_tooltips_and_spaces_labels() -> None:
+    cells = _cells().assign(place=["Loop", None, None, None])
+    vl = grid_map(cells, value="incidents", cell_m=100, title="Counts", tooltip=["place", "incidents"])
+    props = [f["properties"] for f in vl["layer"][-1]["data"]["values"]]
+    assert props[0]["place"] == "Loop" and all("place" not in p for p in props[1:])
+    assert vl["usermeta"]["columns"][0] == "place"  # still a column of the CSV (empty where unknown)
+    # 20 labels on a 40-cell-wide map: one on top of another is dropped, and never more than MAX_LABELS
+    wide = pd.DataFrame({"x_m": [i * 100.0 + 50 for i in range(40)], "y_m": [50.0] * 40, "incidents": range(40)})
+    labels = pd.DataFrame({"x_m": [50.0, 60.0] + [i * 400.0 + 50 for i in range(1, 10)], "y_m": 50.0})
+    labels["label"] = [f"P{i}" for i in range(len(labels))]
+    vl = grid_map(wide, value="incidents", cell_m=100, title="Counts", labels=labels)
+    kept = [p["label"] for p in vl["layer"][-1]["data"]["values"]]
+    assert "P1" not in kept and kept[0] == "P0"
+    assert len(kept) == MAX_LABELS
 
 
 def test_cells_geojson_matches_hand_computed_corners(tmp_path: Path) -> None:

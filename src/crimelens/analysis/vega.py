@@ -43,6 +43,7 @@ __all__ = [
     "SCHEMA",
     "area_map",
     "chart_to_vegalite",
+    "declutter_labels",
     "flat_line_sentence",
     "grid_map",
     "matrix_chart",
@@ -499,6 +500,48 @@ def _footprint(cells: pd.DataFrame, cell_m: float) -> dict[str, Any] | None:
     return {"type": "Polygon", "coordinates": [ring.tolist()]}
 
 
+#: Most place names written on one map; names whose boxes would overlap a busier place's are left out.
+MAX_LABELS = 8
+#: The label box (pixels) the collision test assumes: 12 px bold text, about 7 px a character, plus a gap.
+_CHAR_PX, _LINE_PX, _GAP_PX = 7.0, 16.0, 6.0
+#: Width (px) a map is assumed to be drawn at when placing labels (it fills its container, 600-1000 px).
+_LABEL_WIDTH_PX = 600.0
+
+
+def _extent(geometries: Sequence[Mapping[str, Any]]) -> tuple[float, float, float, float] | None:
+    """(min x, min y, max x, max y) of every ring of the geometries, or None when there are none."""
+    pts = [pt for g in geometries for poly in _ring_coords(g) for ring in poly for pt in ring]
+    if not pts:
+        return None
+    arr = np.asarray(pts, dtype="float64")[:, :2]
+    return float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 0].max()), float(arr[:, 1].max())
+
+
+def declutter_labels(
+    x: Sequence[float], y: Sequence[float], texts: Sequence[str], px_per_unit: float, max_labels: int = MAX_LABELS
+) -> list[int]:
+    """Which labels to write (positions, in order of priority) so that no two boxes overlap on the drawn map.
+
+    Greedy: each label, in the order given (busiest first), is kept when its box (about 7 px per character by
+    16 px, at ``px_per_unit`` pixels per map unit, plus a 6 px gap) overlaps no label kept before it; at most
+    ``max_labels`` are kept.
+    """
+    kept: list[int] = []
+    boxes: list[tuple[float, float, float, float]] = []
+    for i, (xi, yi, text) in enumerate(zip(x, y, texts, strict=True)):
+        if len(kept) >= max_labels:
+            break
+        if not (math.isfinite(xi) and math.isfinite(yi)):
+            continue
+        w, h = len(str(text)) * _CHAR_PX + _GAP_PX, _LINE_PX + _GAP_PX
+        px, py = xi * px_per_unit, yi * px_per_unit
+        if any(abs(px - bx) < (w + bw) / 2 and abs(py - by) < (h + bh) / 2 for bx, by, bw, bh in boxes):
+            continue
+        kept.append(i)
+        boxes.append((px, py, w, h))
+    return kept
+
+
 def grid_map(
     cells: pd.DataFrame,
     *,
@@ -573,7 +616,8 @@ def grid_map(
     columns = [*tips, *(c for c in ("lat", "lon") if c in data.columns and c not in tips)]
     features = []
     for row in frame_records(data[["x_m", "y_m", *columns]]):
-        props = {k: row[k] for k in columns}
+        # a missing value (e.g. the place of a cell outside the top few) is left out, so tooltips skip it
+        props = {k: row[k] for k in columns if row[k] is not None}
         features.append({"type": "Feature", "geometry": _square(row["x_m"], row["y_m"], half), "properties": props})
     tip_enc = [
         {
@@ -634,8 +678,18 @@ def grid_map(
         cell_layer["params"] = [legend]
         cell_layer["encoding"]["opacity"] = {"condition": {"param": "legend", "value": 0.95}, "value": 0.1}
     layers.append(cell_layer)
+    nx = (data["x_m"].max() - data["x_m"].min()) / cell_m + 1 if len(data) else 1
+    ny = (data["y_m"].max() - data["y_m"].min()) / cell_m + 1 if len(data) else 1
+    height = int(min(max(560 * ny / max(nx, 1), 300), 640))
     if labels is not None and not labels.empty:
-        points = frame_records(labels[["x_m", "y_m", "label"]].reset_index(drop=True))
+        spots = labels[["x_m", "y_m", "label"]].dropna().reset_index(drop=True)
+        box = _extent(outlines) if outlines else None
+        xs = [*spots["x_m"], *data["x_m"]] + ([box[0], box[2]] if box else [])
+        ys = [*spots["y_m"], *data["y_m"]] + ([box[1], box[3]] if box else [])
+        ext_x, ext_y = max(max(xs) - min(xs), cell_m), max(max(ys) - min(ys), cell_m)
+        scale = min(_LABEL_WIDTH_PX / ext_x, height / ext_y)
+        keep = declutter_labels(spots["x_m"].tolist(), spots["y_m"].tolist(), spots["label"].tolist(), scale)
+        points = frame_records(spots.iloc[keep].reset_index(drop=True))
         for mark in (
             {"type": "text", "stroke": "white", "strokeWidth": 3, "strokeOpacity": 0.9, "fontSize": 12},
             {"type": "text", "color": _INK, "fontSize": 12, "fontWeight": "bold"},
@@ -655,9 +709,6 @@ def grid_map(
         subtitle.append(f"The {len(data):,} top cells of {total:,} are drawn.")
     if simulated:
         subtitle.insert(0, "SIMULATED DATA")
-    nx = (data["x_m"].max() - data["x_m"].min()) / cell_m + 1 if len(data) else 1
-    ny = (data["y_m"].max() - data["y_m"].min()) / cell_m + 1 if len(data) else 1
-    height = int(min(max(560 * ny / max(nx, 1), 300), 640))
     return {
         "$schema": SCHEMA,
         "title": {"text": title, **({"subtitle": subtitle} if subtitle else {})},
@@ -691,7 +742,7 @@ def area_map(
     """
     data = table.reset_index(drop=True)
     features = [
-        {"type": "Feature", "geometry": dict(g), "properties": rec}
+        {"type": "Feature", "geometry": dict(g), "properties": {k: v for k, v in rec.items() if v is not None}}
         for g, rec in zip(geometries, frame_records(data), strict=True)
     ]
     tips = [
@@ -723,12 +774,28 @@ def area_map(
     ]
     if labels and not data.empty:
         num = _numeric(data[value])
-        top = num.dropna().sort_values(ascending=False).index[:labels]
-        points = []
+        top = num.dropna().sort_values(ascending=False).index[: 3 * labels]
+        points: list[dict[str, Any]] = []
         for i in top:
             centre = _label_point(geometries[i])
             if centre is not None:
                 points.append({"lon": centre[0], "lat": centre[1], "label": str(data.at[i, name])})
+        # keep the busiest names whose boxes do not overlap, in a local equirectangular plane (x shrunk by
+        # cos(latitude), as Mercator and Albers draw it at this scale)
+        # albersUsa moves Alaska and Hawaii beside the lower 48, whose box then sets the scale
+        box = (-125.0, 24.0, -66.0, 50.0) if projection == "albersUsa" else _extent(list(geometries))
+        if points and box is not None:
+            shrink = math.cos(math.radians((box[1] + box[3]) / 2))
+            ext_x, ext_y = max((box[2] - box[0]) * shrink, 1e-6), max(box[3] - box[1], 1e-6)
+            scale = min(_LABEL_WIDTH_PX / ext_x, 420 / ext_y)
+            keep = declutter_labels(
+                [p["lon"] * shrink for p in points],
+                [p["lat"] for p in points],
+                [p["label"] for p in points],
+                scale,
+                max_labels=labels,
+            )
+            points = [points[i] for i in keep]
         for mark in (
             {"type": "text", "stroke": "white", "strokeWidth": 3, "strokeOpacity": 0.9, "fontSize": 12},
             {"type": "text", "color": _INK, "fontSize": 12, "fontWeight": "bold"},

@@ -28,7 +28,7 @@ from crimelens.schema import OFFENCE_LABELS
 __all__ = ["IncidentReportParams", "incident_limitations", "incident_section"]
 
 #: How many of a grid map's top cells carry the name of the place most of their incidents fall in.
-_LABELLED_CELLS = 5
+_LABELLED_CELLS = 12
 #: Fewest months of data a seasonal profile is charted from (each calendar month seen at least once).
 _MIN_SEASON_MONTHS = 12
 
