@@ -207,14 +207,14 @@ def test_area_map_marks_missing_values_and_names_the_top_areas() -> None:
 
 
 def test_declutter_labels_by_hand() -> None:
-    # at 1 px per unit a 2-letter label is 2 × 7 + 6 = 20 px wide and 16 + 6 = 22 px tall: boxes overlap when
-    # centres are closer than 20 px across AND 22 px up or down
+    # at 1 px per unit a 2-letter label is 2 × 7 + 6 = 20 px wide and 32 px tall: boxes overlap when centres are
+    # closer than 20 px across AND 32 px up or down
     x = [0.0, 10.0, 25.0, 0.0, float("nan"), 100.0, 200.0]
-    y = [0.0, 5.0, 0.0, 30.0, 0.0, 0.0, 0.0]
+    y = [0.0, 5.0, 0.0, 40.0, 0.0, 0.0, 0.0]
     texts = ["AB"] * 7
     assert declutter_labels(x, y, texts, 1.0) == [0, 2, 3, 5, 6]  # (10, 5) overlaps (0, 0); NaN is skipped
     assert declutter_labels(x, y, texts, 1.0, max_labels=2) == [0, 2]
-    # at half the scale, (25, 0) is 12.5 px from (0, 0): too close; (0, 30) is 15 px below it: too close
+    # at half the scale, (25, 0) is 12.5 px from (0, 0): too close; (0, 40) is 20 px below it: too close
     assert declutter_labels(x, y, texts, 0.5) == [0, 5, 6]
 
 

@@ -502,8 +502,9 @@ def _footprint(cells: pd.DataFrame, cell_m: float) -> dict[str, Any] | None:
 
 #: Most place names written on one map; names whose boxes would overlap a busier place's are left out.
 MAX_LABELS = 8
-#: The label box (pixels) the collision test assumes: 12 px bold text, about 7 px a character, plus a gap.
-_CHAR_PX, _LINE_PX, _GAP_PX = 7.0, 16.0, 6.0
+#: The label box (pixels) the collision test assumes: 12 px bold text, about 7 px a character plus a gap, and two
+#: lines tall (the name and a line of air, so names never stack into a block).
+_CHAR_PX, _LINE_PX, _GAP_PX = 7.0, 32.0, 6.0
 #: Width (px) a map is assumed to be drawn at when placing labels (it fills its container, 600-1000 px).
 _LABEL_WIDTH_PX = 600.0
 
@@ -522,8 +523,8 @@ def declutter_labels(
 ) -> list[int]:
     """Which labels to write (positions, in order of priority) so that no two boxes overlap on the drawn map.
 
-    Greedy: each label, in the order given (busiest first), is kept when its box (about 7 px per character by
-    16 px, at ``px_per_unit`` pixels per map unit, plus a 6 px gap) overlaps no label kept before it; at most
+    Greedy: each label, in the order given (busiest first), is kept when its box (about 7 px per character plus
+    6 px, by 32 px, at ``px_per_unit`` pixels per map unit) overlaps no label kept before it; at most
     ``max_labels`` are kept.
     """
     kept: list[int] = []
@@ -533,7 +534,7 @@ def declutter_labels(
             break
         if not (math.isfinite(xi) and math.isfinite(yi)):
             continue
-        w, h = len(str(text)) * _CHAR_PX + _GAP_PX, _LINE_PX + _GAP_PX
+        w, h = len(str(text)) * _CHAR_PX + _GAP_PX, _LINE_PX
         px, py = xi * px_per_unit, yi * px_per_unit
         if any(abs(px - bx) < (w + bw) / 2 and abs(py - by) < (h + bh) / 2 for bx, by, bw, bh in boxes):
             continue
@@ -557,6 +558,7 @@ def grid_map(
     simulated: bool = False,
     max_cells: int = 3000,
     order: str | None = None,
+    footprint: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """A map of square grid cells, coloured by ``value``, over area outlines or the data's footprint.
 
@@ -590,6 +592,9 @@ def grid_map(
         thousands of shapes slowly and the file grows by megabytes.
     order : str, optional
         The column that ranks cells for ``max_cells``.
+    footprint : pandas.DataFrame, optional
+        The cells (``x_m``, ``y_m``) whose convex hull is the data's footprint when no outline is given: every
+        cell with data, when only some are drawn (e.g. the significant cells of Gi*). Default: ``cells``.
 
     Returns
     -------
@@ -657,7 +662,8 @@ def grid_map(
         )
         subtitle.append(f"Outlines: {outline_label}." if outline_label else "Thin lines: area boundaries.")
     elif not data.empty:
-        hull = _footprint(data, cell_m)
+        around = footprint.dropna(subset=["x_m", "y_m"]) if footprint is not None and len(footprint) else data
+        hull = _footprint(around, cell_m)
         if hull is not None:
             layers.append(
                 {

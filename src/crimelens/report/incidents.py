@@ -419,7 +419,7 @@ def _gi(run: Runner, t: Any, source: str, ctx: _MapContext, p: IncidentReportPar
         grid_map_figure(
             cells, chart_id=run.next_id(), value="hotspot", cell_m=p.cell_m, title=r.title, categorical=GI_CLASSES,
             legend_label="Gi*", con=ctx.con, origin=ctx.origin, tooltip=tips, simulated=ctx.simulated,
-            labels=_place_labels(ctx, hot, p.cell_m, "z"), table=table, order="incidents",
+            labels=_place_labels(ctx, hot, p.cell_m, "z"), table=table, order="incidents", footprint=r.table,
             caption=f"Hot (red) and cold (blue) spots; the {len(r.table) - len(significant):,} cells that are not "
             "significant are not drawn. Click a legend entry to show one class.",
         )
@@ -455,7 +455,8 @@ def _persistent(run: Runner, t: Any, source: str, ctx: _MapContext, p: IncidentR
                 cells, chart_id=run.next_id(), value="status", cell_m=p.cell_m, title=r.title,
                 categorical=PERSISTENCE_CLASSES, legend_label="hot in most periods", con=ctx.con, origin=ctx.origin,
                 labels=_place_labels(ctx, stable, p.cell_m, "incidents"), tooltip=tips, simulated=ctx.simulated,
-                table=table, order="incidents", caption=f"Cells in the busiest 5% of cells per {p.persistence_period}.",
+                table=table, order="incidents", footprint=r.table,
+                caption=f"Cells in the busiest 5% of cells per {p.persistence_period}.",
             )
         )  # fmt: skip
     block.paragraphs.append(r.title + ".")

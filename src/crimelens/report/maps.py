@@ -92,6 +92,7 @@ def grid_map_figure(
     table: Markup | None = None,
     simulated: bool = False,
     order: str | None = None,
+    footprint: pd.DataFrame | None = None,
 ) -> Markup:
     """A grid map (cells over the loaded outlines, or the data's footprint) as a report figure."""
     outlines: list[dict[str, Any]] = []
@@ -101,7 +102,7 @@ def grid_map_figure(
     spec = grid_map(
         cells, value=value, cell_m=cell_m, title=title, legend_label=legend_label, categorical=categorical,
         outlines=outlines, outline_label=outline_label, labels=labels, tooltip=tooltip, simulated=simulated,
-        order=order,
+        order=order, footprint=footprint,
     )  # fmt: skip
     return embed_figure(
         spec, chart_id=chart_id, title=title, caption=caption, table=table, css_class="map-figure",
