@@ -157,6 +157,19 @@ def test_report_renders_offline_in_chromium(served_report: str) -> None:
             ARTIFACTS.mkdir(exist_ok=True)
             page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+            # the US state choropleth (the FBI estimates are states): drawn, with a state's figures on hover
+            page.set_viewport_size({"width": 1200, "height": 900})
+            state_map = page.locator("#state-map figure.map-figure")
+            state_map.scroll_into_view_if_needed()
+            page.wait_for_timeout(300)
+            states = state_map.locator("[aria-roledescription=geoshape]")
+            assert states.count() == 51
+            _hover(page, states.nth(26))  # MT in postal-code order: large and northern, so the tooltip stays on the map
+            tip = page.locator("#vg-tooltip-element")
+            tip.wait_for(state="visible", timeout=5_000)
+            text = tip.inner_text()
+            assert "Montana" in text and "rate per 100k" in text and "partial year" in text, text
+            page.locator("#state-map").screenshot(path=str(ARTIFACTS / "report_state_map.png"))
         finally:
             browser.close()
 
@@ -165,6 +178,7 @@ def test_report_renders_offline_in_chromium(served_report: str) -> None:
     assert page_errors == [], f"page errors: {page_errors}"
     assert failed == [], f"failed requests: {failed}"
     assert (ARTIFACTS / "report.png").stat().st_size > 50_000
+    assert (ARTIFACTS / "report_state_map.png").stat().st_size > 30_000
 
 
 @pytest.fixture
@@ -241,3 +255,68 @@ def test_incident_maps_render_offline_in_chromium(served_incident_report: str) -
     assert outside == [], f"the report asked for outside resources: {outside}"
     assert errors == [], f"console or page errors: {errors}"
     assert (ARTIFACTS / "report_incidents.png").stat().st_size > 50_000
+
+
+@pytest.fixture
+def served_toronto_report(real_data: Path, tmp_path: Path) -> Iterator[str]:
+    """A report on the REAL Toronto MCI incidents (2014-2019), served from 127.0.0.1."""
+    from crimelens import warehouse
+
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.load_incidents(con, real_data / "toronto_mci_2014_2019" / "toronto_mci_2014_2019.csv.gz", "toronto-mci")
+    site = tmp_path / "site"
+    site.mkdir()
+    build_report(con, site / "report.html", models=False)
+    con.close()
+    with _serve(site) as url:
+        yield url
+
+
+def test_toronto_report_maps_with_place_names_and_tooltips(served_toronto_report: str) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Chromium (make test installs it) to run browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def route(r: Any) -> None:
+        if urlsplit(r.request.url).hostname in LOCAL_HOSTS:
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.route("**/*", route)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            response = page.goto(served_toronto_report, wait_until="load")
+            assert response is not None and response.status == 200
+            page.wait_for_selector("html.charts-ready", timeout=60_000)
+            assert page.locator("figure.vega-failed").count() == 0
+            persistent = page.locator("figure.map-figure", has_text="Persistent hot spots").first
+            text = persistent.inner_text()
+            # no Toronto boundary file is loaded: the data's footprint is outlined instead, and places are named
+            # from the neighbourhoods the incidents carry
+            assert "footprint" in text
+            assert "Moss Park" in text or "Bay Street Corridor" in text or "Church-Yonge Corridor" in text, text
+            persistent.scroll_into_view_if_needed()
+            page.wait_for_timeout(300)
+            stable = persistent.locator("[aria-roledescription=geoshape]")
+            assert stable.count() > 50
+            _hover(page, stable.nth(1))  # nth(0) is the footprint; then the stable cells, busiest first
+            tip = page.locator("#vg-tooltip-element")
+            tip.wait_for(state="visible", timeout=5_000)
+            tip_text = tip.inner_text()
+            assert "status" in tip_text and "incidents" in tip_text, tip_text
+            assert "null" not in tip_text
+            ARTIFACTS.mkdir(exist_ok=True)
+            persistent.screenshot(path=str(ARTIFACTS / "report_toronto.png"))
+        finally:
+            browser.close()
+    assert outside == [], f"the report asked for outside resources: {outside}"
+    assert errors == [], f"console or page errors: {errors}"
+    assert (ARTIFACTS / "report_toronto.png").stat().st_size > 30_000

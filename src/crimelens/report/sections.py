@@ -268,7 +268,7 @@ def state_map_block(run: Runner, p: ReportParams, offence: str = OFFENCE) -> Blo
     block = Block(f"{what} rate by state, {p.year}", anchor="state-map")
     drawn = table[table["rate_per_100k"].notna()]
     block.paragraphs.append(
-        f"{what} per 100,000 residents in {p.year}, for the {len(drawn)} states (and DC) with a rate. "
+        f"{what} per 100,000 residents in {p.year}, for the {len(drawn)} of the 50 states and DC with a rate. "
         "Hover a state for its rate, its 95% interval, the count, the population and whether the year is partial."
     )
     if unmatched:
