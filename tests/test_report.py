@@ -582,3 +582,17 @@ def test_tiny_dataset_report_still_complete(tmp_path: Path, tiny_con: duckdb.Duc
     text = report.root.by_id("limitations").text()
     assert "Every year of this dataset (2010–2012) uses the legacy definition" in text
     assert "No jurisdiction has the 5 or more fully reported years" in report.root.by_id("long-run-trends").text()
+
+
+def test_static_svg_fallback_is_opt_in(tmp_path: Path, tiny_con: duckdb.DuckDBPyConnection) -> None:
+    """By default a reader without JavaScript gets each chart's data table; --static-svg adds a picture."""
+    plain, pictured = tmp_path / "plain.html", tmp_path / "svg.html"
+    build_report(tiny_con, plain, models=False)
+    build_report(tiny_con, pictured, models=False, static_svg=True)
+    text, with_svg = plain.read_text(encoding="utf-8"), pictured.read_text(encoding="utf-8")
+    n_figures = text.count("<figure")
+    assert n_figures == with_svg.count("<figure") > 0
+    assert 'class="static-chart"' not in text
+    assert text.count("This chart is drawn with JavaScript, which is off") == n_figures
+    noscripts = with_svg.split("<noscript>")[1:]
+    assert sum("<svg" in n.split("</noscript>")[0] for n in noscripts) == with_svg.count('class="static-chart"') > 0

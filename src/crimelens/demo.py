@@ -43,6 +43,7 @@ def write_report(
     k: int | None = None,
     progress: Progress | None = None,
     models: bool = True,
+    static_svg: bool = False,
 ) -> Path:
     """Write the HTML report on ``source`` (see :func:`crimelens.report.build_report`) with the settings' defaults.
 
@@ -59,7 +60,10 @@ def write_report(
         tell(f"Report: {name}", done, len(STEPS))
         done += 1
 
-    return build_report(con, out_path, source, year=year, k=int(get_setting("top_k", k)), progress=step, models=models)
+    return build_report(
+        con, out_path, source, year=year, k=int(get_setting("top_k", k)), progress=step, models=models,
+        static_svg=static_svg,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ def run_demo(out_dir: Path, *, incidents: int = 200_000, progress: Progress | No
             simulation, incident_load = _demo_incidents(con, out_dir, incidents, tell)
         tell("Finding", None, None)
         findings = key_findings(con)
-        report = write_report(con, out_dir / "report.html", progress=tell)
+        report = write_report(con, out_dir / "report.html", progress=tell, static_svg=True)
     finally:
         con.close()
     return DemoRun(

@@ -65,13 +65,22 @@ def report_cmd(
             "baselines) and crime against socio-economic conditions, with the model card. Adds 5-15 s per dataset.",
         ),
     ] = False,
+    static_svg: Annotated[
+        bool,
+        typer.Option(
+            "--static-svg",
+            help="Also embed a static picture (SVG) of every chart for readers who open the report with JavaScript "
+            "off. Without it they get each chart's data table; browsers draw and print every chart either way. "
+            "Adds about 1-2 s.",
+        ),
+    ] = False,
     db: DbOpt = None,
 ) -> None:
     """Write a self-contained HTML report (charts, findings, provenance, limitations; opens offline)."""
     from crimelens.demo import write_report
 
     with open_warehouse(db) as con, _progress("Writing report") as tell:
-        path = write_report(con, out_path, source, year=year, k=k, progress=tell, models=models)
+        path = write_report(con, out_path, source, year=year, k=k, progress=tell, models=models, static_svg=static_svg)
     out.print(f"Report written to [bold]{path.resolve()}[/bold]")
 
 

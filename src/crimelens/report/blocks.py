@@ -76,9 +76,10 @@ class Outcome(Generic[T]):
 class Runner:
     """Calls analyses for the report and numbers its charts (ids stay unique on the page)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source: str) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str, *, static_svg: bool = False) -> None:
         self.con = con
         self.source = source
+        self.static_svg = static_svg  # a static SVG of each chart for readers without JavaScript (vl-convert)
         self.analyses: list[str] = []
         self.failed: dict[str, str] = {}
         self.n_charts = 0
@@ -121,7 +122,7 @@ class Runner:
             return []
         if flat_line_sentence(spec) is not None:  # one flat line: a sentence says it (and is not a chart)
             return [render_figure(spec, caption=caption)]
-        return [render_figure(spec, id_prefix=self.next_id(), caption=caption)]
+        return [render_figure(spec, id_prefix=self.next_id(), caption=caption, fallback=self.static_svg)]
 
     def next_id(self) -> str:
         """A fresh chart id, unique on the page."""

@@ -154,6 +154,12 @@ def embed_figure(
     ]
     if fallback:
         parts.append(f'<noscript><div class="static-chart">{static_svg(spec, chart_id)}</div></noscript>')
+    else:
+        where = "the table below" if table is not None else "the Download CSV file"
+        parts.append(
+            f'<noscript><p class="no-js">This chart is drawn with JavaScript, which is off; the figures behind it are '
+            f"in {where}.</p></noscript>"
+        )
     parts.append("<figcaption>")
     parts.append(f'<span class="fig-title">{html.escape(title)}</span>')
     if caption:

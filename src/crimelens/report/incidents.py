@@ -10,6 +10,7 @@ offline. A simulated dataset is labelled as such in the section title, its intro
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,7 +22,15 @@ from crimelens.config import SETTINGS, get_setting
 from crimelens.insights.incidents import IncidentResults
 from crimelens.report.blocks import Block, PageSection, Runner
 from crimelens.report.charts import slug
-from crimelens.report.maps import GI_CLASSES, PERSISTENCE_CLASSES, area_map_figure, grid_map_figure, matrix_figure
+from crimelens.report.maps import (
+    GI_CLASSES,
+    PERSISTENCE_CLASSES,
+    AreaShape,
+    area_map_figure,
+    grid_map_figure,
+    load_area_shapes,
+    matrix_figure,
+)
 from crimelens.report.tables import render_table
 from crimelens.schema import OFFENCE_LABELS
 
@@ -70,6 +79,7 @@ class _MapContext:
     area: str | None
     area_set: str | None
     simulated: bool
+    areas: tuple[AreaShape, ...] = ()
 
 
 def _place_labels(ctx: _MapContext, cells: pd.DataFrame, cell_m: float, order: str) -> pd.DataFrame | None:
@@ -173,7 +183,7 @@ def _when(run: Runner, t: Any, source: str, found: dict[str, Any]) -> Block:
             matrix_figure(
                 table, chart_id=run.next_id(), row="weekday_name", column="hour", value="incidents",
                 title=prof.value.title, caption="Incidents by hour of day and day of week (local time).",
-                x_label="hour of day (local)", legend_label="incidents",
+                x_label="hour of day (local)", legend_label="incidents", fallback=run.static_svg,
             )
         )  # fmt: skip
         block.notes.extend(prof.value.notes)
@@ -225,7 +235,6 @@ def _areas(
     area: str,
     area_set: str | None,
 ) -> Block:
-    import json
 
     from crimelens.analysis.incidents.scope import area_ranking
 
@@ -269,18 +278,13 @@ def _areas(
 
 
 def _located_areas(
-    run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, info: dict[str, Any], skip: str | None
+    run: Runner, t: Any, source: str, info: dict[str, Any], shapes: Sequence[AreaShape], skip: str | None
 ) -> list[Block]:
     """A choropleth of incidents per polygon for every loaded area set that the incidents' locations fall in but
     whose ids they do not carry (e.g. Portland police districts for calls that name census tracts)."""
-    from shapely.geometry import shape
-
     from crimelens.analysis.incidents.places import points_in_areas
 
-    sets = [
-        (str(a), str(k)) for a, k in con.execute("SELECT DISTINCT area_set, area_kind FROM areas ORDER BY 1").fetchall()
-    ]
-    sets = [(a, k) for a, k in sets if a != skip]
+    sets = {a.area_set: a.kind for a in shapes if a.area_set != skip}
     if not sets:
         return []
     pts = t.filter(t.latitude.notnull() & t.longitude.notnull()).select("longitude", "latitude")
@@ -290,14 +294,17 @@ def _located_areas(
     x0, x1 = float(pts["longitude"].min()), float(pts["longitude"].max())
     y0, y1 = float(pts["latitude"].min()), float(pts["latitude"].max())
     blocks = []
-    for area_set, kind in sets:
-        geo = con.execute(
-            "SELECT area_id, name, geometry FROM areas WHERE area_set = ? ORDER BY area_id", [area_set]
-        ).df()
-        shapes = [json.loads(g) for g in geo["geometry"]]
-        boxes = [shape(g).bounds for g in shapes]
-        if not any(b[0] <= x1 and b[2] >= x0 and b[1] <= y1 and b[3] >= y0 for b in boxes):
+    for area_set, kind in sets.items():
+        members = [a for a in shapes if a.area_set == area_set]
+        if not any(b[0] <= x1 and b[2] >= x0 and b[1] <= y1 and b[3] >= y0 for b in (a.bounds for a in members)):
             continue  # another city's areas
+        geo = pd.DataFrame(
+            {
+                "area_id": [a.area_id for a in members],
+                "name": [a.name for a in members],
+                "geometry": [a.geometry for a in members],
+            }
+        )
         table, outside = points_in_areas(pts["longitude"], pts["latitude"], geo)
         inside = int(table["incidents"].sum())
         if inside == 0:
@@ -315,10 +322,11 @@ def _located_areas(
                 f"{outside:,} of {len(pts):,} located incidents fall outside every {label} of {area_set} and are not "
                 "counted on this map."
             )
-        block.notes.append("Counts, not rates: no population is loaded for these areas.")
+        block.notes.append("Counts of located incidents, not rates: areas with more residents or visitors record more.")
         block.figures.append(
             area_map_figure(
-                shapes, table, chart_id=run.next_id(), value="incidents", title=f"Incidents by {label}, {area_set}",
+                [a.geometry for a in members], table, chart_id=run.next_id(), value="incidents",
+                title=f"Incidents by {label}, {area_set}",
                 caption=f"{label.capitalize()}s of {area_set} (loaded boundaries); white: no incidents.",
                 legend_label="incidents", simulated=info["simulated"],
                 data_table=render_table(
@@ -381,7 +389,7 @@ def _density(
     block.figures.append(
         grid_map_figure(
             _with_places(ctx, drawn, p.cell_m, value), chart_id=run.next_id(), value=value, cell_m=p.cell_m,
-            title=r.title, legend_label="incidents per km²", con=ctx.con, origin=ctx.origin,
+            title=r.title, legend_label="incidents per km²", con=ctx.con, origin=ctx.origin, areas=ctx.areas,
             labels=_place_labels(ctx, drawn, p.cell_m, value), tooltip=tips, simulated=ctx.simulated,
             caption=f"Gaussian kernel, bandwidth {r.bandwidth_m:,.0f} m, on {p.cell_m:g} m cells; "
             f"{len(cells) - len(drawn):,} cells under 2% of the peak density are not drawn.",
@@ -418,7 +426,7 @@ def _gi(run: Runner, t: Any, source: str, ctx: _MapContext, p: IncidentReportPar
     block.figures.append(
         grid_map_figure(
             cells, chart_id=run.next_id(), value="hotspot", cell_m=p.cell_m, title=r.title, categorical=GI_CLASSES,
-            legend_label="Gi*", con=ctx.con, origin=ctx.origin, tooltip=tips, simulated=ctx.simulated,
+            legend_label="Gi*", con=ctx.con, origin=ctx.origin, areas=ctx.areas, tooltip=tips, simulated=ctx.simulated,
             labels=_place_labels(ctx, hot, p.cell_m, "z"), table=table, order="incidents", footprint=r.table,
             caption=f"Hot (red) and cold (blue) spots; the {len(r.table) - len(significant):,} cells that are not "
             "significant are not drawn. Click a legend entry to show one class.",
@@ -454,6 +462,7 @@ def _persistent(run: Runner, t: Any, source: str, ctx: _MapContext, p: IncidentR
             grid_map_figure(
                 cells, chart_id=run.next_id(), value="status", cell_m=p.cell_m, title=r.title,
                 categorical=PERSISTENCE_CLASSES, legend_label="hot in most periods", con=ctx.con, origin=ctx.origin,
+                areas=ctx.areas,
                 labels=_place_labels(ctx, stable, p.cell_m, "incidents"), tooltip=tips, simulated=ctx.simulated,
                 table=table, order="incidents", footprint=r.table,
                 caption=f"Cells in the busiest 5% of cells per {p.persistence_period}.",
@@ -514,7 +523,8 @@ def incident_section(
         section.blocks.append(_when(run, t, source, found))
         if area is not None:
             section.blocks.append(_areas(run, con, t, source, info, area, area_set))
-        section.blocks.extend(_located_areas(run, con, t, source, info, skip=area_set))
+        shapes = run.memo(load_area_shapes, con)  # parsed once per report, reused by every map
+        section.blocks.extend(_located_areas(run, t, source, info, shapes, skip=area_set))
         located = con.execute(
             "SELECT count(*) FROM incidents WHERE source = ? AND latitude IS NOT NULL", [source]
         ).fetchall()[0][0]
@@ -525,7 +535,7 @@ def incident_section(
             found["grid"] = run.run(
                 f"incidents.grid_counts[{source}]", grid_counts, t, cell_m=p.cell_m, period=None, origin=origin
             ).value
-            ctx = _MapContext(con, source, origin, area, area_set, bool(info["simulated"]))
+            ctx = _MapContext(con, source, origin, area, area_set, bool(info["simulated"]), shapes)
             section.blocks.append(_concentration(run, con, t, source, p, found))
             section.blocks.append(_density(run, t, source, ctx, p, found.get("grid")))
             section.blocks.append(_gi(run, t, source, ctx, p, found))

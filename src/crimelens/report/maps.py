@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -25,9 +26,11 @@ from crimelens.report.charts import embed_figure
 __all__ = [
     "GI_CLASSES",
     "PERSISTENCE_CLASSES",
+    "AreaShape",
     "area_map_figure",
     "grid_map_figure",
     "grid_outlines",
+    "load_area_shapes",
     "matrix_figure",
 ]
 
@@ -35,22 +38,25 @@ __all__ = [
 _MARGIN_M = 2_000.0
 
 
-def grid_outlines(
-    con: duckdb.DuckDBPyConnection, cells: pd.DataFrame, origin: GridOrigin
-) -> tuple[list[dict[str, Any]], str]:
-    """Every loaded area set's outlines that overlap the cells, in the grid's plane, and what they are.
+@dataclass(frozen=True)
+class AreaShape:
+    """One loaded area polygon, parsed once per report: its set, kind, id, name, GeoJSON and lon/lat box."""
 
-    An area set is drawn when any of its polygons' bounding boxes meets the cells' extent (plus 2 km); the
-    label names each set and its kind (e.g. "chicago-community-areas (community areas)").
-    """
-    if cells.empty or not {"x_m", "y_m"} <= set(cells.columns):
-        return [], ""
-    x0, x1 = float(cells["x_m"].min()) - _MARGIN_M, float(cells["x_m"].max()) + _MARGIN_M
-    y0, y1 = float(cells["y_m"].min()) - _MARGIN_M, float(cells["y_m"].max()) + _MARGIN_M
-    rows = con.execute("SELECT area_set, area_kind, geometry FROM areas ORDER BY area_set, area_id").fetchall()
-    kept: list[dict[str, Any]] = []
-    sets: dict[str, str] = {}
-    for area_set, kind, text in rows:
+    area_set: str
+    kind: str
+    area_id: str
+    name: str | None
+    geometry: dict[str, Any]
+    bounds: tuple[float, float, float, float]  # west, south, east, north (degrees)
+
+
+def load_area_shapes(con: duckdb.DuckDBPyConnection) -> tuple[AreaShape, ...]:
+    """Every loaded area polygon, parsed (the report asks once, through its memo, and every map reuses them)."""
+    rows = con.execute(
+        "SELECT area_set, area_kind, area_id, name, geometry FROM areas ORDER BY area_set, area_id"
+    ).fetchall()
+    shapes = []
+    for area_set, kind, area_id, name, text in rows:
         try:
             geometry = json.loads(text)
         except (TypeError, ValueError):
@@ -58,11 +64,39 @@ def grid_outlines(
         pts = _points(geometry)
         if not pts.size:
             continue
-        x, y = forward(pts[:, 0], pts[:, 1], origin.lon0, origin.lat0)
+        box = (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
+        shapes.append(AreaShape(str(area_set), str(kind), str(area_id), name, geometry, box))
+    return tuple(shapes)
+
+
+def grid_outlines(
+    con: duckdb.DuckDBPyConnection,
+    cells: pd.DataFrame,
+    origin: GridOrigin,
+    areas: Sequence[AreaShape] | None = None,
+) -> tuple[list[dict[str, Any]], str]:
+    """Every loaded area set's outlines that overlap the cells, in the grid's plane, and what they are.
+
+    An area set is drawn when any of its polygons' bounding boxes meets the cells' extent (plus 2 km); the
+    label names each set and its kind (e.g. "chicago-community-areas (community areas)"). ``areas``: the
+    shapes already parsed (:func:`load_area_shapes`; default: read them from ``con``).
+    """
+    if cells.empty or not {"x_m", "y_m"} <= set(cells.columns):
+        return [], ""
+    x0, x1 = float(cells["x_m"].min()) - _MARGIN_M, float(cells["x_m"].max()) + _MARGIN_M
+    y0, y1 = float(cells["y_m"].min()) - _MARGIN_M, float(cells["y_m"].max()) + _MARGIN_M
+    kept: list[dict[str, Any]] = []
+    sets: dict[str, str] = {}
+    for a in load_area_shapes(con) if areas is None else areas:
+        # the grid's projection is cylindrical: x depends on longitude only and y on latitude only, so the
+        # box of the polygon maps to the box of its projection
+        x, y = forward(
+            np.array([a.bounds[0], a.bounds[2]]), np.array([a.bounds[1], a.bounds[3]]), origin.lon0, origin.lat0
+        )
         if x.max() < x0 or x.min() > x1 or y.max() < y0 or y.min() > y1:
             continue
-        kept.append(geometry)
-        sets[str(area_set)] = str(kind).replace("_", " ") + "s"
+        kept.append(a.geometry)
+        sets[a.area_set] = a.kind.replace("_", " ") + "s"
     label = "; ".join(f"{s} ({k})" for s, k in sets.items())
     return project_outlines(kept, origin), label
 
@@ -93,12 +127,13 @@ def grid_map_figure(
     simulated: bool = False,
     order: str | None = None,
     footprint: pd.DataFrame | None = None,
+    areas: Sequence[AreaShape] | None = None,
 ) -> Markup:
     """A grid map (cells over the loaded outlines, or the data's footprint) as a report figure."""
     outlines: list[dict[str, Any]] = []
     outline_label = ""
     if con is not None and origin is not None:
-        outlines, outline_label = grid_outlines(con, cells, origin)
+        outlines, outline_label = grid_outlines(con, cells, origin, areas)
     spec = grid_map(
         cells, value=value, cell_m=cell_m, title=title, legend_label=legend_label, categorical=categorical,
         outlines=outlines, outline_label=outline_label, labels=labels, tooltip=tooltip, simulated=simulated,
@@ -146,9 +181,12 @@ def matrix_figure(
     caption: str,
     x_label: str = "",
     legend_label: str = "",
+    fallback: bool = False,
 ) -> Markup:
-    """A heat map of a long table (e.g. weekday × hour) as a report figure."""
+    """A heat map of a long table (e.g. weekday × hour) as a report figure (``fallback``: with a static SVG)."""
     spec = matrix_chart(
         table, row=row, column=column, value=value, title=title, x_label=x_label, legend_label=legend_label
     )
-    return embed_figure(spec, chart_id=chart_id, title=title, caption=caption, css_class="map-figure")
+    return embed_figure(
+        spec, chart_id=chart_id, title=title, caption=caption, css_class="map-figure", fallback=fallback
+    )
