@@ -190,6 +190,7 @@ def test_subsections_of_each_analysis_section(fbi_report: Parsed) -> None:
         "Top 10 by count and by rate, 2019",
         "Concentration: how much the top jurisdictions hold",
         "The highest-rate jurisdictions over time",
+        "Violent crime rate by state, 2019",  # the FBI estimates are states: the state choropleth
         "Offence mix: District of Columbia against its peers",
     ]
     assert headings("trends") == [

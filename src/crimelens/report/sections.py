@@ -254,10 +254,8 @@ def state_map_block(run: Runner, p: ReportParams, offence: str = OFFENCE) -> Blo
 
     None for a dataset of cities or counties (fewer than half of its jurisdictions are states).
     """
-    out = run.run(
-        "jurisdictions.rank(by=rate, all)", jurisdictions.rank, run.con, run.source, offence=offence, by="rate",
-        year=p.year,
-    )  # fmt: skip
+    # the full rate ranking (by="rate" is the default), called as the key findings call it: computed once
+    out = run.run("jurisdictions.rank(all)", jurisdictions.rank, run.con, run.source, offence=offence, year=p.year)
     if out.value is None:
         return None
     found = state_table(out.value.table)
