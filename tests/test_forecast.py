@@ -46,6 +46,15 @@ def test_hit_rate_pai_pei_by_hand() -> None:
     assert pei_at(y, s, 0.2) == pytest.approx(3 / 8)
     # PEI*: a perfect forecast needs 1 cell (5 ≥ 3) for the 3 crimes caught, over 2 flagged → 0.5
     assert pei_star_at(y, s, 0.2) == pytest.approx(0.5)
+    # PEI* when the flagged cells include an empty one: counts 4, 3, 2, 2, 1, 0 …; scores flag the cells holding
+    # 2, 2, 1 (and none) … 30% of 10 = 3 cells: cells 2, 3, 4 with 5 crimes; the fewest cells holding ≥ 5 are the
+    # 4 and the 3 (7) → a* = 2, a = 3 → PEI* = 2/3; PEI = 5 / (4 + 3 + 2) = 5/9
+    y2 = np.array([4, 3, 2, 2, 1, 0, 0, 0, 0, 0])
+    s2 = np.array([0, 0, 9, 8, 7, 1, 0, 0, 0, 0])
+    assert pei_star_at(y2, s2, 0.3) == pytest.approx(2 / 3)
+    assert pei_at(y2, s2, 0.3) == pytest.approx(5 / 9)
+    # … and equals PAI over PAI*: (5/12)/(3/10) over (5/12)/(2/10)
+    assert pei_star_at(y2, s2, 0.3) == pytest.approx(pai_at(y2, s2, 0.3) / ((5 / 12) / (2 / 10)))
     # 1% of 10 cells → ceil(0.1) = 1 cell: cell 0, 3 of 10
     assert hit_rate_at(y, s, 0.01) == pytest.approx(0.3)
     assert math.isnan(hit_rate_at(np.zeros(10), s, 0.2))

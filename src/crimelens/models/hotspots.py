@@ -488,7 +488,7 @@ def evaluate_forecasts(
 
     References
     ----------
-    Chainey, Tompson & Uhlig (2008) (hit rate, PAI); Hunt (2016) (PEI); Joshi et al. (2021) (PEI*); Tashman
+    Chainey, Tompson & Uhlig (2008) (hit rate, PAI); Hunt (2016) (PEI); White, Hunt & Green (2023) (PEI*); Tashman
     (2000) (rolling-origin evaluation); Mohler & Porter (2018) on grid choice in the NIJ challenge.
     """
     chosen = list(dict.fromkeys(["naive", *methods]))
