@@ -377,7 +377,7 @@ def _run_offset(
     ev = le.events
     values = np.full((len(periods), len(methods), len(_METRICS) * len(COVERAGES)), np.nan)
     seconds = dict.fromkeys(methods, 0.0)
-    tally = {m: dict.fromkeys(("inside", "pit", "top_inside", "top_n"), 0.0) for m in methods}
+    tally = {m: dict.fromkeys(("inside", "pit", "top_inside", "top_n", "poisson"), 0.0) for m in methods}
     fallbacks = dict.fromkeys(methods, 0)
     alpha_used: dict[str, list[float]] = {m: [] for m in methods}
     history: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {m: ([], []) for m in methods}
@@ -402,10 +402,11 @@ def _run_offset(
             values[k, mi] = _metric_values(y, score[study])
             ys, mus = history[name]
             alpha = nb_dispersion(np.concatenate(ys), np.concatenate(mus)) if ys else 0.0
+            t = tally[name]
+            t["poisson"] += float(not ys)
             lo, hi = nb_interval(mu[study], alpha, 0.9)
             inside = (y >= lo) & (y <= hi)
             top = np.argsort(-score[study], kind="mergesort")[:n_top]
-            t = tally[name]
             t["inside"] += float(np.count_nonzero(inside))
             t["pit"] += pit_coverage(y, mu[study], alpha, 0.9) * y.size
             t["top_inside"] += float(np.count_nonzero(inside[top]))
@@ -419,6 +420,7 @@ def _run_offset(
             "interval_coverage_90": tally[m]["inside"] / (n * n_study),
             "interval_coverage_90_top5": tally[m]["top_inside"] / tally[m]["top_n"],
             "pit_coverage_90": tally[m]["pit"] / (n * n_study),
+            "poisson_interval_periods": int(tally[m]["poisson"]),
         }
         for m in methods
     }
@@ -582,6 +584,11 @@ def evaluate_forecasts(
         notes.append(f"Worse than naive at 5% coverage (interval below 0): {', '.join(worse)}.")
     if le.rows_without_coordinates:
         notes.append(f"{le.rows_without_coordinates:,} incidents without coordinates are not gridded.")
+    if any(cover[m]["poisson_interval_periods"] for m in chosen):
+        notes.append(
+            "The first period's 90% intervals are Poisson: no earlier period with a full window was left to estimate "
+            "the spread on, and Poisson intervals are too narrow for over-dispersed counts."
+        )
     for m, n_fb in fallbacks.items():
         if n_fb:
             notes.append(
