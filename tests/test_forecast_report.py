@@ -127,3 +127,17 @@ def test_report_with_models_includes_the_forecast_section(city_db: Path, tmp_pat
     out2 = build_report(con, tmp_path / "r2.html", models=False)
     assert 'id="forecast"' not in out2.read_text(encoding="utf-8")
     con.close()
+
+
+def test_simulated_data_are_labelled_in_the_forecast_section(city_db: Path, tmp_path: Path) -> None:
+    db = tmp_path / "sim.duckdb"
+    db.write_bytes(city_db.read_bytes())
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE incident_sources SET simulated = true WHERE source = 'city'")
+    params = ForecastReportParams(weeks=4, cell_m=300.0, methods=("naive",), n_boot=20)
+    (section,) = forecast_section(Runner(con, "city"), ["city"], params)
+    block = section.blocks[0]
+    assert block.title.endswith("(SIMULATED DATA)")
+    assert "SIMULATED" in block.paragraphs[0]
+    assert any("SIMULATED" in str(f) for f in block.figures)  # on the map too
+    con.close()

@@ -241,8 +241,8 @@ def _incident_only_report(
     model_values: dict[str, Any] = {}
     if mparams is not None:
         m_sections, m_findings, model_values = model_sections(run, [], sources, mparams)
-        sections.extend(m_sections)
-        sections.extend(forecast_section(run, sources) if forecast else [])
+        forecasts = forecast_section(run, sources) if forecast else []
+        sections.extend(m_sections[:-1] + forecasts + m_sections[-1:])  # the forecast before the model card
         findings.extend(m_findings)
     for extra in extras:
         sections.append(PageSection(slug(extra.anchor or extra.title), extra.title, html=Markup(extra.html)))
@@ -338,8 +338,8 @@ def _full_report(
     model_values: dict[str, Any] = {}
     if mparams is not None:
         m_sections, m_findings, model_values = model_sections(run, [src], inc_sources, mparams)
-        sections.extend(m_sections)
-        sections.extend(forecast_section(run, inc_sources) if forecast else [])
+        forecasts = forecast_section(run, inc_sources) if forecast else []
+        sections.extend(m_sections[:-1] + forecasts + m_sections[-1:])  # the forecast before the model card
         inc_findings.extend(m_findings)
     for extra in extras:
         anchor = slug(extra.anchor or extra.title)

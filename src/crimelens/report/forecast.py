@@ -116,7 +116,7 @@ def ranked_frame(pred: HotspotPrediction, top: int) -> pd.DataFrame:
     )
 
 
-def forecast_map(pred: HotspotPrediction, *, id_prefix: str) -> Markup:
+def forecast_map(pred: HotspotPrediction, *, id_prefix: str, simulated: bool = False) -> Markup:
     """Next period's expected incidents per cell as a map (a ``<figure>``): the one call to the map renderer."""
     from crimelens.report.maps import grid_map_svg
 
@@ -136,12 +136,18 @@ def forecast_map(pred: HotspotPrediction, *, id_prefix: str) -> Markup:
         legend_label="expected incidents",
         description=f"Forecast map of {pred.source}: each {pred.cell_m:g} m cell shaded by its expected count.",
         id_prefix=id_prefix,
+        simulated=simulated,
     )
     caption = (
         f"{pred.cell_m:g} m cells of the study area, shaded by expected incidents over the week; blank cells are "
         "outside it. North is up."
     )
     return Markup(f'<figure class="chart-figure map-figure">{svg}<figcaption>{escape(caption)}</figcaption></figure>')
+
+
+def _simulated(run: Runner, source: str) -> bool:
+    row = run.con.execute("SELECT simulated FROM incident_sources WHERE source = ?", [source]).fetchone()
+    return bool(row and row[0])
 
 
 def _span(run: Runner, source: str) -> tuple[dt.date, dt.date] | None:
@@ -173,7 +179,13 @@ def _chosen(res: ForecastEvaluation) -> tuple[str, str]:
 def _forecast_block(run: Runner, source: str, params: ForecastReportParams) -> Block:
     from crimelens.models.hotspots import evaluate_forecasts, predict_hotspots
 
-    block = Block(f"{source}: where incidents are likeliest next week", anchor=f"forecast-{slug(source)}")
+    simulated = _simulated(run, source)
+    block = Block(
+        f"{source}: where incidents are likeliest next week" + (" (SIMULATED DATA)" if simulated else ""),
+        anchor=f"forecast-{slug(source)}",
+    )
+    if simulated:
+        block.paragraphs.append("These incidents are SIMULATED by crimelens: the forecast shows the method only.")
     span = _span(run, source)
     if span is None:
         block.unavailable = f"No incident of {source} has coordinates: nothing to forecast on a grid."
@@ -234,7 +246,7 @@ def _forecast_block(run: Runner, source: str, params: ForecastReportParams) -> B
             f"a negative binomial around its expected count (dispersion {pred.dispersion:.2f}, estimated on the "
             "method's forecasts of the previous weeks)."
         )
-        block.figures.append(forecast_map(pred, id_prefix=f"forecast-map-{slug(source)}"))
+        block.figures.append(forecast_map(pred, id_prefix=f"forecast-map-{slug(source)}", simulated=simulated))
     else:
         block.notes.append(pr_out.unavailable("The forecast map") or "")
     block.figures += run.figure(res.chart(), caption="Hit rate in the top 5% of cells, week by week, per method.")
