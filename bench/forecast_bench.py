@@ -4,9 +4,11 @@
 ``../shared/data``) with the real loader into a temporary warehouse and runs the issue's protocol: 200 m cells,
 a 365-day training window, weekly forecasts from 2019-01-01 through 2019 (52 weeks), study area = the cells
 with an incident 2014–2018. Every method is fitted before each week on earlier incidents only. It reports hit
-rate at 1/5/10/20 % coverage with 95 % period-bootstrap intervals, PAI and PEI* at 5 %, seconds per forecast, the
-coverage of the 90 % count intervals, the paired margin over naive, the spread across 4 grid offsets for the
-best method, and one prediction of each method on a 150 m grid (speed).
+rate at 1/5/10/20 % coverage with 95 % period-bootstrap intervals, PAI, PEI and PEI* at 5 %, seconds per
+forecast, the coverage of the 90 % count intervals (share of cell-weeks inside, over the top 5 % of cells, and the
+randomised PIT), the paired margin over naive, the spread across 4 grid offsets for the best method, one forecast
+of each method on a 150 m grid (speed; LightGBM's refit and its forecast between refits apart), and rank-average
+ensembles tried on the 2018 weeks.
 
 The section "## Hotspot forecasting" of ``bench/RESULTS.md`` is replaced (appended when absent); the rest of the
 file is kept.

@@ -15,8 +15,9 @@ never a Python loop over cells.
 - :class:`SEPPForecaster`: the grid self-exciting point process of Mohler et al. (2015), fitted by EM.
 - :class:`LightGBMForecaster`: gradient-boosted Poisson regression on lagged cell features.
 
-:func:`nb_interval` turns an expected count into a 90 % interval (negative binomial, dispersion calibrated on
-earlier periods by :func:`nb_dispersion`).
+:func:`nb_interval` turns an expected count into a 90 % interval (the shortest whole-number range under a
+negative binomial whose dispersion :func:`nb_dispersion` estimates on earlier periods); :func:`pit_coverage`
+checks the calibration of those distributions (the randomised PIT).
 
 Counts are of *recorded* incidents: a forecast of them reproduces where police record crime (reporting,
 patrol intensity), and acting on it changes what gets recorded next (a feedback loop).
