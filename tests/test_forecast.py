@@ -22,8 +22,10 @@ from crimelens.models.forecast import (
     RetrospectiveForecaster,
     SEPPForecaster,
     SpaceTimeKDEForecaster,
+    lagged_features,
     nb_dispersion,
     nb_interval,
+    pit_coverage,
 )
 
 
@@ -44,6 +46,15 @@ def test_hit_rate_pai_pei_by_hand() -> None:
     assert pei_at(y, s, 0.2) == pytest.approx(3 / 8)
     # PEI*: a perfect forecast needs 1 cell (5 ≥ 3) for the 3 crimes caught, over 2 flagged → 0.5
     assert pei_star_at(y, s, 0.2) == pytest.approx(0.5)
+    # PEI* when the flagged cells include an empty one: counts 4, 3, 2, 2, 1, 0 …; scores flag the cells holding
+    # 2, 2, 1 (and none) … 30% of 10 = 3 cells: cells 2, 3, 4 with 5 crimes; the fewest cells holding ≥ 5 are the
+    # 4 and the 3 (7) → a* = 2, a = 3 → PEI* = 2/3; PEI = 5 / (4 + 3 + 2) = 5/9
+    y2 = np.array([4, 3, 2, 2, 1, 0, 0, 0, 0, 0])
+    s2 = np.array([0, 0, 9, 8, 7, 1, 0, 0, 0, 0])
+    assert pei_star_at(y2, s2, 0.3) == pytest.approx(2 / 3)
+    assert pei_at(y2, s2, 0.3) == pytest.approx(5 / 9)
+    # … and equals PAI over PAI*: (5/12)/(3/10) over (5/12)/(2/10)
+    assert pei_star_at(y2, s2, 0.3) == pytest.approx(pai_at(y2, s2, 0.3) / ((5 / 12) / (2 / 10)))
     # 1% of 10 cells → ceil(0.1) = 1 cell: cell 0, 3 of 10
     assert hit_rate_at(y, s, 0.01) == pytest.approx(0.3)
     assert math.isnan(hit_rate_at(np.zeros(10), s, 0.2))
@@ -183,6 +194,30 @@ def test_lightgbm_learns_a_persistent_pattern_and_is_deterministic() -> None:
     assert a.predict()[:5] == pytest.approx(np.full(5, 3.5), rel=0.15)  # 7 days / 2 = 3.5
 
 
+def test_lightgbm_refits_on_its_schedule_only_from_incidents_before_the_refit_date() -> None:
+    rng = np.random.default_rng(1)
+    n = 4000
+    x, y, day = rng.uniform(0, 1000, n), rng.uniform(0, 1000, n), rng.integers(0, 500, n)
+    ev = GridEvents.build(10, 10, 100.0, x, y, day)
+    kw = {"window": 200, "n_cutoffs": 4, "n_estimators": 10, "min_child_samples": 5, "refit_days": 28}
+    f = LightGBMForecaster(**kw)
+    # 400 = 14 · 28 + 8: refit date 392; 410 also falls on 392; 420 = 15 · 28 is its own refit date
+    assert f.fit(ev, 400, 7).refitted_ and f.anchor_ == 392
+    first_trees = f.model_
+    assert not f.fit(ev, 410, 7).refitted_ and f.model_ is first_trees
+    same = LightGBMForecaster(**kw).fit(ev, 410, 7)  # a fresh estimator at the same cutoff: the same forecast
+    assert np.array_equal(f.predict(), same.predict())
+    assert f.fit(ev, 420, 7).refitted_ and f.anchor_ == 420
+    # incidents from the refit date on (392 … 409) do not reach the trees, only the features at 410
+    moved = GridEvents.build(10, 10, 100.0, np.where(day >= 392, (x + 500) % 1000, x), y, day)
+    a = LightGBMForecaster(**kw).fit(ev, 410, 7)
+    b = LightGBMForecaster(**kw).fit(moved, 410, 7)
+    probe = lagged_features(ev, 410, 7)
+    assert np.array_equal(a.model_.predict(probe), b.model_.predict(probe))
+    # other events: the estimator refits even on the same schedule
+    assert f.fit(moved, 421, 7).refitted_
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -210,14 +245,47 @@ def test_no_leakage_data_on_or_after_the_cutoff_changes_nothing(make) -> None:  
 
 
 def test_nb_interval_and_dispersion() -> None:
-    # Poisson(2): 5% and 95% quantiles are 0 and 5 (P(X ≤ 4) = 0.947, P(X ≤ 5) = 0.983)
+    # Poisson(2): pmf 0.135, 0.271, 0.271, 0.180, 0.090, 0.036: [0, 4] holds 0.947 ≥ 0.9 (width 4); no width-3
+    # interval does ([1, 4] 0.812, [0, 3] 0.857); the equal-tailed [0, 5] would hold 0.983
     lo, hi = nb_interval([2.0], 0.0, 0.9)
-    assert (lo[0], hi[0]) == (0.0, 5.0)
-    lo, hi = nb_interval([2.0], 0.5, 0.9)
-    assert (lo[0], hi[0]) == (stats.nbinom.ppf(0.05, 2, 0.5), stats.nbinom.ppf(0.95, 2, 0.5))
+    assert (lo[0], hi[0]) == (0.0, 4.0)
+    # Poisson(0.05): P(0) = 0.951 ≥ 0.9 → [0, 0]
+    lo, hi = nb_interval([0.05], 0.0, 0.9)
+    assert (lo[0], hi[0]) == (0.0, 0.0)
     # moments: y = (0, 4), μ = (2, 2): Σ[(y − μ)² − y] = (4 − 0) + (4 − 4) = 4; Σ μ² = 8 → α = 0.5
     assert nb_dispersion([0, 4], [2, 2]) == pytest.approx(0.5)
     assert nb_dispersion([2, 2], [2, 2]) == 0.0
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.5])
+def test_nb_interval_is_the_shortest_by_brute_force(alpha: float) -> None:
+    mus = np.array([0.03, 0.4, 1.0, 2.5, 7.0, 20.0])
+    lo, hi = nb_interval(mus, alpha, 0.9)
+    for m, a, b in zip(mus, lo, hi, strict=True):
+        # independently: scipy's pmf on 0..300, every (lo, hi) pair, the narrowest holding ≥ 0.9
+        k = np.arange(300)
+        pmf = stats.poisson.pmf(k, m) if alpha == 0 else stats.nbinom.pmf(k, 1 / alpha, (1 / alpha) / (1 / alpha + m))
+        cum = np.r_[0.0, np.cumsum(pmf)]
+        width = min(h - lo_ for lo_ in range(60) for h in range(lo_, 300) if cum[h + 1] - cum[lo_] >= 0.9 - 1e-12)
+        assert b - a == width
+        assert cum[int(b) + 1] - cum[int(a)] >= 0.9 - 1e-12
+
+
+def test_pit_coverage_is_the_level_for_calibrated_counts_and_not_otherwise() -> None:
+    rng = np.random.default_rng(3)
+    mu = rng.gamma(0.5, 0.4, 40_000)  # mostly tiny means: most counts are 0
+    y = rng.poisson(mu)
+    assert pit_coverage(y, mu, 0.0, 0.9) == pytest.approx(0.9, abs=0.01)
+    # ...while the share of counts inside the whole-number interval is far above 0.9 (zeros)
+    lo, hi = nb_interval(mu, 0.0, 0.9)
+    assert float(np.mean((y >= lo) & (y <= hi))) > 0.93
+    # over-dispersed counts (NB, α = 2): calibrated under the right α, too often outside under a Poisson
+    m2 = rng.gamma(2.0, 1.0, 40_000)
+    y2 = rng.negative_binomial(0.5, 0.5 / (0.5 + m2))
+    assert pit_coverage(y2, m2, 2.0, 0.9) == pytest.approx(0.9, abs=0.01)
+    assert pit_coverage(y2, m2, 0.0, 0.9) < 0.8
+    # one count 0 under Poisson(1): PIT uniform on [0, e^-1 = 0.368]; the share in [0.05, 0.95] = 0.318 / 0.368
+    assert pit_coverage([0], [1.0], 0.0, 0.9) == pytest.approx((math.exp(-1) - 0.05) / math.exp(-1))
 
 
 def test_bad_parameters_are_clear() -> None:

@@ -43,11 +43,14 @@ def write_report(
     k: int | None = None,
     progress: Progress | None = None,
     models: bool = True,
+    forecast: bool = True,
 ) -> Path:
     """Write the HTML report on ``source`` (see :func:`crimelens.report.build_report`) with the settings' defaults.
 
     ``models``: also evaluate the classifier and the socio-economic regression for the report's model sections
-    (seconds per dataset; ``crimelens report`` asks for them with ``--models``, the demo always does).
+    (seconds per dataset; ``crimelens report`` asks for them with ``--models``, the demo always does), and with
+    ``forecast`` the hotspot forecast of each incident dataset (the demo leaves it out: on its 200,000-incident
+    city it takes about 40 s).
     """
     from crimelens.report import STEPS, build_report
 
@@ -59,7 +62,16 @@ def write_report(
         tell(f"Report: {name}", done, len(STEPS))
         done += 1
 
-    return build_report(con, out_path, source, year=year, k=int(get_setting("top_k", k)), progress=step, models=models)
+    return build_report(
+        con,
+        out_path,
+        source,
+        year=year,
+        k=int(get_setting("top_k", k)),
+        progress=step,
+        models=models,
+        forecast=forecast,
+    )
 
 
 @dataclass(frozen=True)
@@ -130,7 +142,7 @@ def run_demo(out_dir: Path, *, incidents: int = 200_000, progress: Progress | No
             simulation, incident_load = _demo_incidents(con, out_dir, incidents, tell)
         tell("Finding", None, None)
         findings = key_findings(con)
-        report = write_report(con, out_dir / "report.html", progress=tell)
+        report = write_report(con, out_dir / "report.html", progress=tell, forecast=False)
     finally:
         con.close()
     return DemoRun(

@@ -115,6 +115,7 @@ def _summary(result: Any) -> pd.DataFrame:
         row["pei_star_0.05"] = f"{v['pei_star']['0.05']:.2f}"
         row["seconds_per_forecast"] = f"{v['seconds_per_forecast']:.3f}"
         row["interval_coverage_90"] = f"{v['interval_coverage_90']:.3f}"
+        row["pit_coverage_90"] = f"{v['pit_coverage_90']:.3f}"
         if m in result.paired_vs_naive:
             d = result.paired_vs_naive[m]["0.05"]
             row["vs_naive_hit_rate_0.05"] = f"{d['diff']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]"
@@ -193,8 +194,9 @@ def predict_cmd(
 ) -> None:
     """Next period's expected incidents per grid cell, ranked, with 90% intervals and place names.
 
-    The interval is a negative binomial around the expected count, its dispersion calibrated on the method's
-    forecasts of the two previous periods. Export the map with --geojson and the ranked cells with --csv-file.
+    The interval is the shortest range of whole counts holding at least 90% of a negative binomial around the
+    expected count, its spread calibrated on the method's forecasts of the four previous periods. Export the
+    map with --geojson and the ranked cells with --csv-file.
     """
     from crimelens.models.hotspots import predict_hotspots
 

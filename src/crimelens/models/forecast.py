@@ -15,8 +15,9 @@ never a Python loop over cells.
 - :class:`SEPPForecaster`: the grid self-exciting point process of Mohler et al. (2015), fitted by EM.
 - :class:`LightGBMForecaster`: gradient-boosted Poisson regression on lagged cell features.
 
-:func:`nb_interval` turns an expected count into a 90 % interval (negative binomial, dispersion calibrated on
-earlier periods by :func:`nb_dispersion`).
+:func:`nb_interval` turns an expected count into a 90 % interval (the shortest whole-number range under a
+negative binomial whose dispersion :func:`nb_dispersion` estimates on earlier periods); :func:`pit_coverage`
+checks the calibration of those distributions (the randomised PIT).
 
 Counts are of *recorded* incidents: a forecast of them reproduces where police record crime (reporting,
 patrol intensity), and acting on it changes what gets recorded next (a feedback loop).
@@ -47,6 +48,7 @@ __all__ = [
     "make_forecaster",
     "nb_dispersion",
     "nb_interval",
+    "pit_coverage",
 ]
 
 BoolArray = npt.NDArray[np.bool_]
@@ -614,11 +616,18 @@ class LightGBMForecaster(_Forecaster):
     """Gradient-boosted Poisson regression of next period's count on lagged cell features (LightGBM).
 
     Trained on earlier cutoffs only: ``n_cutoffs`` cutoffs spread over the ``window`` days before the
-    forecast cutoff (each at least ``target_days`` before it, so its target period ends before the cutoff), rows
+    *refit date* (each at least ``target_days`` before it, so its target period ends before that date), rows
     = cells with an incident before that cutoff, features :func:`lagged_features`, target = the cell's count
     over the next ``target_days`` days (rescaled to the horizon). Small and deterministic (one thread, fixed seed).
     A training cutoff needs :data:`MIN_HISTORY_DAYS` of incidents before it; with none (a short history, such as
     one month), it cannot learn and gives the naive forecast instead (``fallback_`` is True).
+
+    **Refitting every ``refit_days``.** The trees are refitted on a fixed schedule: the refit date of a forecast
+    cutoff is the latest day ``≤ cutoff`` that is a whole number of ``refit_days`` since 1970-01-01, and the
+    model learns only from incidents before it. Forecasts whose cutoffs share a refit date share one model (the
+    same estimator object, fitted on the same events, keeps it: ``refitted_`` says whether this call trained);
+    only the features are recomputed at each cutoff, from every incident before it. The model is thus at most
+    ``refit_days − 1`` days older than the cutoff, and never sees anything on or after the cutoff.
 
     Parameters
     ----------
@@ -629,6 +638,8 @@ class LightGBMForecaster(_Forecaster):
     target_days : int
         Days the training target counts (at least the horizon), rescaled to the horizon: a month's count is a
         less noisy rate to learn than a week's.
+    refit_days : int
+        Days between refits (1: refit for every cutoff).
     n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM's parameters.
     random_state : int
         Seed.
@@ -647,15 +658,17 @@ class LightGBMForecaster(_Forecaster):
         window: int = 365,
         n_cutoffs: int = 8,
         target_days: int = 28,
-        n_estimators: int = 120,
-        learning_rate: float = 0.05,
+        n_estimators: int = 60,
+        learning_rate: float = 0.1,
         num_leaves: int = 15,
         min_child_samples: int = 100,
         random_state: int = 0,
+        refit_days: int = 28,
     ) -> None:
         self.window = window
         self.n_cutoffs = n_cutoffs
         self.target_days = target_days
+        self.refit_days = refit_days
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -663,21 +676,48 @@ class LightGBMForecaster(_Forecaster):
         self.random_state = random_state
 
     def fit(self, events: GridEvents, cutoff: int, horizon: int = 7) -> LightGBMForecaster:
-        import lightgbm as lgb
-
         _check_positive("window", self.window, whole=True)
         _check_positive("n_cutoffs", self.n_cutoffs, whole=True)
+        _check_positive("refit_days", self.refit_days, whole=True)
         ev = self._begin(events, cutoff, horizon)
-        span = max(horizon, int(self.target_days))  # a longer target period: a less noisy rate to learn
-        latest = cutoff - span
-        spacing = max(1, (self.window - span) // max(1, self.n_cutoffs - 1))
-        cutoffs = [latest - k * spacing for k in range(int(self.n_cutoffs))]
-        first_day = float(ev.day.min()) if ev.day.size else float(cutoff)
-        cutoffs = [c for c in cutoffs if c - MIN_HISTORY_DAYS >= first_day]
-        self.fallback_ = not cutoffs
+        anchor = cutoff - cutoff % int(self.refit_days)
+        key = (anchor, int(horizon))
+        kept = self.__dict__.get("_trained")
+        self.refitted_ = not (kept is not None and kept[0] is events and kept[1] == key)
+        if self.refitted_:
+            self._train(ev, anchor, int(horizon))
+            self._trained = (events, key)
+        self.anchor_ = anchor
         if self.fallback_:  # too little history to learn from: the naive forecast, said in the result's notes
             self.expected_ = ev.counts(cutoff - self.window, cutoff) * horizon / self.window
             return self
+        if self.model_ is None:  # nothing happened in any training target period
+            self.expected_ = np.zeros(ev.n_cells)
+            return self
+        seen = ev.counts(-(2**62), cutoff) > 0
+        pred = np.zeros(ev.n_cells)
+        if seen.any():
+            feats = lagged_features(ev, cutoff, horizon)[seen]
+            pred[seen] = np.asarray(self.model_.predict(feats), dtype=float)
+        self.expected_ = pred
+        return self
+
+    def _train(self, ev: GridEvents, anchor: int, horizon: int) -> None:
+        """Fit the trees on training cutoffs whose target periods end by ``anchor`` (incidents before it only)."""
+        import lightgbm as lgb
+
+        ev = ev.select(ev.day < anchor)
+        span = max(horizon, int(self.target_days))  # a longer target period: a less noisy rate to learn
+        latest = anchor - span
+        spacing = max(1, (self.window - span) // max(1, self.n_cutoffs - 1))
+        cutoffs = [latest - k * spacing for k in range(int(self.n_cutoffs))]
+        first_day = float(ev.day.min()) if ev.day.size else float(anchor)
+        cutoffs = [c for c in cutoffs if c - MIN_HISTORY_DAYS >= first_day]
+        self.fallback_ = not cutoffs
+        self.model_: Any = None
+        self.train_cutoffs_ = tuple(cutoffs)
+        if self.fallback_:
+            return
         xs: list[FloatArray] = []
         ys: list[FloatArray] = []
         for c in cutoffs:  # a few cutoffs, each vectorised over every cell
@@ -685,6 +725,8 @@ class LightGBMForecaster(_Forecaster):
             xs.append(lagged_features(ev, c, horizon)[seen])
             ys.append(ev.counts(c, c + span)[seen] * (horizon / span))
         x, y = np.vstack(xs), np.concatenate(ys)
+        if y.sum() == 0:
+            return
         self.model_ = lgb.LGBMRegressor(
             objective="poisson",
             n_estimators=int(self.n_estimators),
@@ -698,19 +740,7 @@ class LightGBMForecaster(_Forecaster):
             force_row_wise=True,
             n_jobs=1,
             verbose=-1,
-        )
-        if y.sum() == 0:
-            self.expected_ = np.zeros(ev.n_cells)
-            return self
-        self.model_.fit(x, y)
-        self.train_cutoffs_ = tuple(cutoffs)
-        feats = lagged_features(ev, cutoff, horizon)
-        seen = ev.counts(-(2**62), cutoff) > 0
-        pred = np.zeros(ev.n_cells)
-        if seen.any():
-            pred[seen] = np.asarray(self.model_.predict(feats[seen]), dtype=float)
-        self.expected_ = pred
-        return self
+        ).fit(x, y)
 
 
 # -- registry ---------------------------------------------------------------------------------------------
@@ -751,17 +781,70 @@ def nb_dispersion(y: Any, mu: Any) -> float:
     return max(0.0, float((((ya - ma) ** 2) - ya).sum()) / denom)
 
 
-def nb_interval(mu: Any, alpha: float, level: float = 0.9) -> tuple[FloatArray, FloatArray]:
-    """Equal-tailed ``level`` interval of a negative binomial count with mean ``mu`` and dispersion ``alpha``
-    (Poisson when α = 0): the ``(1 − level)/2`` and ``(1 + level)/2`` quantiles."""
+def _nb_dist(mu: Any, alpha: float) -> Any:
+    """The frozen scipy distribution of a negative binomial count with mean ``mu`` and NB2 dispersion ``alpha``
+    (Poisson when α = 0)."""
     from scipy import stats
 
     m = np.maximum(np.asarray(mu, dtype=float), 1e-12)
-    lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
     if alpha <= 1e-9:
-        lo, hi = stats.poisson.ppf(lo_q, m), stats.poisson.ppf(hi_q, m)
-    else:
-        size = 1.0 / alpha
-        p = size / (size + m)
-        lo, hi = stats.nbinom.ppf(lo_q, size, p), stats.nbinom.ppf(hi_q, size, p)
-    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+        return stats.poisson(m)
+    size = 1.0 / alpha
+    return stats.nbinom(size, size / (size + m))
+
+
+def nb_interval(mu: Any, alpha: float, level: float = 0.9) -> tuple[FloatArray, FloatArray]:
+    """The shortest whole-number interval ``[lo, hi]`` holding at least ``level`` of a negative binomial count with
+    mean ``mu`` and dispersion ``alpha`` (Poisson when α = 0); the lowest among equally short ones.
+
+    For each lower bound ``lo`` from 0 to ``L = F⁻¹(1 − level)`` (a higher one leaves less than ``level`` above
+    it), the upper bound is the smallest ``hi`` with ``F(hi) − F(lo − 1) ≥ level``; the narrowest pair wins
+    (every ``lo`` is tried when L ≤ 100, else 101 spread evenly). For counts the equal-tailed interval wastes its
+    lower tail: a cell expecting 2 incidents (Poisson) gets ``[0, 5]`` (98.3 %) where ``[0, 4]`` holds 94.7 %. A
+    whole-number interval cannot hold exactly ``level``: it holds at least that much.
+    """
+    _check_level(level)
+    dist = _nb_dist(mu, alpha)
+    shape = np.shape(np.asarray(mu, dtype=float))
+    top = np.asarray(dist.ppf(1.0 - level), dtype=float).reshape(shape)
+    steps = int(min(100, top.max())) if top.size else 0
+    best_lo, best_hi = np.zeros(shape), np.full(shape, np.inf)
+    for j in range(steps + 1):
+        lo = np.floor(top * (j / steps)) if steps else np.zeros(shape)
+        below = np.asarray(dist.cdf(lo - 1), dtype=float).reshape(shape)
+        hi = np.asarray(dist.ppf(np.minimum(below + level, 1.0)), dtype=float).reshape(shape)
+        better = (hi - lo) < (best_hi - best_lo)
+        best_lo, best_hi = np.where(better, lo, best_lo), np.where(better, hi, best_hi)
+    return best_lo, best_hi
+
+
+def _check_level(level: float) -> None:
+    if not isinstance(level, float | int) or isinstance(level, bool) or not 0 < level < 1:
+        raise ConfigError(f"level: expected a probability strictly between 0 and 1, got {level!r}")
+
+
+def pit_coverage(y: Any, mu: Any, alpha: float, level: float = 0.9) -> float:
+    """The share of counts ``y`` whose randomised probability integral transform falls in the central ``level``
+    band of their predicted negative binomial distribution (mean ``mu``, dispersion ``alpha``).
+
+    For a whole-number count the PIT is uniform on ``[F(y − 1), F(y)]``; the share of that range inside
+    ``[(1 − level)/2, (1 + level)/2]``, averaged over counts, equals ``level`` when the predicted distributions
+    are calibrated, however many counts are zero (Czado, Gneiting & Held 2009). It complements the share of
+    counts inside :func:`nb_interval`, which a whole-number interval keeps at or above ``level``.
+
+    References
+    ----------
+    Czado, C., Gneiting, T. & Held, L. (2009). Predictive model assessment for count data. *Biometrics* 65(4),
+    1254-1261.
+    """
+    _check_level(level)
+    ya = np.asarray(y, dtype=float)
+    if ya.size == 0:
+        return float("nan")
+    dist = _nb_dist(mu, alpha)
+    upper, lower = np.asarray(dist.cdf(ya), dtype=float), np.asarray(dist.cdf(ya - 1), dtype=float)
+    lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
+    inside = np.clip(np.minimum(upper, hi_q) - np.maximum(lower, lo_q), 0.0, None)
+    width = upper - lower
+    share = np.divide(inside, width, out=np.zeros_like(width), where=width > 1e-15)
+    return float(share.mean())

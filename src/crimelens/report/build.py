@@ -26,6 +26,7 @@ from crimelens.insights import Finding, key_findings
 from crimelens.insights.incidents import findings_from_results
 from crimelens.report.blocks import PageSection, Runner
 from crimelens.report.charts import ensure_headless, slug
+from crimelens.report.forecast import forecast_section
 from crimelens.report.incidents import IncidentReportParams, incident_limitations, incident_section
 from crimelens.report.models import ModelReportParams, model_sections
 from crimelens.report.provenance import provenance
@@ -137,6 +138,7 @@ def build_report(
     incident_params: IncidentReportParams | None = None,
     models: bool = True,
     model_params: ModelReportParams | None = None,
+    forecast: bool = True,
 ) -> Path:
     """Write the HTML report on ``source`` (default: the only dataset loaded) to ``out``; return its path.
 
@@ -150,7 +152,8 @@ def build_report(
     gives a report of those. ``models`` adds the model sections (:mod:`crimelens.report.models`: the classifier
     on every dataset, the socio-economic regression where covariates are loaded, the model card) with
     ``model_params`` (default :class:`~crimelens.report.models.ModelReportParams`); the classifier's findings join
-    the key findings. Every parameter, including the seeds, is recorded in the report's metadata block.
+    the key findings; with ``forecast`` too, the hotspot-forecast section (:mod:`crimelens.report.forecast`) for
+    every incident dataset. Every parameter, including the seeds, is recorded in the report's metadata block.
 
     The file is self-contained: CSS and charts (SVG made with matplotlib) are inline; it makes no
     network request and opens offline.
@@ -172,11 +175,11 @@ def build_report(
     if source is None and not list_sources(con):
         if not inc_sources:
             raise DataError("the warehouse holds no crime data yet; load a file with `crimelens ingest PATH`")
-        html = _incident_only_report(con, inc_sources, inc_params, title, extras, step, mparams)
+        html = _incident_only_report(con, inc_sources, inc_params, title, extras, step, mparams, forecast)
     else:
         html = _full_report(
             con, source, year, k, title, extras, step, alpha, hotspot_share, hotspot_window, inc_sources, inc_params,
-            mparams,
+            mparams, forecast,
         )  # fmt: skip
     partial = out.with_name(out.name + ".partial")
     partial.write_text(html, encoding="utf-8")
@@ -227,6 +230,7 @@ def _incident_only_report(
     extras: list[Section],
     step: Callable[[str], None],
     mparams: ModelReportParams | None,
+    forecast: bool = True,
 ) -> str:
     for name in STEPS[:6]:
         step(name)
@@ -237,7 +241,8 @@ def _incident_only_report(
     model_values: dict[str, Any] = {}
     if mparams is not None:
         m_sections, m_findings, model_values = model_sections(run, [], sources, mparams)
-        sections.extend(m_sections)
+        forecasts = forecast_section(run, sources) if forecast else []
+        sections.extend(m_sections[:-1] + forecasts + m_sections[-1:])  # the forecast before the model card
         findings.extend(m_findings)
     for extra in extras:
         sections.append(PageSection(slug(extra.anchor or extra.title), extra.title, html=Markup(extra.html)))
@@ -305,6 +310,7 @@ def _full_report(
     inc_sources: Sequence[str],
     inc_params: IncidentReportParams,
     mparams: ModelReportParams | None,
+    forecast: bool = True,
 ) -> str:
     step(STEPS[0])
     src = resolve_source(con, source)
@@ -332,7 +338,8 @@ def _full_report(
     model_values: dict[str, Any] = {}
     if mparams is not None:
         m_sections, m_findings, model_values = model_sections(run, [src], inc_sources, mparams)
-        sections.extend(m_sections)
+        forecasts = forecast_section(run, inc_sources) if forecast else []
+        sections.extend(m_sections[:-1] + forecasts + m_sections[-1:])  # the forecast before the model card
         inc_findings.extend(m_findings)
     for extra in extras:
         anchor = slug(extra.anchor or extra.title)
