@@ -43,13 +43,26 @@ def write_report(
     k: int | None = None,
     progress: Progress | None = None,
     models: bool = True,
+    offence: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    jurisdiction: str | None = None,
+    compare: tuple[str, ...] = (),
+    reference: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> Path:
     """Write the HTML report on ``source`` (see :func:`crimelens.report.build_report`) with the settings' defaults.
 
     ``models``: also evaluate the classifier and the socio-economic regression for the report's model sections
     (seconds per dataset; ``crimelens report`` asks for them with ``--models``, the demo always does).
+    ``offence``, ``start``, ``end``, ``jurisdiction``, ``compare``, ``reference``: the report's focus
+    (:class:`crimelens.report.Focus`); ``since``/``until``: the days the incident sections cover.
     """
-    from crimelens.report import STEPS, build_report
+    import dataclasses
+
+    from crimelens.report import STEPS, Focus, build_report
+    from crimelens.report.incidents import IncidentReportParams
 
     tell = progress or _quiet
     done = 0
@@ -59,7 +72,15 @@ def write_report(
         tell(f"Report: {name}", done, len(STEPS))
         done += 1
 
-    return build_report(con, out_path, source, year=year, k=int(get_setting("top_k", k)), progress=step, models=models)
+    focus = Focus(
+        offence=offence, start=start, end=end, jurisdiction=jurisdiction, compare=tuple(compare), reference=reference
+    )
+    inc_params = dataclasses.replace(IncidentReportParams.from_settings(), since=since, until=until)
+    inc_params.incident_filter()  # a bad date fails here, before any work
+    return build_report(
+        con, out_path, source, year=year, k=int(get_setting("top_k", k)), progress=step, models=models, focus=focus,
+        incident_params=inc_params,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from crimelens.cli.options import (
     KOpt,
     LimitOpt,
     OffenceOpt,
+    ReferenceOpt,
     SourceOpt,
     StartOpt,
     YearOpt,
@@ -165,15 +166,6 @@ CompareOffenceOpt = Annotated[
         "robbery, homicide, violent_crime.",
     ),
 ]
-ReferenceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--reference",
-        help="The series drawn beside the jurisdictions, from any loaded dataset: SOURCE or SOURCE:JURISDICTION, "
-        "e.g. fbi-estimates (the nation) or fbi-estimates:US-IL (Illinois). Default: the nation from another "
-        "loaded dataset, else this dataset's own national rows.",
-    ),
-]
 
 
 def _comparison_tables(result: Any, measure: str, limit: int | None) -> None:
@@ -290,6 +282,8 @@ def yoy_cmd(
     jurisdiction: JurisdictionOpt = None,
     source: SourceOpt = None,
     offence: OffenceOpt = "violent_crime",
+    start: StartOpt = None,
+    end: EndOpt = None,
     alpha: AlphaOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -304,7 +298,9 @@ def yoy_cmd(
 
     a = float(get_setting("alpha", alpha))
     with open_warehouse(db) as con:
-        result = trends.year_over_year(con, source, jurisdiction=jurisdiction, offence=offence, alpha=a)
+        result = trends.year_over_year(
+            con, source, jurisdiction=jurisdiction, offence=offence, start=start, end=end, alpha=a
+        )
     if not (as_json or as_csv):  # the terminal shows the latest years first; JSON and CSV keep the year order
         result = dataclasses.replace(result, table=result.table.iloc[::-1].reset_index(drop=True))
     emit(result, as_json=as_json, as_csv=as_csv, limit=limit, columns=YOY_COLUMNS)
@@ -315,6 +311,8 @@ def turning_points_cmd(
     jurisdiction: JurisdictionOpt = None,
     source: SourceOpt = None,
     offence: OffenceOpt = "violent_crime",
+    start: StartOpt = None,
+    end: EndOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
@@ -324,7 +322,7 @@ def turning_points_cmd(
     from crimelens.analysis.jurisdictions import trends
 
     with open_warehouse(db) as con:
-        result = trends.turning_points(con, source, jurisdiction=jurisdiction, offence=offence)
+        result = trends.turning_points(con, source, jurisdiction=jurisdiction, offence=offence, start=start, end=end)
     emit(result, as_json=as_json, as_csv=as_csv, limit=limit)
 
 
