@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from crimelens.cli.options import AreaOpt, CsvOpt, DbOpt, JsonOpt, LimitOpt, SeedOpt, SourceOpt
 from crimelens.cli.render import emit, envelope, err, out, print_csv, print_json, show_table
@@ -172,7 +173,10 @@ def _alerts(
             report = deliver(con, result.table, channels)
             result = dataclasses.replace(result, delivery=report.to_dict())
             for name, why in report.failed.items():
-                err.print(f"[yellow]Not sent:[/yellow] {name}: {why} (tried again on the next run)", soft_wrap=True)
+                err.print(
+                    f"[yellow]Not sent:[/yellow] {escape(str(name))}: {escape(str(why))} (tried again on the next run)",
+                    soft_wrap=True,
+                )
             for name, n in report.sent.items():
                 err.print(f"Sent {n} alert(s) to {name} ({report.skipped.get(name, 0)} sent before).", soft_wrap=True)
     if as_json or as_csv:
@@ -249,7 +253,7 @@ def backtest(
     for line in targets_text(result.targets):
         out.print(line.replace("**", ""), soft_wrap=True)
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]", soft_wrap=True)
+        out.print(f"[dim]Note: {escape(note)}[/dim]", soft_wrap=True)
 
 
 def summary_table(result: Any) -> Any:

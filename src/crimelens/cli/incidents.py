@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, NamedTuple, TypeVar, cast
 
 import typer
+from rich.markup import escape
 
 from crimelens.cli.options import (
     AreaOpt,
@@ -30,7 +31,7 @@ from crimelens.cli.options import (
     UntilOpt,
 )
 from crimelens.cli.options import IncidentOffenceOpt as OffenceOpt
-from crimelens.cli.render import emit, err, out, show_result, show_table
+from crimelens.cli.render import busy, emit, err, out, show_result, show_table
 from crimelens.cli.support import guarded
 from crimelens.config import get_setting
 from crimelens.errors import DataError
@@ -211,7 +212,7 @@ def when_cmd(
     grid.index = [f"{int(h):02d}:00" for h in grid.index]
     show_table(grid.reset_index(names="hour"), profile.title, None)
     for note in profile.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
     show_result(season, None, ["month_name", "years", "incidents", "mean_incidents", "seasonal_index"])
 
 
@@ -272,7 +273,7 @@ def concentration_cmd(
     if as_json or as_csv:
         _emit(result, scope, as_json, as_csv, 0)
         return
-    out.print(f"[bold]{result.title}[/bold]")
+    out.print(f"[bold]{escape(result.title)}[/bold]")
     out.print(
         f"{result.units_total:,} places, {result.incidents_total:,} incidents. "
         f"The busiest 1% of places hold {result.top_1pct:.1%} of incidents, the busiest 5% hold "
@@ -280,7 +281,7 @@ def concentration_cmd(
         f"{result.units_for_half:.1%} of places hold half. Gini {result.gini:.2f}."
     )
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
 
 
 @_command("density")
@@ -379,7 +380,7 @@ def hotspots_cmd(
     cols = ["cell_x", "cell_y", "lat", "lon", "incidents", "z", "p_value", "q_value", "hotspot"]
     show_table(table, result.title, None if limit == 0 else limit, columns=cols)
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
 
 
 @_command("persistent")
@@ -466,7 +467,10 @@ def near_repeat_cmd(
     """Near-repeat Knox test: are incidents close in space also close in time more often than chance?"""
     from crimelens.analysis.incidents.scope import near_repeat
 
-    with _scope(db, source, engine, parquet, offence, since, until) as scope:
+    with (
+        _scope(db, source, engine, parquet, offence, since, until) as scope,
+        busy("Near-repeat test: counting pairs close in space and time", quiet=as_json or as_csv),
+    ):
         result = near_repeat(
             scope.table,
             distance_bands_m=_bands(distances, "--distances"),

@@ -111,7 +111,12 @@ def rank_cmd(
 
     with open_warehouse(db) as con:
         result = ranking.rank(con, source, offence=offence, by=by, year=year, start=start, end=end, top=top)
-    emit(result, as_json=as_json, as_csv=as_csv, limit=limit)
+    # what a narrow terminal keeps first: the rank, the name and the measure ranked by
+    first = ["rank", "name", "rate_per_100k", "rate_low", "rate_high", "count"]
+    if by == "count":
+        first = ["rank", "name", "count", "rate_per_100k", "rate_low", "rate_high"]
+    rest = [c for c in result.table.columns if c not in first]
+    emit(result, as_json=as_json, as_csv=as_csv, limit=limit, columns=[*first, *rest])
 
 
 @command("profile")
@@ -133,7 +138,18 @@ def profile_cmd(
         emit(result, as_json=as_json, as_csv=as_csv)
         return
     show_result(result, None if limit == 0 else limit)
-    show_table(result.mix, "Offence mix against peers", None)
+    show_table(
+        result.mix,
+        "Offence mix against peers (shares of its violent crime)",
+        None,
+        columns=["label", "share", "peer_median_share", "difference_points"],
+        labels={
+            "label": "Offence",
+            "share": "Share",
+            "peer_median_share": "Peers' median share",
+            "difference_points": "Difference (percentage points)",
+        },
+    )
 
 
 @command("concentration")

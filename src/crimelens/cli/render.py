@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pandas and the analyses load only when a command needs them
     from crimelens.analysis.result import Result
 
 __all__ = [
+    "busy",
     "emit",
     "envelope",
     "err",
@@ -114,7 +115,7 @@ def show_table(
 def show_result(result: Result, limit: int | None = 25, columns: Sequence[str] | None = None) -> None:
     show_table(result.table, result.title, limit, columns=columns)
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
 
 
 def print_json(data: Any) -> None:
@@ -183,7 +184,28 @@ def show_findings(result: Any, limit: int | None) -> None:
     if not result.findings:
         out.print("No findings: the data loaded support none of the checks (see the notes).")
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
+
+
+@contextmanager
+def busy(description: str, *, quiet: bool = False) -> Iterator[None]:
+    """A spinner with ``description`` and the time taken, on stderr, while a step of more than a second runs.
+
+    Shown only on an interactive terminal and never with ``--json``/``--csv`` (``quiet``); results printed after
+    it ends are not disturbed.
+    """
+    if quiet or not err.is_terminal:
+        yield
+        return
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    with bar:
+        bar.add_task(escape(description), total=None)
+        yield
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from typer._click.exceptions import UsageError  # typer vendors click: its errors, not the click package's
 from typer.core import TyperGroup
 
@@ -94,7 +95,7 @@ def show_warnings(caught: list[warnings.WarningMessage]) -> None:
     """Statistical caveats become readable notes on stderr; other warnings are passed on unchanged."""
     for w in caught:
         if issubclass(w.category, CrimeLensWarning):
-            err.print(f"[yellow]Caveat:[/yellow] {w.message}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]Caveat:[/yellow] {escape(str(w.message))}", highlight=False, soft_wrap=True)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
@@ -133,7 +134,9 @@ def protect(func: F, full_name: str = "") -> F:
             if kwargs.get("as_json"):
                 _json_error(command_name(), type(exc).__name__, str(exc), 1)
             else:
-                err.print(f"[bold red]Error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
+                err.print(
+                    f"[bold red]Error:[/bold red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+                )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

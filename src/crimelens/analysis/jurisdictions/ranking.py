@@ -248,6 +248,7 @@ def _mix(frame: pd.DataFrame, jid: str) -> pd.DataFrame:
         }
     )
     out["difference"] = out["share"] - out["peer_median_share"]
+    out["difference_points"] = out["difference"] * 100  # percentage points, as a reader says it
     return out
 
 
@@ -266,7 +267,7 @@ def profile(
     that year (1 = highest); ``n_jurisdictions`` is how many had a rate that year. ``mix`` has ``offence,
     label, share, peer_median_share, difference``: each violent offence's share of its violent crime over
     the years where all four are known, against the median share of the other jurisdictions over the
-    same years.
+    same years; ``difference`` is share − peer median, ``difference_points`` the same in percentage points.
     """
     src, frame = panel(con, source, offences=(offence, *VIOLENT_OFFENCES))
     jid, name, kind = find_jurisdiction(frame, jurisdiction, allow_nation=False)
