@@ -29,8 +29,8 @@ from crimelens.report.charts import ensure_headless, slug
 from crimelens.report.comparison import comparison_section
 from crimelens.report.incidents import IncidentReportParams, incident_limitations, incident_section
 from crimelens.report.models import ModelReportParams, model_sections
-from crimelens.report.provenance import provenance
-from crimelens.report.quality import Limitation, limitations, provenance_section
+from crimelens.report.provenance import provenance, source_files
+from crimelens.report.quality import Limitation, incident_provenance_section, limitations, provenance_section
 from crimelens.report.sections import (
     OFFENCE,
     ReportParams,
@@ -336,6 +336,7 @@ def _incident_only_report(
         findings.extend(m_findings)
     for extra in extras:
         sections.append(PageSection(slug(extra.anchor or extra.title), extra.title, html=Markup(extra.html)))
+    sections.append(incident_provenance_section(source_files(con, [], list(sources))))
     step(STEPS[-1])
     generated = dt.datetime.now(dt.UTC).replace(microsecond=0)
     report_title = title or f"Crime report: {', '.join(sources)}" + (" (includes SIMULATED data)" if simulated else "")
@@ -445,7 +446,7 @@ def _full_report(
     for extra in extras:
         anchor = slug(extra.anchor or extra.title)
         sections.append(PageSection(anchor, extra.title, html=Markup(extra.html)))
-    sections.append(provenance_section(prov))
+    sections.append(provenance_section(prov, source_files(con, [src], list(inc_sources))))
 
     step(STEPS[-1])
     generated = dt.datetime.now(dt.UTC).replace(microsecond=0)
