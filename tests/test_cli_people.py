@@ -124,3 +124,19 @@ def test_readme_shows_how_to_run_after_make_demo_and_links_only_inside() -> None
     for t in targets:
         assert (REPO / t.split("#")[0]).exists(), t
     assert "http://" not in readme and "https://" not in readme
+
+
+def test_span_options_on_profile_and_yoy(marshall_db: Path) -> None:
+    for args in (["profile", "Chicago"], ["yoy", "--jurisdiction", "Chicago"]):
+        data = json.loads(
+            runner.invoke(app, [*args, "--start", "2010", "--end", "2012", "--json", "--db", str(marshall_db)]).stdout
+        )
+        assert [r["year"] for r in data["rows"]] == [2010, 2011, 2012], args
+    bad = runner.invoke(app, ["profile", "Chicago", "--start", "1900", "--db", str(marshall_db)])
+    assert bad.exit_code == 1 and "start: expected a year within 1975–2015" in bad.stderr
+
+
+def test_jurisdiction_commands_on_an_incident_dataset_name_the_report(city_db: Path) -> None:
+    result = runner.invoke(app, ["stats", "--source", "simulated-city", "--db", str(city_db)])
+    assert result.exit_code == 1
+    assert "`crimelens report --source simulated-city` (with --since/--until)" in result.stderr

@@ -124,6 +124,8 @@ def profile_cmd(
     jurisdiction: Annotated[str, typer.Argument(help="Jurisdiction name or id, e.g. 'Chicago' or US-IL.")],
     source: SourceOpt = None,
     offence: OffenceOpt = "violent_crime",
+    start: StartOpt = None,
+    end: EndOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
@@ -133,7 +135,7 @@ def profile_cmd(
     from crimelens.analysis.jurisdictions import ranking
 
     with open_warehouse(db) as con:
-        result = ranking.profile(con, source, jurisdiction=jurisdiction, offence=offence)
+        result = ranking.profile(con, source, jurisdiction=jurisdiction, offence=offence, start=start, end=end)
     if as_json or as_csv:
         emit(result, as_json=as_json, as_csv=as_csv)
         return
