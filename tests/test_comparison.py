@@ -86,6 +86,7 @@ def test_reference_from_another_dataset(tiny_con: duckdb.DuckDBPyConnection, tmp
     [
         ({"offences": ["property_crime"]}, "dataset 'tiny' has no property_crime counts; offences it holds: violent"),
         ({"offences": ["theft"]}, "offence 'theft' is not known; allowed:"),
+        ({"offences": ["robery"]}, "offence 'robery' is not known; close matches: robbery; allowed:"),
         ({"jurisdictions": ["City Z"]}, "close matches: City C, City B, City A"),
         ({"start": 2012, "end": 2010}, "expected start ≤ end"),
         ({"start": 2030}, "expected years within 2010–2012"),

@@ -16,12 +16,12 @@ import duckdb
 import pandas as pd
 
 from crimelens.analysis.inference import poisson_rate_interval
-from crimelens.analysis.jurisdictions.panel import offences_present, panel
+from crimelens.analysis.jurisdictions.panel import check_offence, offences_present, panel
 from crimelens.analysis.jurisdictions.ranking import find_jurisdiction
 from crimelens.analysis.jurisdictions.statistics import RATE_BASE, offence_frame, period_label
 from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.errors import DataError
-from crimelens.schema import COUNT_COLUMNS, OFFENCE_LABELS
+from crimelens.schema import OFFENCE_LABELS
 from crimelens.sources.states import NATION_ID
 from crimelens.warehouse import list_sources, resolve_source
 
@@ -98,8 +98,7 @@ def _check_offences(con: duckdb.DuckDBPyConnection, src: str, offences: Sequence
         raise DataError(f"offences: expected a list of one or more offences, got {offences!r}")
     chosen: list[str] = []
     for o in offences:
-        if o not in COUNT_COLUMNS:
-            raise DataError(f"offence {o!r} is not known; allowed: {', '.join(COUNT_COLUMNS)}")
+        check_offence(o)
         if o not in present:
             raise DataError(
                 f"offence {o!r}: dataset {src!r} has no {o} counts; offences it holds: {', '.join(present)}"

@@ -30,7 +30,11 @@ _TAIL = "jy.rape_definition, jy.rape_legacy, jy.load_id"
 
 def check_offence(offence: str) -> str:
     if offence not in COUNT_COLUMNS:
-        raise DataError(f"offence {offence!r} is not known; allowed: {', '.join(COUNT_COLUMNS)}")
+        import difflib
+
+        close = difflib.get_close_matches(str(offence).casefold().replace(" ", "_"), COUNT_COLUMNS, n=3, cutoff=0.6)
+        hint = f"close matches: {', '.join(close)}; " if close else ""
+        raise DataError(f"offence {offence!r} is not known; {hint}allowed: {', '.join(COUNT_COLUMNS)}")
     return offence
 
 
