@@ -45,8 +45,10 @@ def test_focused_report_on_the_tiny_panel(tiny_con: duckdb.DuckDBPyConnection, t
     assert meta["params"]["offence"] == "robbery" and meta["params"]["focus"]["compare"] == ["City C", "B"]
     assert meta["title"] == "Crime report: tiny (robbery; City A, City C, B; 2010–2012)"
     assert "comparison.compare_jurisdictions" in meta["analyses"]
-    # the rest of the report follows the offence: the rate chart is robbery's
+    # the rest of the report follows the offence: the rate chart is robbery's, and the single-series trends are the
+    # focused jurisdiction's (City A), not the combined rate
     assert "Robbery rate over time" in page.root.by_id("statistics").text()
+    assert "Year-over-year changes in the rate of City A" in page.root.by_id("trends").text()
 
 
 @pytest.mark.parametrize(
@@ -117,3 +119,5 @@ def test_the_brief_comparison_on_real_data(real_file, tmp_path: Path) -> None:  
     assert "The reference, United States (dataset fbi-estimates)" in text
     meta = page.metadata
     assert meta["params"]["year"] == 2015 and meta["params"]["offence"] == "robbery"
+    # the trends follow Chicago (the --jurisdiction), though --compare lists it last
+    assert "Year-over-year changes in the rate of Chicago" in page.root.by_id("trends").text()

@@ -186,6 +186,13 @@ def _check_places(con: duckdb.DuckDBPyConnection, src: str, focus: Focus) -> lis
     return ids
 
 
+def _focus_id(con: duckdb.DuckDBPyConnection, src: str, focus: Focus) -> str | None:
+    """The id of the focused jurisdiction (None when the report has none)."""
+    if focus.jurisdiction is None:
+        return None
+    return _check_places(con, src, Focus(jurisdiction=focus.jurisdiction))[0]
+
+
 def _finding_view(f: Finding) -> dict[str, Any]:
     evidence = [(humanize(str(k)), evidence_text(str(k), v)) for k, v in f.evidence.items()]
     return {"kind": f.kind, "headline": f.headline, "detail": f.detail, "evidence": evidence}
@@ -411,7 +418,7 @@ def _full_report(
     prov = provenance(con, src, year=the_year)
     params = ReportParams(
         year=the_year, k=k, alpha=alpha, hotspot_share=hotspot_share, hotspot_window=hotspot_window, offence=offence,
-        start=focus.start, end=focus.end,
+        start=focus.start, end=focus.end, jurisdiction=_focus_id(con, src, focus),
     )  # fmt: skip
     run = Runner(con, src)
 

@@ -51,6 +51,7 @@ class ReportParams:
         offence: str = OFFENCE,
         start: int | None = None,
         end: int | None = None,
+        jurisdiction: str | None = None,
     ) -> None:
         self.year = year
         self.k = k
@@ -60,11 +61,17 @@ class ReportParams:
         self.offence = offence
         self.start = start
         self.end = end
+        self.jurisdiction = jurisdiction
 
     @property
     def label(self) -> str:
         """The offence as the text names it, e.g. 'violent crime'."""
         return OFFENCE_LABELS[self.offence].lower()
+
+    @property
+    def focus(self) -> dict[str, Any]:
+        """The focused jurisdiction, as keyword arguments of the single-series trends (none when not focused)."""
+        return {"jurisdiction": self.jurisdiction} if self.jurisdiction else {}
 
     @property
     def adjective(self) -> str:
@@ -101,8 +108,12 @@ def _finish(block: Block, notes: tuple[str, ...], caveats: tuple[str, ...]) -> B
 
 
 def _series_name(params: Mapping[str, Any]) -> str:
-    """How the text names the series trends run on: the nation's rows, or all jurisdictions summed."""
-    return "national rate" if params.get("jurisdiction_id") else "rate of all jurisdictions combined"
+    """How the text names the series trends run on: a focused jurisdiction's, the nation's rows, or all
+    jurisdictions summed."""
+    jid = params.get("jurisdiction_id")
+    if params.get("focused") and jid and jid != "US":
+        return f"rate of {params.get('name', jid)}"
+    return "national rate" if jid else "rate of all jurisdictions combined"
 
 
 # -- crime statistics ----------------------------------------------------------------------------------
@@ -353,7 +364,16 @@ def trends_section(run: Runner, p: ReportParams) -> PageSection:
         ],
     )
     con, src = run.con, run.source
-    yoy = run.run("trends.year_over_year", trends.year_over_year, con, src, offence=p.offence, alpha=p.alpha, **p.span)
+    yoy = run.run(
+        "trends.year_over_year",
+        trends.year_over_year,
+        con,
+        src,
+        offence=p.offence,
+        alpha=p.alpha,
+        **p.span,
+        **p.focus,
+    )
     block = Block("Year-over-year changes", anchor="year-over-year")
     if yoy.value is None:
         block.unavailable = yoy.unavailable("Year-over-year changes")
@@ -362,9 +382,10 @@ def trends_section(run: Runner, p: ReportParams) -> PageSection:
         tested = t[t["p_value"].notna()]
         sig = tested[tested["significant"].fillna(False).astype(bool)]
         ups = int((sig["direction"] == "up").sum())
-        block.title = f"Year-over-year changes in the {_series_name(yoy.value.params)}"
+        series_name = _series_name({**yoy.value.params, "focused": bool(p.jurisdiction)})
+        block.title = f"Year-over-year changes in the {series_name}"
         block.paragraphs.append(
-            f"Of {len(tested)} consecutive-year changes in the {_series_name(yoy.value.params)}, "
+            f"Of {len(tested)} consecutive-year changes in the {series_name}, "
             f"{len(sig)} are statistically significant at "
             f"α = {p.alpha} ({ups} up, {len(sig) - ups} down). With large counts even small changes are "
             "significant, so read the size of the change as well."
@@ -382,14 +403,14 @@ def trends_section(run: Runner, p: ReportParams) -> PageSection:
         _finish(block, yoy.value.notes, yoy.caveats)
     section.blocks.append(block)
 
-    tp = run.run("trends.turning_points", trends.turning_points, con, src, offence=p.offence, **p.span)
+    tp = run.run("trends.turning_points", trends.turning_points, con, src, offence=p.offence, **p.span, **p.focus)
     block = Block("Turning points", anchor="turning-points")
     if tp.value is None:
         block.unavailable = tp.unavailable("Turning points")
     else:
         t = tp.value.table
         min_run = tp.value.params.get("min_run", 3)
-        series = _series_name(tp.value.params)
+        series = _series_name({**tp.value.params, "focused": bool(p.jurisdiction)})
         if t.empty:
             block.paragraphs.append(
                 f"The {series} has no sustained turn (a rise or fall of at least {min_run} years on "
