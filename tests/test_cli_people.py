@@ -90,13 +90,19 @@ def test_long_commands_show_progress_on_a_terminal_only(city_db: Path, monkeypat
     args = ["incidents", "near-repeat", "--permutations", "9", "--db", str(city_db)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "Near-repeat test: counting pairs close in space and time" in screen.getvalue()
+    assert "crimelens incidents near-repeat: all offences of simulated-city" in screen.getvalue()
     screen.seek(0)
     screen.truncate()
     quiet = runner.invoke(app, [*args, "--json"])
     assert quiet.exit_code == 0 and json.loads(quiet.stdout)["rows"]
-    assert "Near-repeat test" not in screen.getvalue()
+    assert "near-repeat" not in screen.getvalue()
+    # the report tells its steps
+    out = city_db.parent / "r.html"
+    assert runner.invoke(app, ["report", "--out", str(out), "--db", str(city_db)]).exit_code == 0
+    assert "Report: writing HTML" in screen.getvalue() or "Report: incidents" in screen.getvalue()
     # not a terminal (pipes, CI): nothing
+    screen.seek(0)
+    screen.truncate()
     monkeypatch.setattr(render, "err", Console(file=screen, force_terminal=False))
     assert runner.invoke(app, args).exit_code == 0 and screen.getvalue() == ""
 

@@ -32,7 +32,7 @@ from crimelens.cli.options import (
 )
 from crimelens.cli.options import IncidentOffenceOpt as OffenceOpt
 from crimelens.cli.render import busy, emit, err, out, show_result, show_table
-from crimelens.cli.support import guarded
+from crimelens.cli.support import command_name, guarded
 from crimelens.config import get_setting
 from crimelens.errors import DataError
 
@@ -120,7 +120,9 @@ def _scope(
             info = {"source": src, "engine": engine, "filter": flt.to_dict()}
             # cells keep their ids whatever the filter: the origin pinned for the source (or its whole extent)
             origin = functools.cache(functools.partial(source_origin, t, con=con, source=src))
-            yield _Scope(con, filtered, t, flt, info, origin)
+            # a spinner on a terminal while the command computes (never with --json/--csv); it ends before output
+            with busy(f"crimelens {command_name()}: {flt.describe()} of {src or parquet}"):
+                yield _Scope(con, filtered, t, flt, info, origin)
     finally:
         if con is not None:
             con.close()
@@ -467,10 +469,7 @@ def near_repeat_cmd(
     """Near-repeat Knox test: are incidents close in space also close in time more often than chance?"""
     from crimelens.analysis.incidents.scope import near_repeat
 
-    with (
-        _scope(db, source, engine, parquet, offence, since, until) as scope,
-        busy("Near-repeat test: counting pairs close in space and time", quiet=as_json or as_csv),
-    ):
+    with _scope(db, source, engine, parquet, offence, since, until) as scope:
         result = near_repeat(
             scope.table,
             distance_bands_m=_bands(distances, "--distances"),

@@ -7,6 +7,7 @@ Every ``--json`` output is one envelope: ``command``, ``title``, ``params``, ``r
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,6 +38,9 @@ __all__ = [
     "show_table",
     "terminal_width",
 ]
+
+#: True while a command prints --json or --csv: progress stays off (set by :func:`crimelens.cli.support.protect`).
+MACHINE_OUTPUT: contextvars.ContextVar[bool] = contextvars.ContextVar("crimelens_machine_output", default=False)
 
 out = Console(soft_wrap=False)
 err = Console(stderr=True)
@@ -188,12 +192,14 @@ def show_findings(result: Any, limit: int | None) -> None:
 
 
 @contextmanager
-def busy(description: str, *, quiet: bool = False) -> Iterator[None]:
+def busy(description: str, *, quiet: bool | None = None) -> Iterator[None]:
     """A spinner with ``description`` and the time taken, on stderr, while a step of more than a second runs.
 
-    Shown only on an interactive terminal and never with ``--json``/``--csv`` (``quiet``); results printed after
-    it ends are not disturbed.
+    Shown only on an interactive terminal and never with ``--json``/``--csv`` (``quiet``; default: whether the
+    command prints machine output); results printed after it ends are not disturbed.
     """
+    if quiet is None:
+        quiet = MACHINE_OUTPUT.get()
     if quiet or not err.is_terminal:
         yield
         return

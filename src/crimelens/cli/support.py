@@ -22,7 +22,7 @@ from rich.markup import escape
 from typer._click.exceptions import UsageError  # typer vendors click: its errors, not the click package's
 from typer.core import TyperGroup
 
-from crimelens.cli.render import err
+from crimelens.cli.render import MACHINE_OUTPUT, err
 from crimelens.config import get_setting
 from crimelens.errors import CrimeLensError, CrimeLensWarning
 
@@ -123,6 +123,7 @@ def protect(func: F, full_name: str = "") -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _COMMAND.set(full_name or func.__name__)
+        MACHINE_OUTPUT.set(bool(kwargs.get("as_json") or kwargs.get("as_csv")))
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", CrimeLensWarning)
