@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from crimelens.cli.options import AreaOpt, CsvOpt, DbOpt, JsonOpt, LimitOpt, SeedOpt, SourceOpt
-from crimelens.cli.render import emit, envelope, err, out, print_csv, print_json, show_table
+from crimelens.cli.render import busy, emit, envelope, err, out, print_csv, print_json, show_table
 from crimelens.cli.support import app, command_name, guarded, open_warehouse, protect
 from crimelens.errors import ConfigError
 
@@ -151,7 +151,7 @@ def _alerts(
     if no_store and (jsonl or webhook):
         raise ConfigError("--no-store: alerts are sent once by their record in the warehouse; drop --jsonl/--webhook")
     area_col = get_setting("area", area)
-    with open_warehouse(db, read_only=no_store) as con:
+    with open_warehouse(db, read_only=no_store) as con, busy("Looking for spikes"):
         result = run_alerts(
             con,
             source,
@@ -233,14 +233,15 @@ def backtest(
     if quick:
         kwargs = {"sizes": (1.0,), "durations": (1, 2)}
         replicates = 1
-    result = run_backtest(
-        panel,
-        methods=tuple(method) if method else METHODS,
-        budget=budget,
-        replicates=replicates,
-        seed=int(get_setting("seed", seed)),
-        **kwargs,
-    )
+    with busy("Backtesting the detectors on injected spikes"):
+        result = run_backtest(
+            panel,
+            methods=tuple(method) if method else METHODS,
+            budget=budget,
+            replicates=replicates,
+            seed=int(get_setting("seed", seed)),
+            **kwargs,
+        )
     if as_json:
         print_json(envelope(command_name(), result))
         return
