@@ -42,7 +42,7 @@ def test_side_by_side_in_the_order_asked_with_ranks(tiny_con: duckdb.DuckDBPyCon
     assert t2010.loc["A", "rate_per_100k"] == pytest.approx(30.0)
     assert t2010.loc["C", "rate_per_100k"] == pytest.approx(6.0)
     assert (t2010.loc["A", "rank_by_rate"], t2010.loc["C", "rank_by_rate"]) == (1, 3)
-    assert set(t2010["n_ranked"]) == {3}
+    assert set(t2010["n_ranked"]) == {3} and str(r.table["n_ranked"].dtype) == "Int64"
     # C reported 6 months in 2012: flagged, and said in the notes
     assert r.table[(r.table["jurisdiction_id"] == "C") & (r.table["year"] == 2012)]["partial"].item()
     assert any("City C 2012" in n for n in r.notes)
@@ -100,6 +100,13 @@ def test_bad_input_is_one_clear_error(tiny_con: duckdb.DuckDBPyConnection, kwarg
         compare_jurisdictions(tiny_con, "tiny", **args)
 
 
+def test_rape_definition_change_is_noted(marshall_con: duckdb.DuckDBPyConnection) -> None:
+    r = compare_jurisdictions(marshall_con, jurisdictions=["Chicago"], offences=["rape"], start=2010, end=2015)
+    assert any("legacy definition before 2013" in n for n in r.notes)
+    before = compare_jurisdictions(marshall_con, jurisdictions=["Chicago"], offences=["rape"], start=2005, end=2012)
+    assert not any("legacy definition" in n for n in before.notes)
+
+
 def test_parse_reference() -> None:
     assert parse_reference("fbi-estimates") == ("fbi-estimates", "US")
     assert parse_reference("fbi-estimates:US-IL") == ("fbi-estimates", "US-IL")
@@ -138,6 +145,7 @@ def test_real_cities_against_the_nation_from_the_fbi_file(real_file, tmp_path: P
         assert row["rank_by_rate"] == 1 + sum(v > rates[name] for v in rates.values())
         assert row["n_ranked"] == len(rates)
     assert [r["name"] for r in data["peers"]] == ["New York City", "Los Angeles", "Chicago"]
+    assert not any("legacy definition" in n for n in data["notes"])  # robbery: no definition change to flag
     fbi = _raw_rows(real_file("fbi-estimates"))
     us = {int(r["year"]): int(r["robbery"]) for r in fbi if r["state_abbr"] == ""}
     ref = {r["year"]: r["count"] for r in data["reference"]}

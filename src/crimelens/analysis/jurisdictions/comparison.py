@@ -267,8 +267,8 @@ def compare_jurisdictions(
     table = pd.concat(tables, ignore_index=True)
     table = table.assign(_o=table["offence"].map(chosen.index), _j=table["jurisdiction_id"].map(order))
     table = table.sort_values(["_o", "_j", "year"])
-    for col in ("count", "population", "months_reported"):
-        table[col] = table[col].round().astype("Int64")
+    for col in ("count", "population", "months_reported", "rank_by_rate", "n_ranked"):
+        table[col] = table[col].astype("Float64").round().astype("Int64")
     peers = pd.concat(peer_tables, ignore_index=True)
     peers = peers.assign(_o=peers["offence"].map(chosen.index), _j=peers["jurisdiction_id"].map(order))
     peers = peers.sort_values(["_o", "_j"])[PEER_COLUMNS].reset_index(drop=True)
@@ -279,6 +279,13 @@ def compare_jurisdictions(
             f"{n} {', '.join(str(y) for y in sorted(set(g['year'])))}" for n, g in partial.groupby("name", sort=False)
         )
         notes.append(f"years with fewer than 12 months reported (their counts and rates are short): {shown}")
+    if "rape" in chosen or "violent_crime" in chosen:
+        defs = set(frame.loc[frame["jurisdiction_id"].isin(ids), "rape_definition"].dropna())
+        if {"legacy", "revised"} <= defs:
+            notes.append(
+                "rape counts follow the FBI's legacy definition before 2013 and the broader revised one after: rape "
+                "and violent crime are not like-for-like across the change"
+            )
     ref_pair = parse_reference(reference) if reference is not None else _default_reference(con, src)
     if not with_reference:
         ref_pair = None
