@@ -92,8 +92,20 @@ def test_report_on_an_incident_dataset_over_dates(tmp_path: Path) -> None:
     assert "Only the incidents from 01 March 2019 to 30 April 2019 (--since/--until) are analysed here." in text
     assert json.loads(page.root.by_id("crimelens-metadata").text())["params"]["incident_sources"] == ["simulated-city"]
     # jurisdiction-year flags on an incident dataset, and a bad date: one line each, exit 1
+    # --offence applies to incidents too: only robbery, counted independently
+    robbery = tmp_path / "robbery.html"
+    args_r = ["report", "--source", "simulated-city", "--offence", "robbery", "--out", str(robbery), "--db", str(db)]
+    assert runner.invoke(app, args_r).exit_code == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        n_rob = con.execute(
+            "SELECT count(*) FROM incidents WHERE source = 'simulated-city' AND offence = 'robbery'"
+        ).fetchone()
+    assert n_rob is not None and n_rob[0] > 0
+    rob_text = " ".join(parse(robbery.read_text(encoding="utf-8")).root.text().split())
+    assert f"{n_rob[0]:,} incidents from" in rob_text and "Only incidents of robbery (--offence)" in rob_text
     for bad, says in (
-        (["--offence", "robbery"], "for incidents use --since and --until"),
+        (["--jurisdiction", "Chicago"], "for incidents use --offence, --since and --until"),
+        (["--offence", "theft"], "offence 'theft' is not known; allowed:"),
         (["--since", "2019-02-30"], "since: expected a date as YYYY-MM-DD, got '2019-02-30'"),
     ):
         res = runner.invoke(app, ["report", "--source", "simulated-city", *bad, "--out", str(out), "--db", str(db)])

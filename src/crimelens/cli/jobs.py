@@ -83,7 +83,8 @@ def report_cmd(
         typer.Option(
             "--offence",
             help="The offence the rankings, trends and comparison analyse (default: violent crime, and every "
-            "offence in the comparison), e.g. robbery.",
+            "offence in the comparison), e.g. robbery; the incident sections keep only its incidents "
+            "(violent_crime and property_crime stand for their offences).",
         ),
     ] = None,
     jurisdiction: Annotated[

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,19 @@ class Focus:
         return f" ({'; '.join(parts)})" if parts else ""
 
 
+def _incident_offences(offence: str) -> tuple[str, ...]:
+    """The incident offences a report's ``--offence`` stands for: itself, or the offences of a group."""
+    from crimelens.schema import COUNT_COLUMNS, OFFENCES, PROPERTY_OFFENCES, VIOLENT_OFFENCES
+
+    groups = {"violent_crime": VIOLENT_OFFENCES, "property_crime": PROPERTY_OFFENCES}
+    if offence in groups:
+        return groups[offence]
+    if offence in OFFENCES:
+        return (offence,)
+    allowed = ", ".join(dict.fromkeys([*COUNT_COLUMNS, *OFFENCES]))
+    raise DataError(f"offence {offence!r} is not known; allowed: {allowed}")
+
+
 def _report_year(con: duckdb.DuckDBPyConnection, src: str, year: int | None, focus: Focus) -> int:
     """The year rankings and findings look at: ``year``, else the focus' end year, else the latest with counts of the
     offence; the span is checked against the years the offence has counts in (one clear error otherwise)."""
@@ -264,11 +277,13 @@ def build_report(
     inc_sources = list(incident_sources) if incident_sources is not None else list_incident_sources(con)
     inc_params = incident_params or IncidentReportParams.from_settings()
     fc = focus or Focus()
+    if fc.offence is not None:
+        inc_params = replace(inc_params, offences=_incident_offences(fc.offence))
     if source is not None and source not in list_sources(con) and source in list_incident_sources(con):
-        if fc.jurisdiction_focused:
+        if replace(fc, offence=None).jurisdiction_focused:
             raise DataError(
-                f"dataset {source!r} holds incident records: --offence, --jurisdiction, --compare, --start and "
-                "--end apply to jurisdiction-year datasets; for incidents use --since and --until"
+                f"dataset {source!r} holds incident records: --jurisdiction, --compare, --reference, --start and "
+                "--end apply to jurisdiction-year datasets; for incidents use --offence, --since and --until"
             )
         html = _incident_only_report(con, [source], inc_params, title, extras, step, mparams)
     elif source is None and not list_sources(con):

@@ -50,6 +50,7 @@ class IncidentReportParams:
     knox_max_points: int = 20_000
     since: str | None = None  # first day included (YYYY-MM-DD); None: from the first incident
     until: str | None = None  # last day included (YYYY-MM-DD); None: to the last incident
+    offences: tuple[str, ...] = ()  # only these canonical offences; empty: every offence
 
     def incident_filter(self) -> IncidentFilter:
         """The date range as the incident analyses' filter (a bad date is one clear error)."""
@@ -63,7 +64,7 @@ class IncidentReportParams:
             except ValueError:
                 raise DataError(f"{name}: expected a date as YYYY-MM-DD, got {value!r}") from None
 
-        return IncidentFilter(start=day(self.since, "since"), end=day(self.until, "until"))
+        return IncidentFilter(tuple(self.offences), start=day(self.since, "since"), end=day(self.until, "until"))
 
     @classmethod
     def from_settings(cls) -> IncidentReportParams:
@@ -390,7 +391,11 @@ def incident_section(
     flt = p.incident_filter()
     with incident_table(con, "duckdb", source=source) as whole:
         t = flt.apply(whole)
-        if flt != IncidentFilter():
+        if flt.offences:
+            labels = ", ".join(OFFENCE_LABELS.get(o, o).lower() for o in flt.offences)
+            section.title += f", {labels}"
+            section.intro.append(f"Only incidents of {labels} (--offence) are analysed here.")
+        if flt.start is not None or flt.end is not None:
             first, last = flt.span(whole)
             section.title += f", {first:%d %b %Y} to {last:%d %b %Y}"
             section.intro.append(
