@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 
 from crimelens.cli.options import DbOpt, JsonOpt, LimitOpt, SeedOpt, SourceOpt
-from crimelens.cli.render import emit, err, out, show_table
+from crimelens.cli.render import busy, emit, err, out, show_table
 from crimelens.cli.support import guarded, open_warehouse
 from crimelens.config import get_setting
 
@@ -150,7 +151,7 @@ def evaluate_cmd(
     """
     from crimelens.models.hotspots import evaluate_forecasts
 
-    with open_warehouse(db) as con:
+    with open_warehouse(db) as con, busy("Evaluating the forecasters through time", quiet=as_json):
         result = evaluate_forecasts(
             con,
             source,
@@ -172,7 +173,7 @@ def evaluate_cmd(
     if not result.offsets.empty:
         show_table(result.offsets, "Hit rate across grid offsets", None)
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
 
 
 @_command("predict")
@@ -200,7 +201,7 @@ def predict_cmd(
     """
     from crimelens.models.hotspots import predict_hotspots
 
-    with open_warehouse(db) as con:
+    with open_warehouse(db) as con, busy("Forecasting the next period", quiet=as_json):
         result = predict_hotspots(
             con,
             source,
@@ -229,4 +230,4 @@ def predict_cmd(
         columns=["rank", "place", "lat", "lon", "expected", "low", "high", "recent"],
     )
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
