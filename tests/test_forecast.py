@@ -9,6 +9,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from crimelens import warehouse
@@ -255,6 +257,29 @@ def test_downsample_zeros_keeps_weighted_totals_unbiased() -> None:
         assert 25_000 < ys.size < 31_000  # 10,000 + about 18,000
         assert float((w * ys).sum() / w.sum()) == pytest.approx(0.1, abs=0.003)
         assert float(w.sum()) == pytest.approx(100_000, abs=3_000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.booleans()), min_size=1, max_size=60),
+    st.floats(0.05, 1.0),
+    st.integers(0, 2**31),
+)
+def test_downsample_zeros_drops_only_eligible_zero_rows(
+    rows: list[tuple[int, bool]], fraction: float, seed: int
+) -> None:
+    y = np.array([float(t) for t, _ in rows])
+    eligible = np.array([e for _, e in rows])
+    x = np.arange(y.size, dtype=float)[:, None]  # each row's index
+    xs, ys, w = downsample_zeros(x, y, fraction, seed, eligible)
+    kept = xs[:, 0].astype(int)
+    droppable = (y == 0) & eligible
+    # every row that may not be dropped is kept, in order, with its target
+    assert set(np.flatnonzero(~droppable)) <= set(kept.tolist()) and np.all(np.diff(kept) > 0)
+    assert np.array_equal(ys, y[kept])
+    weights = np.ones(kept.size) if w is None else w
+    # a kept droppable row weighs 1 / fraction, every other row 1
+    assert np.allclose(weights, np.where(droppable[kept], 1.0 / fraction, 1.0))
 
 
 def test_lightgbm_downsampling_drops_only_cold_zero_rows_and_stays_close_to_all_rows() -> None:
