@@ -9,6 +9,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from crimelens import warehouse
@@ -22,6 +24,7 @@ from crimelens.models.forecast import (
     RetrospectiveForecaster,
     SEPPForecaster,
     SpaceTimeKDEForecaster,
+    downsample_zeros,
     lagged_features,
     nb_dispersion,
     nb_interval,
@@ -216,6 +219,103 @@ def test_lightgbm_refits_on_its_schedule_only_from_incidents_before_the_refit_da
     assert np.array_equal(a.model_.predict(probe), b.model_.predict(probe))
     # other events: the estimator refits even on the same schedule
     assert f.fit(moved, 421, 7).refitted_
+
+
+def test_downsample_zeros_keeps_positives_and_weights_kept_zeros_by_the_inverse_fraction() -> None:
+    # 6 rows: targets 0, 0, 0, 0, 3, 1; rows 0-2 are eligible (cold), row 3 is a warm zero
+    x = np.arange(12.0).reshape(6, 2)
+    y = np.array([0.0, 0.0, 0.0, 0.0, 3.0, 1.0])
+    eligible = np.array([True, True, True, False, True, True])
+    xs, ys, w = downsample_zeros(x, y, 0.25, seed=7, eligible=eligible)
+    assert w is not None
+    kept = [int(r) for r in xs[:, 0] // 2]  # the row each kept row came from
+    # rows 3 (warm zero), 4 and 5 (positive) are always kept, with weight 1; a kept cold zero weighs 1 / 0.25 = 4
+    assert {3, 4, 5} <= set(kept) and kept == sorted(kept)
+    assert np.array_equal(ys, y[kept])
+    assert w.tolist() == [4.0 if r < 3 else 1.0 for r in kept]
+    # fraction 1: every row, unweighted
+    xa, ya, wa = downsample_zeros(x, y, 1.0, seed=7, eligible=eligible)
+    assert xa is x and ya is y and wa is None
+    # the same seed gives the same rows
+    assert np.array_equal(downsample_zeros(x, y, 0.25, seed=7, eligible=eligible)[0], xs)
+    with pytest.raises(ConfigError, match="zero_fraction"):
+        downsample_zeros(x, y, 1.5, seed=0)
+    with pytest.raises(ConfigError, match="zero_fraction"):
+        downsample_zeros(x, y, 0.0, seed=0)
+
+
+def test_downsample_zeros_keeps_weighted_totals_unbiased() -> None:
+    # 90,000 zero rows and 10,000 rows of 1: the Poisson MLE of a constant rate is Σy / n = 0.1. Keeping 20% of the
+    # zeros at weight 5, the weighted MLE Σwy / Σw stays 0.1 up to sampling noise: the number of zeros kept is
+    # Binomial(90,000, 0.2), sd √(90,000 · 0.2 · 0.8) = 120 rows = 600 weighted rows; Σw = 100,000 ± 600, so the
+    # rate is 0.1 ± 0.0006 (sd); a 5-sd band is ± 0.003. Unweighted, it would be 10,000 / 28,000 = 0.357.
+    y = np.r_[np.zeros(90_000), np.ones(10_000)]
+    x = np.zeros((y.size, 1))
+    for seed in range(3):
+        _, ys, w = downsample_zeros(x, y, 0.2, seed=seed)
+        assert w is not None
+        assert 25_000 < ys.size < 31_000  # 10,000 + about 18,000
+        assert float((w * ys).sum() / w.sum()) == pytest.approx(0.1, abs=0.003)
+        assert float(w.sum()) == pytest.approx(100_000, abs=3_000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.booleans()), min_size=1, max_size=60),
+    st.floats(0.05, 1.0),
+    st.integers(0, 2**31),
+)
+def test_downsample_zeros_drops_only_eligible_zero_rows(
+    rows: list[tuple[int, bool]], fraction: float, seed: int
+) -> None:
+    y = np.array([float(t) for t, _ in rows])
+    eligible = np.array([e for _, e in rows])
+    x = np.arange(y.size, dtype=float)[:, None]  # each row's index
+    xs, ys, w = downsample_zeros(x, y, fraction, seed, eligible)
+    kept = xs[:, 0].astype(int)
+    droppable = (y == 0) & eligible
+    # every row that may not be dropped is kept, in order, with its target
+    assert set(np.flatnonzero(~droppable)) <= set(kept.tolist()) and np.all(np.diff(kept) > 0)
+    assert np.array_equal(ys, y[kept])
+    weights = np.ones(kept.size) if w is None else w
+    # a kept droppable row weighs 1 / fraction, every other row 1
+    assert np.allclose(weights, np.where(droppable[kept], 1.0 / fraction, 1.0))
+
+
+def test_lightgbm_downsampling_drops_only_cold_zero_rows_and_stays_close_to_all_rows() -> None:
+    rng = np.random.default_rng(5)
+    n = 6000
+    # a hot corner (cells 0-3 busy) over a sparse background of 20 × 20 cells
+    hot = rng.random(n) < 0.5
+    x = np.where(hot, rng.uniform(0, 200, n), rng.uniform(0, 2000, n))
+    y = np.where(hot, rng.uniform(0, 200, n), rng.uniform(0, 2000, n))
+    day = rng.integers(0, 600, n)
+    ev = GridEvents.build(20, 20, 100.0, x, y, day)
+    kw = {"window": 300, "n_cutoffs": 4, "n_estimators": 30, "min_child_samples": 10}
+    full = LightGBMForecaster(**kw, zero_fraction=1.0).fit(ev, 560, 7).predict()
+    down = LightGBMForecaster(**kw, zero_fraction=0.2, cold_max=2).fit(ev, 560, 7).predict()
+    # the busy cells stay on top, with close expected counts (their rows are all kept); totals stay close
+    assert set(np.argsort(-down)[:4]) == set(np.argsort(-full)[:4])
+    assert float(down.sum()) == pytest.approx(float(full.sum()), rel=0.15)
+    with pytest.raises(ConfigError, match="zero_fraction"):
+        LightGBMForecaster(zero_fraction=2.0).fit(ev, 560, 7)
+    with pytest.raises(ConfigError, match="cold_max"):
+        LightGBMForecaster(cold_max=-1).fit(ev, 560, 7)
+
+
+def test_ring_sums_by_hand() -> None:
+    from crimelens.models.forecast import _ring_sum
+
+    # a 4 × 3 grid (nx = 4, ny = 3) of values 1 … 12, row-major from the south-west corner
+    v = np.arange(1.0, 13.0)
+    r1 = _ring_sum(v, 4, 3, 1).reshape(3, 4)
+    # cell (row 1, col 1) = 6: its 8 neighbours 1, 2, 3, 5, 7, 9, 10, 11 → 48
+    assert r1[1, 1] == 48.0
+    # corner (0, 0) = 1: neighbours 2, 5, 6 → 13 (cells beyond the edge count 0)
+    assert r1[0, 0] == 13.0
+    r2 = _ring_sum(v, 4, 3, 2).reshape(3, 4)
+    # cell (0, 0): the ring at distance 2 holds (0, 2) = 3, (1, 2) = 7, (2, 0) = 9, (2, 1) = 10, (2, 2) = 11 → 40
+    assert r2[0, 0] == 40.0
 
 
 @pytest.mark.parametrize(

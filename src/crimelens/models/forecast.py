@@ -44,6 +44,7 @@ __all__ = [
     "RetrospectiveForecaster",
     "SEPPForecaster",
     "SpaceTimeKDEForecaster",
+    "downsample_zeros",
     "lagged_features",
     "make_forecaster",
     "nb_dispersion",
@@ -547,22 +548,24 @@ LGBM_FEATURES = (
 
 
 def _ring_sum(values: FloatArray, nx: int, ny: int, radius: int) -> FloatArray:
-    """Σ of ``values`` over the cells at Chebyshev distance exactly ``radius`` (the ring around each cell)."""
-    from scipy.signal import fftconvolve
+    """Σ of ``values`` over the cells at Chebyshev distance exactly ``radius`` (the ring around each cell).
 
-    grid = values.reshape(ny, nx)
-    size = 2 * radius + 1
-    kernel = np.ones((size, size))
-    if radius > 1:
-        kernel[1:-1, 1:-1] = 0.0
-    else:
-        kernel[1, 1] = 0.0
-    out: FloatArray = np.clip(np.rint(fftconvolve(grid, kernel, mode="same") * 1e6) / 1e6, 0, None).ravel()
+    Summed over the ring's ``8 · radius`` shifted copies of the zero-padded grid (cells beyond the edge count 0),
+    rounded to 1e-6.
+    """
+    grid = np.pad(values.reshape(ny, nx), radius)
+    total = np.zeros((ny, nx))
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if max(abs(dx), abs(dy)) == radius:
+                total += grid[radius + dy : radius + dy + ny, radius + dx : radius + dx + nx]
+    out: FloatArray = np.clip(np.rint(total * 1e6) / 1e6, 0, None).ravel()
     return out
 
 
-def lagged_features(events: GridEvents, cutoff: int, horizon: int) -> FloatArray:
-    """The :data:`LGBM_FEATURES` of every cell at ``cutoff``, from incidents before it only (cells × features).
+def lagged_features(events: GridEvents, cutoff: int, horizon: int, cells: BoolArray | None = None) -> FloatArray:
+    """The :data:`LGBM_FEATURES` of every cell at ``cutoff`` (of the ``cells`` where true, when given), from
+    incidents before it only (cells × features).
 
     Counts of the cell over the last 7, 28, 91 and 365 days; of its ring of 8 neighbours (28, 365 days) and of
     the ring at two cells (365 days); of its area per cell (the area most of the cell's incidents fall in);
@@ -587,9 +590,13 @@ def lagged_features(events: GridEvents, cutoff: int, horizon: int) -> FloatArray
     known = ev.area >= 0
     if known.any():
         n_area = int(ev.area.max()) + 1
-        pair = np.bincount(ev.cell[known] * n_area + ev.area[known], minlength=nc * n_area).reshape(nc, n_area)
-        has = pair.sum(axis=1) > 0
-        cell_area = np.where(has, pair.argmax(axis=1), -1)
+        # (cell, area) tallies over the cells with a known area only (a few thousand rows, not every cell)
+        has = np.bincount(ev.cell[known], minlength=nc) > 0
+        row = np.cumsum(has) - 1
+        with_area = np.flatnonzero(has)
+        pair = np.bincount(row[ev.cell[known]] * n_area + ev.area[known], minlength=with_area.size * n_area)
+        cell_area = np.full(nc, -1, dtype=np.int64)
+        cell_area[with_area] = pair.reshape(with_area.size, n_area).argmax(axis=1)
         recent = (ev.day >= cutoff - 365) & known
         area_total = np.bincount(ev.area[recent], minlength=n_area).astype(float)
         cells_in = np.bincount(cell_area[has], minlength=n_area).astype(float)
@@ -604,7 +611,8 @@ def lagged_features(events: GridEvents, cutoff: int, horizon: int) -> FloatArray
         area_feature, days_since, share, season, np.full(nc, math.sin(doy)), np.full(nc, math.cos(doy)),
         ev.counts(cutoff - 730, cutoff), decayed, _ring_sum(decayed, nx, ny, 1),
     ]  # fmt: skip
-    out: FloatArray = np.column_stack(cols)
+    rows = None if cells is None else np.flatnonzero(cells)
+    out: FloatArray = np.column_stack(cols if rows is None else [c[rows] for c in cols])
     return out
 
 
@@ -627,7 +635,18 @@ class LightGBMForecaster(_Forecaster):
     model learns only from incidents before it. Forecasts whose cutoffs share a refit date share one model (the
     same estimator object, fitted on the same events, keeps it: ``refitted_`` says whether this call trained);
     only the features are recomputed at each cutoff, from every incident before it. The model is thus at most
-    ``refit_days − 1`` days older than the cutoff, and never sees anything on or after the cutoff.
+    ``refit_days − 1`` days older than the cutoff, and never sees anything on or after the cutoff. The default,
+    91 days (13 weeks), was chosen on the 52 weeks of 2018 of Toronto, before any 2019 week was scored: it kept the
+    margin over naive of a refit every 28 days while a week's forecast costs, averaged over the forecasts a refit
+    serves, well under 0.1 s on a 150 m grid of Toronto.
+
+    **Fewer rows of cold cells (negative downsampling).** Most training rows are cells with nothing in their
+    target period, and most of those are *cold*: at most ``cold_max`` incidents over the 365 days before the
+    training cutoff. A seeded ``zero_fraction`` of those cold zero rows is kept, each weighted ``1 / zero_fraction``
+    (:func:`downsample_zeros`); every other row is kept with weight 1. The weighted Poisson likelihood keeps its
+    expectation, so the rates stay unbiased, and the trees grow on about half the rows (Toronto at 150 m: 94,000
+    → about 43,000 rows). Warm cells, where the top of the ranking is decided, keep all their rows. The rows kept
+    depend only on ``random_state`` and the refit date.
 
     Parameters
     ----------
@@ -640,6 +659,12 @@ class LightGBMForecaster(_Forecaster):
         less noisy rate to learn than a week's.
     refit_days : int
         Days between refits (1: refit for every cutoff).
+    zero_fraction : float
+        Share (> 0, ≤ 1) of the training rows of cold cells with a zero target that are kept, weighted by its
+        inverse (1: every row, unweighted).
+    cold_max : int or None
+        A cell is cold at a training cutoff when it had at most this many incidents over the 365 days before it
+        (None: every zero row may be dropped).
     n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM's parameters.
     random_state : int
         Seed.
@@ -663,7 +688,9 @@ class LightGBMForecaster(_Forecaster):
         num_leaves: int = 15,
         min_child_samples: int = 100,
         random_state: int = 0,
-        refit_days: int = 28,
+        refit_days: int = 91,
+        zero_fraction: float = 0.2,
+        cold_max: int | None = 2,
     ) -> None:
         self.window = window
         self.n_cutoffs = n_cutoffs
@@ -674,11 +701,16 @@ class LightGBMForecaster(_Forecaster):
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.random_state = random_state
+        self.zero_fraction = zero_fraction
+        self.cold_max = cold_max
 
     def fit(self, events: GridEvents, cutoff: int, horizon: int = 7) -> LightGBMForecaster:
         _check_positive("window", self.window, whole=True)
         _check_positive("n_cutoffs", self.n_cutoffs, whole=True)
         _check_positive("refit_days", self.refit_days, whole=True)
+        _check_fraction(self.zero_fraction)
+        if self.cold_max is not None:
+            _check_positive("cold_max", self.cold_max, whole=True, allow_zero=True)
         ev = self._begin(events, cutoff, horizon)
         anchor = cutoff - cutoff % int(self.refit_days)
         key = (anchor, int(horizon))
@@ -697,7 +729,7 @@ class LightGBMForecaster(_Forecaster):
         seen = ev.counts(-(2**62), cutoff) > 0
         pred = np.zeros(ev.n_cells)
         if seen.any():
-            feats = lagged_features(ev, cutoff, horizon)[seen]
+            feats = lagged_features(ev, cutoff, horizon, seen)
             pred[seen] = np.asarray(self.model_.predict(feats), dtype=float)
         self.expected_ = pred
         return self
@@ -722,25 +754,64 @@ class LightGBMForecaster(_Forecaster):
         ys: list[FloatArray] = []
         for c in cutoffs:  # a few cutoffs, each vectorised over every cell
             seen = ev.counts(-(2**62), c) > 0
-            xs.append(lagged_features(ev, c, horizon)[seen])
+            xs.append(lagged_features(ev, c, horizon, seen))
             ys.append(ev.counts(c, c + span)[seen] * (horizon / span))
         x, y = np.vstack(xs), np.concatenate(ys)
         if y.sum() == 0:
             return
-        self.model_ = lgb.LGBMRegressor(
-            objective="poisson",
-            n_estimators=int(self.n_estimators),
-            learning_rate=float(self.learning_rate),
-            num_leaves=int(self.num_leaves),
-            min_child_samples=int(self.min_child_samples),
-            subsample=1.0,
-            colsample_bytree=1.0,
-            random_state=int(self.random_state or 0),
-            deterministic=True,
-            force_row_wise=True,
-            n_jobs=1,
-            verbose=-1,
-        ).fit(x, y)
+        cold = None if self.cold_max is None else x[:, LGBM_FEATURES.index("n365")] <= self.cold_max
+        x, y, w = downsample_zeros(x, y, float(self.zero_fraction), _seed(self.random_state, anchor), cold)
+        params = {
+            "objective": "poisson",
+            "learning_rate": float(self.learning_rate),
+            "num_leaves": int(self.num_leaves),
+            "min_data_in_leaf": int(self.min_child_samples),
+            "seed": int(self.random_state or 0),
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": 1,
+            "verbose": -1,
+        }
+        data = lgb.Dataset(x, y, weight=w, params={"verbose": -1}, free_raw_data=True)
+        self.model_ = lgb.train(params, data, num_boost_round=int(self.n_estimators))
+
+
+def _check_fraction(fraction: Any) -> None:
+    _check_positive("zero_fraction", fraction)
+    if float(fraction) > 1:
+        raise ConfigError(f"zero_fraction: expected the share of zero rows kept, > 0 and ≤ 1, got {fraction!r}")
+
+
+def _seed(random_state: int | None, anchor: int) -> int:
+    """A seed for the rows kept at one refit date: the same refit date and seed give the same rows."""
+    return int(np.random.SeedSequence([int(random_state or 0), int(anchor) % 2**32]).generate_state(1)[0])
+
+
+def downsample_zeros(
+    x: FloatArray, y: FloatArray, fraction: float, seed: int, eligible: BoolArray | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """Training rows with every nonzero target and a seeded ``fraction`` of the zero ones, and their weights.
+
+    Only zero rows where ``eligible`` is true (all when None) may be dropped; each is kept with probability
+    ``fraction``. Kept eligible zero rows weigh ``1 / fraction`` and every other row 1, so every weighted sum over
+    the rows (the Poisson log-likelihood, its gradients and hessians) has the same expectation as over all rows
+    (inverse-probability weighting; Horvitz & Thompson 1952): the fit stays unbiased while the trees grow on
+    fewer rows. ``fraction = 1`` keeps every row, unweighted (weights ``None``).
+
+    References
+    ----------
+    He, X. et al. (2014). Practical lessons from predicting clicks on ads at Facebook. *ADKDD '14*, §6.2
+    (negative downsampling; they recalibrate the predictions afterwards, here the kept rows are weighted).
+    Horvitz, D. G. & Thompson, D. J. (1952). A generalization of sampling without replacement from a finite
+    universe. *JASA* 47(260), 663-685.
+    """
+    _check_fraction(fraction)
+    if fraction == 1:
+        return x, y, None
+    zero = (y == 0) if eligible is None else (y == 0) & eligible
+    keep = ~zero | (np.random.default_rng(seed).random(y.size) < fraction)
+    w = np.where(zero[keep], 1.0 / fraction, 1.0)
+    return x[keep], y[keep], w
 
 
 # -- registry ---------------------------------------------------------------------------------------------
