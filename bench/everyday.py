@@ -178,6 +178,19 @@ print(json.dumps(rows))
 """
 
 
+#: Import floors: a fresh process that only imports the libraries the commands are built on and exits. What a
+#: command takes beyond its import floor is what crimelens itself does (its own imports, queries, statistics,
+#: output). ``basic``: the CLI toolkit, numpy, pandas and duckdb (every command); ``ibis``: the same plus Ibis with
+#: its DuckDB backend, through which the incident analyses run (incident commands, ``findings``, ``report``).
+IMPORT_PROGRAMS: dict[str, tuple[str, str]] = {
+    "basic": ("typer, rich, numpy, pandas, duckdb", "import typer, rich, numpy, pandas, duckdb"),
+    "ibis": (
+        "the same + Ibis with its DuckDB backend",
+        "import typer, rich, numpy, pandas, duckdb, ibis; ibis.duckdb.connect().disconnect()",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Command:
     """One everyday command: table label, CLI arguments (``{tmp}`` is the work folder) and its floor's key."""
@@ -185,14 +198,15 @@ class Command:
     label: str
     args: tuple[str, ...]
     floor: str
+    imports: str = "ibis"
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("loads", ("loads",), "loads"),
-    Command("rank --source ucr-marshall", ("rank", "--source", "ucr-marshall"), "rank"),
-    Command("trends --source ucr-marshall", ("trends", "--source", "ucr-marshall"), "trends"),
+    Command("loads", ("loads",), "loads", "basic"),
+    Command("rank --source ucr-marshall", ("rank", "--source", "ucr-marshall"), "rank", "basic"),
+    Command("trends --source ucr-marshall", ("trends", "--source", "ucr-marshall"), "trends", "basic"),
     Command("findings", ("findings",), "findings"),
-    Command("findings --source ucr-marshall", ("findings", "--source", "ucr-marshall"), "findings-ucr"),
+    Command("findings --source ucr-marshall", ("findings", "--source", "ucr-marshall"), "findings-ucr", "basic"),
     Command("findings --source toronto-mci", ("findings", "--source", "toronto-mci"), "findings-toronto"),
     Command("incidents when --source toronto-mci", ("incidents", "when", "--source", "toronto-mci"), "when"),
     Command("incidents areas --source toronto-mci", ("incidents", "areas", "--source", "toronto-mci"), "areas"),
@@ -288,14 +302,29 @@ def _warehouse_facts(db: Path) -> str:
     return "; ".join(parts) + f" ({db.stat().st_size / 1e6:.0f} MB)"
 
 
-def _measure(work: Path, db: Path, exe: Path, repeat: int, warmup: bool) -> tuple[dict[str, Timing], dict[str, Timing]]:
-    """Run every command and floor ``repeat`` times (after an uncounted warm-up), interleaved run by run."""
+def _measure(
+    work: Path, db: Path, exe: Path, repeat: int, warmup: bool
+) -> tuple[dict[str, Timing], dict[str, Timing], dict[str, Timing]]:
+    """Run every command, floor and import floor ``repeat`` times (after an uncounted warm-up), interleaved run by
+    run."""
     commands = {c.label: Timing() for c in COMMANDS}
     floors = {key: Timing() for key in FLOORS}
+    imports = {key: Timing() for key in IMPORT_PROGRAMS}
     stdout = work / "floor-stdout.json"
     rounds = ([-1] if warmup else []) + list(range(repeat))
     for r in rounds:
         tag = "warm-up" if r < 0 else f"{r + 1}/{repeat}"
+        for key, (_, program) in IMPORT_PROGRAMS.items():
+            i = imports[key]
+            if i.error is None:
+                seconds, rss, error = run_process([sys.executable, "-c", program], work, Path(os.devnull))
+                if error is not None:
+                    i.error = error
+                    _log(f"[imports {key} {tag}] FAILED: {error}")
+                elif r >= 0:
+                    i.seconds.append(seconds)
+                    i.rss_mb.append(rss)
+                _log(f"[imports {key} {tag}] {seconds:.2f} s")
         for cmd in COMMANDS:
             t = commands[cmd.label]
             if t.error is None:
@@ -321,7 +350,7 @@ def _measure(work: Path, db: Path, exe: Path, repeat: int, warmup: bool) -> tupl
                     f.rss_mb.append(rss)
                     f.rows = json.loads(stdout.read_text(encoding="utf-8"))
                 _log(f"[floor {cmd.floor} {tag}] {seconds:.2f} s")
-    return commands, floors
+    return commands, floors, imports
 
 
 def target_for(cmd: Command, floor: Timing) -> tuple[float | None, str]:
@@ -343,6 +372,7 @@ def _runs(t: Timing) -> str:
 def render(
     commands: dict[str, Timing],
     floors: dict[str, Timing],
+    imports: dict[str, Timing],
     *,
     started: dt.datetime,
     command: str,
@@ -365,8 +395,10 @@ def render(
         "ratio",
         "target",
         "met",
+        "import floor (s)",
+        "beyond imports (s)",
     ]
-    table = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * 7 + "---|:---:|"]
+    table = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * 7 + "---|:---:|---:|---:|"]
     for cmd in COMMANDS:
         t, f = commands[cmd.label], floors[cmd.floor]
         limit, stated = target_for(cmd, f)
@@ -378,6 +410,9 @@ def render(
         if t.ok and limit is not None and not met:
             missed.append(cmd.label)
         cells += [stated, "yes" if met else "**no**"]
+        i = imports[cmd.imports]
+        cells.append(f"{i.median:.2f} ({cmd.imports})" if i.ok else "–")
+        cells.append(f"{t.median - i.median:.2f}" if i.ok and t.ok else "–")
         table.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     report_sum = sum(floors[k].median for k in ("rank", "trends", "when", "areas", "hotspots") if floors[k].ok)
     info = machine_info(REPO)
@@ -405,6 +440,14 @@ def render(
         "every row; timed the same way, interleaved with the commands run by run.",
         "- **ratio** = crimelens median / floor median. **Target** (issue 7): within 2.5× of the floor, with 1 s "
         "allowed where the floor is under 0.4 s (so the limit is max(2.5 × floor, 1 s)); `report` ≤ 5 s.",
+        "- **import floor**: a fresh `.venv/bin/python -c` process that only imports the libraries the command is "
+        "built on and exits, timed the same way: "
+        + "; ".join(
+            f"`{k}` = {what}: {imports[k].median:.2f} s" if imports[k].ok else f"`{k}` = {what}: failed"
+            for k, (what, _) in IMPORT_PROGRAMS.items()
+        )
+        + ". **beyond imports** = crimelens median − import floor: what crimelens itself adds (its own modules, "
+        "queries, statistics and output).",
         "",
         *table,
         "",
@@ -496,10 +539,11 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"could not build the warehouse: {exc}")
             return 1
         facts = _warehouse_facts(db)
-        commands, floors = _measure(work, db, exe, args.repeat, warmup=not args.quick)
+        commands, floors, imports = _measure(work, db, exe, args.repeat, warmup=not args.quick)
     section, missed = render(
         commands,
         floors,
+        imports,
         started=started,
         command=_shown_command(argv),
         repeat=args.repeat,
@@ -513,6 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(replace_section(existing, section), encoding="utf-8")
     _log(f"wrote the {HEADING[3:]!r} section of {args.out} in {time.perf_counter() - t_start:.0f} s")
     failed = [label for label, t in commands.items() if not t.ok] + [k for k, f in floors.items() if not f.ok]
+    failed += [f"imports {k}" for k, i in imports.items() if not i.ok]
     if failed:
         _log(f"failed: {', '.join(failed)}")
         return 1

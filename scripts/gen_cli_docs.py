@@ -19,11 +19,16 @@ def render() -> str:
         "# Command-line reference\n",
         "Generated from `--help` by `scripts/gen_cli_docs.py`; do not edit.\n",
     ]
-    commands = ["", *sorted(get_command(app).commands)]  # type: ignore[attr-defined]
-    for name in commands:
-        args = [name, "--help"] if name else ["--help"]
-        result = runner.invoke(app, args, env={"COLUMNS": "100", "TERM": "dumb"})
-        title = f"crimelens {name}".strip()
+    root = get_command(app)
+    commands: list[list[str]] = [[]]
+    for name in sorted(root.commands):  # type: ignore[attr-defined]
+        commands.append([name])
+        group = root.commands[name]  # type: ignore[attr-defined]
+        # every sub-command of a group (incidents, forecast, model, ...) gets its own section
+        commands.extend([name, sub] for sub in sorted(getattr(group, "commands", {})))
+    for path in commands:
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "100", "TERM": "dumb"})
+        title = " ".join(["crimelens", *path])
         parts.append(f"## `{title}`\n\n```\n{result.output.rstrip()}\n```\n")
     return "\n".join(parts)
 

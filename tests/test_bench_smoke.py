@@ -93,7 +93,10 @@ def test_everyday_quick_mode_writes_a_floor_for_every_command(real_data: Path, t
         cells = [c.strip() for c in row.strip().strip("|").split("|")]
         crimelens_s, floor_s = float(cells[1]), float(cells[4])
         assert crimelens_s > 0 and floor_s > 0, (label, row)  # both ran: no "failed" cell, no "–"
-        assert cells[-1] in ("yes", "**no**"), row
+        assert cells[9] in ("yes", "**no**"), row
+        import_s = float(cells[10].split()[0])  # "0.85 (ibis)": the import floor ran too
+        assert import_s > 0 and cells[10].endswith(("(basic)", "(ibis)")), row
+        assert float(cells[11]) == pytest.approx(crimelens_s - import_s, abs=0.011), row
     assert "Floors (what each fetches)" in text and "make bench-everyday" in text
 
 

@@ -61,6 +61,10 @@ def test_evaluate_json_shape(city_db: Path) -> None:
     assert set(naive["hit_rate"]) == {"0.01", "0.05", "0.1", "0.2"}
     for key in ("hit_rate_ci", "pai", "pei", "pei_star", "seconds_per_forecast"):
         assert key in naive
+    # coverage of the 90% count intervals: all cell-periods, the top 5% flagged, and the randomised PIT
+    for key in ("interval_coverage_90", "interval_coverage_90_top5", "pit_coverage_90"):
+        assert 0.0 <= naive[key] <= 1.0, key
+    assert naive["interval_coverage_90"] >= 0.9  # a whole-number interval holds at least 90%: mostly zeros here
     assert set(data["paired_vs_naive"]) == {"prospective", "sepp"}
     assert {"diff", "ci"} <= set(data["paired_vs_naive"]["sepp"]["0.05"])
     assert data["periods"] == 9 and data["study_area_cells"] > 0

@@ -21,8 +21,9 @@ from crimelens.analysis.incidents.knox import KnoxResult
 from crimelens.analysis.incidents.ranking import AreaRankResult
 from crimelens.analysis.incidents.spatial import ConcentrationResult, KdeResult
 from crimelens.analysis.incidents.summaries import IncidentCounts, Timing
+from crimelens.analysis.jurisdictions.comparison import JurisdictionComparison
 from crimelens.analysis.jurisdictions.hotspots import Hotspots
-from crimelens.analysis.jurisdictions.ranking import Comparison, Concentration, Profile, Ranking
+from crimelens.analysis.jurisdictions.ranking import Concentration, Profile, Ranking
 from crimelens.analysis.jurisdictions.statistics import OffenceTotals, Rates
 from crimelens.analysis.jurisdictions.trends import LongRunTrends, TurningPoints, YearOverYear
 from crimelens.analysis.result import Result
@@ -42,7 +43,7 @@ JURISDICTION_COMMANDS: list[tuple[list[str], type[Result]]] = [
     (["rank", "--year", "2015"], Ranking),
     (["profile", "Chicago"], Profile),
     (["concentration", "--year", "2015"], Concentration),
-    (["compare", "Chicago", "Houston"], Comparison),
+    (["compare", "Chicago", "Houston"], JurisdictionComparison),
     (["trends"], LongRunTrends),
     (["yoy"], YearOverYear),
     (["turning-points", "--jurisdiction", "New York City"], TurningPoints),

@@ -9,6 +9,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from crimelens import warehouse
@@ -22,8 +24,11 @@ from crimelens.models.forecast import (
     RetrospectiveForecaster,
     SEPPForecaster,
     SpaceTimeKDEForecaster,
+    downsample_zeros,
+    lagged_features,
     nb_dispersion,
     nb_interval,
+    pit_coverage,
 )
 
 
@@ -44,6 +49,15 @@ def test_hit_rate_pai_pei_by_hand() -> None:
     assert pei_at(y, s, 0.2) == pytest.approx(3 / 8)
     # PEI*: a perfect forecast needs 1 cell (5 ≥ 3) for the 3 crimes caught, over 2 flagged → 0.5
     assert pei_star_at(y, s, 0.2) == pytest.approx(0.5)
+    # PEI* when the flagged cells include an empty one: counts 4, 3, 2, 2, 1, 0 …; scores flag the cells holding
+    # 2, 2, 1 (and none) … 30% of 10 = 3 cells: cells 2, 3, 4 with 5 crimes; the fewest cells holding ≥ 5 are the
+    # 4 and the 3 (7) → a* = 2, a = 3 → PEI* = 2/3; PEI = 5 / (4 + 3 + 2) = 5/9
+    y2 = np.array([4, 3, 2, 2, 1, 0, 0, 0, 0, 0])
+    s2 = np.array([0, 0, 9, 8, 7, 1, 0, 0, 0, 0])
+    assert pei_star_at(y2, s2, 0.3) == pytest.approx(2 / 3)
+    assert pei_at(y2, s2, 0.3) == pytest.approx(5 / 9)
+    # … and equals PAI over PAI*: (5/12)/(3/10) over (5/12)/(2/10)
+    assert pei_star_at(y2, s2, 0.3) == pytest.approx(pai_at(y2, s2, 0.3) / ((5 / 12) / (2 / 10)))
     # 1% of 10 cells → ceil(0.1) = 1 cell: cell 0, 3 of 10
     assert hit_rate_at(y, s, 0.01) == pytest.approx(0.3)
     assert math.isnan(hit_rate_at(np.zeros(10), s, 0.2))
@@ -183,6 +197,127 @@ def test_lightgbm_learns_a_persistent_pattern_and_is_deterministic() -> None:
     assert a.predict()[:5] == pytest.approx(np.full(5, 3.5), rel=0.15)  # 7 days / 2 = 3.5
 
 
+def test_lightgbm_refits_on_its_schedule_only_from_incidents_before_the_refit_date() -> None:
+    rng = np.random.default_rng(1)
+    n = 4000
+    x, y, day = rng.uniform(0, 1000, n), rng.uniform(0, 1000, n), rng.integers(0, 500, n)
+    ev = GridEvents.build(10, 10, 100.0, x, y, day)
+    kw = {"window": 200, "n_cutoffs": 4, "n_estimators": 10, "min_child_samples": 5, "refit_days": 28}
+    f = LightGBMForecaster(**kw)
+    # 400 = 14 · 28 + 8: refit date 392; 410 also falls on 392; 420 = 15 · 28 is its own refit date
+    assert f.fit(ev, 400, 7).refitted_ and f.anchor_ == 392
+    first_trees = f.model_
+    assert not f.fit(ev, 410, 7).refitted_ and f.model_ is first_trees
+    same = LightGBMForecaster(**kw).fit(ev, 410, 7)  # a fresh estimator at the same cutoff: the same forecast
+    assert np.array_equal(f.predict(), same.predict())
+    assert f.fit(ev, 420, 7).refitted_ and f.anchor_ == 420
+    # incidents from the refit date on (392 … 409) do not reach the trees, only the features at 410
+    moved = GridEvents.build(10, 10, 100.0, np.where(day >= 392, (x + 500) % 1000, x), y, day)
+    a = LightGBMForecaster(**kw).fit(ev, 410, 7)
+    b = LightGBMForecaster(**kw).fit(moved, 410, 7)
+    probe = lagged_features(ev, 410, 7)
+    assert np.array_equal(a.model_.predict(probe), b.model_.predict(probe))
+    # other events: the estimator refits even on the same schedule
+    assert f.fit(moved, 421, 7).refitted_
+
+
+def test_downsample_zeros_keeps_positives_and_weights_kept_zeros_by_the_inverse_fraction() -> None:
+    # 6 rows: targets 0, 0, 0, 0, 3, 1; rows 0-2 are eligible (cold), row 3 is a warm zero
+    x = np.arange(12.0).reshape(6, 2)
+    y = np.array([0.0, 0.0, 0.0, 0.0, 3.0, 1.0])
+    eligible = np.array([True, True, True, False, True, True])
+    xs, ys, w = downsample_zeros(x, y, 0.25, seed=7, eligible=eligible)
+    assert w is not None
+    kept = [int(r) for r in xs[:, 0] // 2]  # the row each kept row came from
+    # rows 3 (warm zero), 4 and 5 (positive) are always kept, with weight 1; a kept cold zero weighs 1 / 0.25 = 4
+    assert {3, 4, 5} <= set(kept) and kept == sorted(kept)
+    assert np.array_equal(ys, y[kept])
+    assert w.tolist() == [4.0 if r < 3 else 1.0 for r in kept]
+    # fraction 1: every row, unweighted
+    xa, ya, wa = downsample_zeros(x, y, 1.0, seed=7, eligible=eligible)
+    assert xa is x and ya is y and wa is None
+    # the same seed gives the same rows
+    assert np.array_equal(downsample_zeros(x, y, 0.25, seed=7, eligible=eligible)[0], xs)
+    with pytest.raises(ConfigError, match="zero_fraction"):
+        downsample_zeros(x, y, 1.5, seed=0)
+    with pytest.raises(ConfigError, match="zero_fraction"):
+        downsample_zeros(x, y, 0.0, seed=0)
+
+
+def test_downsample_zeros_keeps_weighted_totals_unbiased() -> None:
+    # 90,000 zero rows and 10,000 rows of 1: the Poisson MLE of a constant rate is Σy / n = 0.1. Keeping 20% of the
+    # zeros at weight 5, the weighted MLE Σwy / Σw stays 0.1 up to sampling noise: the number of zeros kept is
+    # Binomial(90,000, 0.2), sd √(90,000 · 0.2 · 0.8) = 120 rows = 600 weighted rows; Σw = 100,000 ± 600, so the
+    # rate is 0.1 ± 0.0006 (sd); a 5-sd band is ± 0.003. Unweighted, it would be 10,000 / 28,000 = 0.357.
+    y = np.r_[np.zeros(90_000), np.ones(10_000)]
+    x = np.zeros((y.size, 1))
+    for seed in range(3):
+        _, ys, w = downsample_zeros(x, y, 0.2, seed=seed)
+        assert w is not None
+        assert 25_000 < ys.size < 31_000  # 10,000 + about 18,000
+        assert float((w * ys).sum() / w.sum()) == pytest.approx(0.1, abs=0.003)
+        assert float(w.sum()) == pytest.approx(100_000, abs=3_000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.booleans()), min_size=1, max_size=60),
+    st.floats(0.05, 1.0),
+    st.integers(0, 2**31),
+)
+def test_downsample_zeros_drops_only_eligible_zero_rows(
+    rows: list[tuple[int, bool]], fraction: float, seed: int
+) -> None:
+    y = np.array([float(t) for t, _ in rows])
+    eligible = np.array([e for _, e in rows])
+    x = np.arange(y.size, dtype=float)[:, None]  # each row's index
+    xs, ys, w = downsample_zeros(x, y, fraction, seed, eligible)
+    kept = xs[:, 0].astype(int)
+    droppable = (y == 0) & eligible
+    # every row that may not be dropped is kept, in order, with its target
+    assert set(np.flatnonzero(~droppable)) <= set(kept.tolist()) and np.all(np.diff(kept) > 0)
+    assert np.array_equal(ys, y[kept])
+    weights = np.ones(kept.size) if w is None else w
+    # a kept droppable row weighs 1 / fraction, every other row 1
+    assert np.allclose(weights, np.where(droppable[kept], 1.0 / fraction, 1.0))
+
+
+def test_lightgbm_downsampling_drops_only_cold_zero_rows_and_stays_close_to_all_rows() -> None:
+    rng = np.random.default_rng(5)
+    n = 6000
+    # a hot corner (cells 0-3 busy) over a sparse background of 20 × 20 cells
+    hot = rng.random(n) < 0.5
+    x = np.where(hot, rng.uniform(0, 200, n), rng.uniform(0, 2000, n))
+    y = np.where(hot, rng.uniform(0, 200, n), rng.uniform(0, 2000, n))
+    day = rng.integers(0, 600, n)
+    ev = GridEvents.build(20, 20, 100.0, x, y, day)
+    kw = {"window": 300, "n_cutoffs": 4, "n_estimators": 30, "min_child_samples": 10}
+    full = LightGBMForecaster(**kw, zero_fraction=1.0).fit(ev, 560, 7).predict()
+    down = LightGBMForecaster(**kw, zero_fraction=0.2, cold_max=2).fit(ev, 560, 7).predict()
+    # the busy cells stay on top, with close expected counts (their rows are all kept); totals stay close
+    assert set(np.argsort(-down)[:4]) == set(np.argsort(-full)[:4])
+    assert float(down.sum()) == pytest.approx(float(full.sum()), rel=0.15)
+    with pytest.raises(ConfigError, match="zero_fraction"):
+        LightGBMForecaster(zero_fraction=2.0).fit(ev, 560, 7)
+    with pytest.raises(ConfigError, match="cold_max"):
+        LightGBMForecaster(cold_max=-1).fit(ev, 560, 7)
+
+
+def test_ring_sums_by_hand() -> None:
+    from crimelens.models.forecast import _ring_sum
+
+    # a 4 × 3 grid (nx = 4, ny = 3) of values 1 … 12, row-major from the south-west corner
+    v = np.arange(1.0, 13.0)
+    r1 = _ring_sum(v, 4, 3, 1).reshape(3, 4)
+    # cell (row 1, col 1) = 6: its 8 neighbours 1, 2, 3, 5, 7, 9, 10, 11 → 48
+    assert r1[1, 1] == 48.0
+    # corner (0, 0) = 1: neighbours 2, 5, 6 → 13 (cells beyond the edge count 0)
+    assert r1[0, 0] == 13.0
+    r2 = _ring_sum(v, 4, 3, 2).reshape(3, 4)
+    # cell (0, 0): the ring at distance 2 holds (0, 2) = 3, (1, 2) = 7, (2, 0) = 9, (2, 1) = 10, (2, 2) = 11 → 40
+    assert r2[0, 0] == 40.0
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -210,14 +345,47 @@ def test_no_leakage_data_on_or_after_the_cutoff_changes_nothing(make) -> None:  
 
 
 def test_nb_interval_and_dispersion() -> None:
-    # Poisson(2): 5% and 95% quantiles are 0 and 5 (P(X ≤ 4) = 0.947, P(X ≤ 5) = 0.983)
+    # Poisson(2): pmf 0.135, 0.271, 0.271, 0.180, 0.090, 0.036: [0, 4] holds 0.947 ≥ 0.9 (width 4); no width-3
+    # interval does ([1, 4] 0.812, [0, 3] 0.857); the equal-tailed [0, 5] would hold 0.983
     lo, hi = nb_interval([2.0], 0.0, 0.9)
-    assert (lo[0], hi[0]) == (0.0, 5.0)
-    lo, hi = nb_interval([2.0], 0.5, 0.9)
-    assert (lo[0], hi[0]) == (stats.nbinom.ppf(0.05, 2, 0.5), stats.nbinom.ppf(0.95, 2, 0.5))
+    assert (lo[0], hi[0]) == (0.0, 4.0)
+    # Poisson(0.05): P(0) = 0.951 ≥ 0.9 → [0, 0]
+    lo, hi = nb_interval([0.05], 0.0, 0.9)
+    assert (lo[0], hi[0]) == (0.0, 0.0)
     # moments: y = (0, 4), μ = (2, 2): Σ[(y − μ)² − y] = (4 − 0) + (4 − 4) = 4; Σ μ² = 8 → α = 0.5
     assert nb_dispersion([0, 4], [2, 2]) == pytest.approx(0.5)
     assert nb_dispersion([2, 2], [2, 2]) == 0.0
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.5])
+def test_nb_interval_is_the_shortest_by_brute_force(alpha: float) -> None:
+    mus = np.array([0.03, 0.4, 1.0, 2.5, 7.0, 20.0])
+    lo, hi = nb_interval(mus, alpha, 0.9)
+    for m, a, b in zip(mus, lo, hi, strict=True):
+        # independently: scipy's pmf on 0..300, every (lo, hi) pair, the narrowest holding ≥ 0.9
+        k = np.arange(300)
+        pmf = stats.poisson.pmf(k, m) if alpha == 0 else stats.nbinom.pmf(k, 1 / alpha, (1 / alpha) / (1 / alpha + m))
+        cum = np.r_[0.0, np.cumsum(pmf)]
+        width = min(h - lo_ for lo_ in range(60) for h in range(lo_, 300) if cum[h + 1] - cum[lo_] >= 0.9 - 1e-12)
+        assert b - a == width
+        assert cum[int(b) + 1] - cum[int(a)] >= 0.9 - 1e-12
+
+
+def test_pit_coverage_is_the_level_for_calibrated_counts_and_not_otherwise() -> None:
+    rng = np.random.default_rng(3)
+    mu = rng.gamma(0.5, 0.4, 40_000)  # mostly tiny means: most counts are 0
+    y = rng.poisson(mu)
+    assert pit_coverage(y, mu, 0.0, 0.9) == pytest.approx(0.9, abs=0.01)
+    # ...while the share of counts inside the whole-number interval is far above 0.9 (zeros)
+    lo, hi = nb_interval(mu, 0.0, 0.9)
+    assert float(np.mean((y >= lo) & (y <= hi))) > 0.93
+    # over-dispersed counts (NB, α = 2): calibrated under the right α, too often outside under a Poisson
+    m2 = rng.gamma(2.0, 1.0, 40_000)
+    y2 = rng.negative_binomial(0.5, 0.5 / (0.5 + m2))
+    assert pit_coverage(y2, m2, 2.0, 0.9) == pytest.approx(0.9, abs=0.01)
+    assert pit_coverage(y2, m2, 0.0, 0.9) < 0.8
+    # one count 0 under Poisson(1): PIT uniform on [0, e^-1 = 0.368]; the share in [0.05, 0.95] = 0.318 / 0.368
+    assert pit_coverage([0], [1.0], 0.0, 0.9) == pytest.approx((math.exp(-1) - 0.05) / math.exp(-1))
 
 
 def test_bad_parameters_are_clear() -> None:

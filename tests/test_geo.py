@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from crimelens.analysis.incidents.aggregate import execute
 from crimelens.errors import DataError
-from crimelens.geo import AUTHALIC_RADIUS_M, GridOrigin, forward, inverse, origin_for_extent
+from crimelens.geo import AUTHALIC_RADIUS_M, GridOrigin, forward, inverse, origin_for_extent, pairs_within
 
 pytestmark = [
     # ibis 12 still calls DuckDB 2's deprecated fetch_arrow_table(); nothing crimelens can change
@@ -107,3 +107,42 @@ def test_grid_origin_validates() -> None:
         GridOrigin(lon0=0.0, lat0=85.0)
     with pytest.raises(DataError, match=r"x0, y0: expected finite metres"):
         GridOrigin(lon0=0.0, lat0=0.0, x0=math.inf)
+
+
+# -- pairs within a distance ---------------------------------------------------------------------------------
+def test_pairs_within_by_hand() -> None:
+    # 0 and 1 are 3-4-5 apart (5 m); 2 sits on 1 (0 m); 3 is 10.0 m from 0 exactly, 4 is 10.001 m from 0
+    xy = [(0.0, 0.0), (3.0, 4.0), (3.0, 4.0), (10.0, 0.0), (0.0, -10.001)]
+    got = {tuple(p) for p in pairs_within(xy, 10.0).tolist()}
+    # 1–3: (7, −4) → √65 ≈ 8.06 ✓; 2–3 the same; 1–4 and 2–4: (3, 14.001) → 14.3 ✗; 3–4: 14.1 ✗
+    assert got == {(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)}
+    assert pairs_within(xy, 4.9).tolist() == [[1, 2]]
+    assert pairs_within([(5.0, 5.0)], 1.0).shape == (0, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 300),
+    r=st.floats(0.5, 500),
+    spread=st.floats(1, 5_000),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_pairs_within_finds_the_pairs_a_kd_tree_finds(n: int, r: float, spread: float, seed: int) -> None:
+    from scipy.spatial import cKDTree  # the reference: an independent library's tree search
+
+    rng = np.random.default_rng(seed)
+    xy = np.round(rng.uniform(-spread, spread, (n, 2)), 1)  # rounded: repeated points and exact ties occur
+    if n > 4:
+        xy[: n // 4] = xy[n // 4]
+    got = pairs_within(xy.reshape(-1, 2), r)
+    assert np.all(got[:, 0] < got[:, 1])
+    want = cKDTree(xy.reshape(-1, 2)).query_pairs(r, output_type="ndarray") if n else np.empty((0, 2))
+    assert len(got) == len({tuple(p) for p in got.tolist()})  # no pair twice
+    assert {tuple(p) for p in got.tolist()} == {tuple(p) for p in np.asarray(want).tolist()}
+
+
+def test_pairs_within_refuses_a_bad_distance() -> None:
+    with pytest.raises(DataError, match="positive distance"):
+        pairs_within([(0.0, 0.0), (1.0, 1.0)], 0.0)
+    with pytest.raises(DataError, match=r"\(n, 2\)"):
+        pairs_within([1.0, 2.0, 3.0], 1.0)

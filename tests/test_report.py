@@ -199,6 +199,7 @@ def test_subsections_of_each_analysis_section(fbi_report: Parsed) -> None:
         "Fastest rising and falling long-run trends",
     ]
     assert headings("provenance") == [
+        "Files behind this report",
         "Loads",
         "Years covered",
         "Partial-year reporting",

@@ -320,3 +320,66 @@ def test_toronto_report_maps_with_place_names_and_tooltips(served_toronto_report
     assert outside == [], f"the report asked for outside resources: {outside}"
     assert errors == [], f"console or page errors: {errors}"
     assert (ARTIFACTS / "report_toronto.png").stat().st_size > 30_000
+
+
+@pytest.fixture
+def served_comparison_report(marshall_con: duckdb.DuckDBPyConnection, real_file, tmp_path: Path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The brief's comparison on REAL data (Marshall cities, the FBI national series as reference), served."""
+    from crimelens import sources, warehouse
+    from crimelens.report import Focus
+
+    warehouse.load_parsed(marshall_con, sources.read(real_file("fbi-estimates")))
+    site = tmp_path / "site"
+    site.mkdir()
+    focus = Focus(
+        offence="robbery", jurisdiction="Chicago", compare=("New York City", "Los Angeles", "Chicago"), start=1990,
+        end=2015,
+    )  # fmt: skip
+    build_report(marshall_con, site / "report.html", "ucr-marshall", models=False, forecast=False, focus=focus)
+    with _serve(site) as url:
+        yield url
+
+
+def test_comparison_report_renders_in_chromium(served_comparison_report: str) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Chromium (make test installs it) to run browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def route(r: Any) -> None:
+        if urlsplit(r.request.url).hostname in LOCAL_HOSTS:
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.route("**/*", route)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            response = page.goto(served_comparison_report, wait_until="load")
+            assert response is not None and response.status == 200
+            page.wait_for_selector("html.charts-ready", timeout=60_000)
+            assert page.locator("figure.vega-failed").count() == 0
+            section = page.locator("#comparison")
+            text = section.inner_text()
+            assert text.index("New York City") < text.index("Los Angeles") < text.index("Chicago")
+            charts = section.locator("figure[data-vega] .vega-chart svg")
+            assert charts.count() >= 1
+            first = section.locator("figure[data-vega]").first
+            first.scroll_into_view_if_needed()
+            marks = first.locator(_TIPPED)
+            if marks.count():
+                _hover(page, marks.first)
+                page.locator("#vg-tooltip-element").wait_for(state="visible", timeout=5_000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            section.screenshot(path=str(ARTIFACTS / "report_comparison.png"))
+        finally:
+            browser.close()
+    assert outside == [], f"the report asked for outside resources: {outside}"
+    assert errors == [], f"console or page errors: {errors}"
+    assert (ARTIFACTS / "report_comparison.png").stat().st_size > 30_000

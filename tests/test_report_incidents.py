@@ -72,8 +72,12 @@ def test_incident_only_report_has_every_block(houston_report: tuple[Parsed, Path
     assert [load["file"] for load in meta["loads"]] == ["houston_crime_jan_aug_2010.csv.gz"]
     # three maps (density, Gi*, persistent hot spots) and the hour × weekday heat map, all inline SVG
     assert len(section.find_all("figure", cls="map-figure")) == 4
-    # no jurisdiction-year sections in an incident-only report
-    assert "statistics" not in meta["sections"] and "provenance" not in meta["sections"]
+    # no jurisdiction-year sections in an incident-only report; its Data provenance lists the incident file (before:
+    # an incident-only report had no provenance section at all)
+    assert "statistics" not in meta["sections"] and meta["sections"][-1] == "provenance"
+    files = report.root.by_id("source-files-table").text()
+    assert "houston_crime_jan_aug_2010.csv.gz" in files and meta["loads"][0]["sha256"] in files
+    assert "2010 covers 8 months, January–August" in report.root.by_id("provenance").text()
 
 
 def test_offence_table_matches_an_independent_count(houston_report: tuple[Parsed, Path], real_data: Path) -> None:

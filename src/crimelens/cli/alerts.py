@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from crimelens.cli.options import AreaOpt, CsvOpt, DbOpt, JsonOpt, LimitOpt, SeedOpt, SourceOpt
-from crimelens.cli.render import emit, envelope, err, out, print_csv, print_json, show_table
+from crimelens.cli.render import busy, emit, envelope, err, out, print_csv, print_json, show_table
 from crimelens.cli.support import app, command_name, guarded, open_warehouse, protect
 from crimelens.errors import ConfigError
 
@@ -150,7 +151,7 @@ def _alerts(
     if no_store and (jsonl or webhook):
         raise ConfigError("--no-store: alerts are sent once by their record in the warehouse; drop --jsonl/--webhook")
     area_col = get_setting("area", area)
-    with open_warehouse(db, read_only=no_store) as con:
+    with open_warehouse(db, read_only=no_store) as con, busy("Looking for spikes"):
         result = run_alerts(
             con,
             source,
@@ -172,7 +173,10 @@ def _alerts(
             report = deliver(con, result.table, channels)
             result = dataclasses.replace(result, delivery=report.to_dict())
             for name, why in report.failed.items():
-                err.print(f"[yellow]Not sent:[/yellow] {name}: {why} (tried again on the next run)", soft_wrap=True)
+                err.print(
+                    f"[yellow]Not sent:[/yellow] {escape(str(name))}: {escape(str(why))} (tried again on the next run)",
+                    soft_wrap=True,
+                )
             for name, n in report.sent.items():
                 err.print(f"Sent {n} alert(s) to {name} ({report.skipped.get(name, 0)} sent before).", soft_wrap=True)
     if as_json or as_csv:
@@ -229,14 +233,15 @@ def backtest(
     if quick:
         kwargs = {"sizes": (1.0,), "durations": (1, 2)}
         replicates = 1
-    result = run_backtest(
-        panel,
-        methods=tuple(method) if method else METHODS,
-        budget=budget,
-        replicates=replicates,
-        seed=int(get_setting("seed", seed)),
-        **kwargs,
-    )
+    with busy("Backtesting the detectors on injected spikes"):
+        result = run_backtest(
+            panel,
+            methods=tuple(method) if method else METHODS,
+            budget=budget,
+            replicates=replicates,
+            seed=int(get_setting("seed", seed)),
+            **kwargs,
+        )
     if as_json:
         print_json(envelope(command_name(), result))
         return
@@ -249,7 +254,7 @@ def backtest(
     for line in targets_text(result.targets):
         out.print(line.replace("**", ""), soft_wrap=True)
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]", soft_wrap=True)
+        out.print(f"[dim]Note: {escape(note)}[/dim]", soft_wrap=True)
 
 
 def summary_table(result: Any) -> Any:

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 
 from crimelens.cli.options import CsvOpt, DbOpt, EndOpt, JsonOpt, LimitOpt, OffenceOpt, SourceOpt, StartOpt
-from crimelens.cli.render import emit, out, print_json, show_table
+from crimelens.cli.render import busy, emit, out, print_json, show_table
 from crimelens.cli.support import command_name, guarded, open_warehouse
 
 __all__ = ["covariates_app"]
@@ -122,7 +123,7 @@ def regress_cmd(
     """Crime counts against socio-economic covariates: rate ratios per standard deviation, with intervals."""
     from crimelens.models.covariates import covariate_regression
 
-    with open_warehouse(db) as con:
+    with open_warehouse(db) as con, busy("Fitting the regression", quiet=as_json or as_csv):
         result = covariate_regression(
             con, source, covariate_source, covariates=covariate, offence=offence, start=start, end=end, top=top
         )
@@ -133,4 +134,4 @@ def regress_cmd(
     show_table(result.more_than_expected, "More recorded crime than the profile predicts", None)
     show_table(result.less_than_expected, "Less recorded crime than the profile predicts", None)
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")

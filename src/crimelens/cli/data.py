@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from crimelens.cli.options import CsvOpt, DbOpt, JsonOpt, LimitOpt
 from crimelens.cli.render import emit, envelope, out, print_csv, print_json, progress_bar, show_table
@@ -147,7 +148,11 @@ def ingest(
         counts[issue.code] = counts.get(issue.code, 0) + 1
     for code, n in sorted(counts.items()):
         example = next(i for i in report.warnings if i.code == code)
-        out.print(f"[yellow]{n:,} warning(s) {code}[/yellow], e.g. {example}", highlight=False, soft_wrap=True)
+        out.print(
+            f"[yellow]{n:,} warning(s) {escape(str(code))}[/yellow], e.g. {escape(str(example))}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _ingest_incidents(
@@ -353,7 +358,7 @@ def formats() -> None:
 
     for f in REGISTRY.values():
         grain = {"jurisdiction-years": "jurisdiction-years", "incidents": "incidents", "mapped": "either"}[f.grain]
-        out.print(f"[bold]{f.name}[/bold] ({grain}): {f.description}", soft_wrap=True)
+        out.print(f"[bold]{f.name}[/bold] ({grain}): {escape(f.description)}", soft_wrap=True)
         for caveat in f.caveats:
             out.print(f"    caveat: {caveat}", soft_wrap=True, highlight=False)
 

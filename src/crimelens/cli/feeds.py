@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from crimelens.cli.options import DbOpt, JsonOpt
 from crimelens.cli.render import envelope, err, print_json
@@ -162,7 +163,7 @@ def watch_cmd(
             soft_wrap=True,
         )
         for caveat in preset.caveats:
-            err.print(f"[yellow]Caveat:[/yellow] {caveat}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]Caveat:[/yellow] {escape(str(caveat))}", highlight=False, soft_wrap=True)
         if hook is not None:
             err.print(_alerts_line(hook), highlight=False, soft_wrap=True)
         result = watch(

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 
 from crimelens.cli.options import DbOpt, JsonOpt, LimitOpt, SeedOpt, SourceOpt
-from crimelens.cli.render import emit, err, out, show_table
+from crimelens.cli.render import busy, emit, err, out, show_table
 from crimelens.cli.support import guarded, open_warehouse
 from crimelens.config import get_setting
 
@@ -115,6 +116,7 @@ def _summary(result: Any) -> pd.DataFrame:
         row["pei_star_0.05"] = f"{v['pei_star']['0.05']:.2f}"
         row["seconds_per_forecast"] = f"{v['seconds_per_forecast']:.3f}"
         row["interval_coverage_90"] = f"{v['interval_coverage_90']:.3f}"
+        row["pit_coverage_90"] = f"{v['pit_coverage_90']:.3f}"
         if m in result.paired_vs_naive:
             d = result.paired_vs_naive[m]["0.05"]
             row["vs_naive_hit_rate_0.05"] = f"{d['diff']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]"
@@ -149,7 +151,7 @@ def evaluate_cmd(
     """
     from crimelens.models.hotspots import evaluate_forecasts
 
-    with open_warehouse(db) as con:
+    with open_warehouse(db) as con, busy("Evaluating the forecasters through time", quiet=as_json):
         result = evaluate_forecasts(
             con,
             source,
@@ -171,7 +173,7 @@ def evaluate_cmd(
     if not result.offsets.empty:
         show_table(result.offsets, "Hit rate across grid offsets", None)
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
 
 
 @_command("predict")
@@ -193,12 +195,13 @@ def predict_cmd(
 ) -> None:
     """Next period's expected incidents per grid cell, ranked, with 90% intervals and place names.
 
-    The interval is a negative binomial around the expected count, its dispersion calibrated on the method's
-    forecasts of the two previous periods. Export the map with --geojson and the ranked cells with --csv-file.
+    The interval is the shortest range of whole counts holding at least 90% of a negative binomial around the
+    expected count, its spread calibrated on the method's forecasts of the four previous periods. Export the
+    map with --geojson and the ranked cells with --csv-file.
     """
     from crimelens.models.hotspots import predict_hotspots
 
-    with open_warehouse(db) as con:
+    with open_warehouse(db) as con, busy("Forecasting the next period", quiet=as_json):
         result = predict_hotspots(
             con,
             source,
@@ -227,4 +230,4 @@ def predict_cmd(
         columns=["rank", "place", "lat", "lon", "expected", "low", "high", "recent"],
     )
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, NamedTuple, TypeVar, cast
 
 import typer
+from rich.markup import escape
 
 from crimelens.cli.options import (
     AreaOpt,
@@ -30,8 +31,8 @@ from crimelens.cli.options import (
     UntilOpt,
 )
 from crimelens.cli.options import IncidentOffenceOpt as OffenceOpt
-from crimelens.cli.render import emit, err, out, show_result, show_table
-from crimelens.cli.support import guarded
+from crimelens.cli.render import busy, emit, err, out, show_result, show_table
+from crimelens.cli.support import command_name, guarded
 from crimelens.config import get_setting
 from crimelens.errors import DataError
 
@@ -119,7 +120,9 @@ def _scope(
             info = {"source": src, "engine": engine, "filter": flt.to_dict()}
             # cells keep their ids whatever the filter: the origin pinned for the source (or its whole extent)
             origin = functools.cache(functools.partial(source_origin, t, con=con, source=src))
-            yield _Scope(con, filtered, t, flt, info, origin)
+            # a spinner on a terminal while the command computes (never with --json/--csv); it ends before output
+            with busy(f"crimelens {command_name()}: {flt.describe()} of {src or parquet}"):
+                yield _Scope(con, filtered, t, flt, info, origin)
     finally:
         if con is not None:
             con.close()
@@ -211,7 +214,7 @@ def when_cmd(
     grid.index = [f"{int(h):02d}:00" for h in grid.index]
     show_table(grid.reset_index(names="hour"), profile.title, None)
     for note in profile.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
     show_result(season, None, ["month_name", "years", "incidents", "mean_incidents", "seasonal_index"])
 
 
@@ -272,7 +275,7 @@ def concentration_cmd(
     if as_json or as_csv:
         _emit(result, scope, as_json, as_csv, 0)
         return
-    out.print(f"[bold]{result.title}[/bold]")
+    out.print(f"[bold]{escape(result.title)}[/bold]")
     out.print(
         f"{result.units_total:,} places, {result.incidents_total:,} incidents. "
         f"The busiest 1% of places hold {result.top_1pct:.1%} of incidents, the busiest 5% hold "
@@ -280,7 +283,7 @@ def concentration_cmd(
         f"{result.units_for_half:.1%} of places hold half. Gini {result.gini:.2f}."
     )
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
 
 
 @_command("density")
@@ -393,7 +396,7 @@ def hotspots_cmd(
     cols = ["cell_x", "cell_y", "lat", "lon", "incidents", "z", "p_value", "q_value", "hotspot"]
     show_table(table, result.title, None if limit == 0 else limit, columns=cols)
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
 
 
 @_command("persistent")

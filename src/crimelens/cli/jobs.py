@@ -9,7 +9,20 @@ from typing import Annotated
 
 import typer
 
-from crimelens.cli.options import CsvOpt, DbOpt, JsonOpt, KOpt, LimitOpt, SourceOpt, YearOpt
+from crimelens.cli.options import (
+    CsvOpt,
+    DbOpt,
+    EndOpt,
+    JsonOpt,
+    KOpt,
+    LimitOpt,
+    ReferenceOpt,
+    SinceOpt,
+    SourceOpt,
+    StartOpt,
+    UntilOpt,
+    YearOpt,
+)
 from crimelens.cli.render import emit, err, out, progress_bar, show_findings
 from crimelens.cli.support import command, open_warehouse
 from crimelens.config import get_setting
@@ -65,6 +78,32 @@ def report_cmd(
             "baselines) and crime against socio-economic conditions, with the model card. Adds 5-15 s per dataset.",
         ),
     ] = False,
+    offence: Annotated[
+        str | None,
+        typer.Option(
+            "--offence",
+            help="The offence the rankings, trends and comparison analyse (default: violent crime, and every "
+            "offence in the comparison), e.g. robbery; the incident sections keep only its incidents "
+            "(violent_crime and property_crime stand for their offences).",
+        ),
+    ] = None,
+    jurisdiction: Annotated[
+        str | None,
+        typer.Option("--jurisdiction", help="A jurisdiction to focus on: it gets a comparison section, first."),
+    ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            help="Jurisdictions to compare, comma-separated, in the order to show them, e.g. "
+            '"New York City,Los Angeles,Chicago".',
+        ),
+    ] = None,
+    reference: ReferenceOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     static_svg: Annotated[
         bool,
         typer.Option(
@@ -76,11 +115,18 @@ def report_cmd(
     ] = False,
     db: DbOpt = None,
 ) -> None:
-    """Write a self-contained HTML report (charts, findings, provenance, limitations; opens offline)."""
+    """Write a self-contained HTML report (charts, findings, provenance, limitations; opens offline), on the whole
+    warehouse or focused: one offence, a span of years, places compared side by side, or one incident dataset
+    (--source) over --since/--until."""
     from crimelens.demo import write_report
 
+    places = tuple(p.strip() for p in (compare or "").split(",") if p.strip())
     with open_warehouse(db) as con, _progress("Writing report") as tell:
-        path = write_report(con, out_path, source, year=year, k=k, progress=tell, models=models, static_svg=static_svg)
+        path = write_report(
+            con, out_path, source, year=year, k=k, progress=tell, models=models, offence=offence, start=start,
+            end=end, jurisdiction=jurisdiction, compare=places, reference=reference, since=since, until=until,
+            static_svg=static_svg,
+        )  # fmt: skip
     out.print(f"Report written to [bold]{path.resolve()}[/bold]")
 
 

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 
 from crimelens.cli.options import CsvOpt, DbOpt, JsonOpt, LimitOpt, SeedOpt, SourceOpt
-from crimelens.cli.render import emit, out, show_table
+from crimelens.cli.render import busy, emit, out, show_table
 from crimelens.cli.support import guarded, open_warehouse
 from crimelens.config import get_setting
 from crimelens.errors import ConfigError
@@ -152,7 +153,7 @@ def classify_cmd(
 
     if covariates not in ("on", "off"):
         raise ConfigError(f"--covariates: expected on or off, got {covariates!r}")
-    with open_warehouse(db) as con:
+    with open_warehouse(db) as con, busy("Evaluating the classifier through time", quiet=as_json or as_csv):
         result = classify(
             con,
             source,
@@ -193,4 +194,4 @@ def classify_cmd(
             columns=["rank", "unit", "name", "period", "value_now", "probability"],
         )
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")

@@ -25,6 +25,7 @@ __all__ = [
     "OffenceOpt",
     "ParquetOpt",
     "PermOpt",
+    "ReferenceOpt",
     "SeedOpt",
     "SinceOpt",
     "SourceOpt",
@@ -68,6 +69,15 @@ StartOpt = Annotated[int | None, typer.Option("--start", help="First year of a s
 EndOpt = Annotated[int | None, typer.Option("--end", help="Last year of a span (inclusive).")]
 AlphaOpt = Annotated[float | None, typer.Option("--alpha", help=_setting_help("alpha"))]
 KOpt = Annotated[int | None, typer.Option("--k", help=_setting_help("top_k"))]
+ReferenceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--reference",
+        help="The series drawn beside the jurisdictions, from any loaded dataset: SOURCE or SOURCE:JURISDICTION, "
+        "e.g. fbi-estimates (the nation) or fbi-estimates:US-IL (Illinois). Default: the nation from another "
+        "loaded dataset, else this dataset's own national rows.",
+    ),
+]
 
 # -- incident analyses ---------------------------------------------------------------------------------------
 EngineOpt = Annotated[

@@ -7,6 +7,7 @@ Every ``--json`` output is one envelope: ``command``, ``title``, ``params``, ``r
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # pandas and the analyses load only when a command needs them
     from crimelens.analysis.result import Result
 
 __all__ = [
+    "busy",
     "emit",
     "envelope",
     "err",
@@ -34,12 +36,36 @@ __all__ = [
     "show_findings",
     "show_result",
     "show_table",
+    "terminal_width",
 ]
+
+#: True while a command prints --json or --csv: progress stays off (set by :func:`crimelens.cli.support.protect`).
+MACHINE_OUTPUT: contextvars.ContextVar[bool] = contextvars.ContextVar("crimelens_machine_output", default=False)
 
 out = Console(soft_wrap=False)
 err = Console(stderr=True)
 if not out.is_terminal and "COLUMNS" not in os.environ:
     out.width = 160  # pipes and files: wide tables rather than truncated cells
+
+
+def terminal_width(console: Console = out) -> int:
+    """The width tables are fitted to: ``COLUMNS`` when set (read now, not at import), else the console's."""
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else console.width
+
+
+def _fit_columns(headers: list[str], cells: list[list[str]], width: int, keep: int = 1) -> int:
+    """How many leading columns fit in ``width`` characters without cutting any header or cell (at least ``keep``).
+
+    A rich table needs each column's widest text plus 3 characters (padding and border), plus 1 for the edge.
+    """
+    used = 1
+    for i, header in enumerate(headers):
+        widest = max([len(header), *(len(row[i]) for row in cells)])
+        used += widest + 3
+        if used > width and i >= keep:
+            return i
+    return len(headers)
 
 
 def show_table(
@@ -51,30 +77,49 @@ def show_table(
     labels: Mapping[str, str] | None = None,
 ) -> None:
     """Print a data frame as a rich table, numbers formatted for reading (optionally only ``columns``; headers
-    from ``labels`` where given, e.g. place names that must keep their spelling)."""
+    from ``labels`` where given, e.g. place names that must keep their spelling).
+
+    The table fits the console's width: no name or number is cut; when the columns do not all fit, the ones on
+    the right are left out and named below the table (``--json`` and ``--csv`` hold every column).
+    """
     import pandas as pd
 
     from crimelens.formatting import format_value, humanize
 
     if columns is not None:
         frame = frame[[c for c in columns if c in frame.columns]]
-    table = Table(title=title or None, title_justify="left", header_style="bold")
-    for col in frame.columns:
-        numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
-        header = labels[str(col)] if labels and str(col) in labels else humanize(str(col))
-        table.add_column(escape(header), justify="right" if numeric else "left")
     shown = frame if limit is None else frame.head(limit)
-    for row in shown.itertuples(index=False):
-        table.add_row(*[format_value(v, str(c)) for v, c in zip(row, frame.columns, strict=True)])
-    console.print(table)
+    headers = [labels[str(c)] if labels and str(c) in labels else humanize(str(c)) for c in frame.columns]
+    cells = [
+        [format_value(v, str(c)) for v, c in zip(row, frame.columns, strict=True)]
+        for row in shown.itertuples(index=False)
+    ]
+    width = terminal_width(console)
+    n_fit = _fit_columns(headers, cells, width)
+    table = Table(title=title or None, title_justify="left", header_style="bold")
+    for col, header in zip(frame.columns[:n_fit], headers[:n_fit], strict=True):
+        numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
+        table.add_column(escape(header), justify="right" if numeric else "left", no_wrap=True, overflow="ellipsis")
+    for row in cells:
+        table.add_row(*[escape(c) for c in row[:n_fit]])
+    console.print(table, width=width)
+    if n_fit < len(headers):
+        left_out = ", ".join(headers[n_fit:])
+        console.print(
+            f"[dim]Left out to fit the terminal ({width} characters wide): {escape(left_out)}. "
+            "Widen the window, or use --json or --csv for every column.[/dim]",
+            width=width,
+        )
     if limit is not None and len(frame) > limit:
-        console.print(f"[dim]… {len(frame) - limit:,} more rows (use --limit 0 to show all, or --json)[/dim]")
+        console.print(
+            f"[dim]… {len(frame) - limit:,} more rows (use --limit 0 to show all, or --json)[/dim]", width=width
+        )
 
 
 def show_result(result: Result, limit: int | None = 25, columns: Sequence[str] | None = None) -> None:
     show_table(result.table, result.title, limit, columns=columns)
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
 
 
 def print_json(data: Any) -> None:
@@ -143,7 +188,30 @@ def show_findings(result: Any, limit: int | None) -> None:
     if not result.findings:
         out.print("No findings: the data loaded support none of the checks (see the notes).")
     for note in result.notes:
-        out.print(f"[dim]Note: {note}[/dim]")
+        out.print(f"[dim]Note: {escape(note)}[/dim]")
+
+
+@contextmanager
+def busy(description: str, *, quiet: bool | None = None) -> Iterator[None]:
+    """A spinner with ``description`` and the time taken, on stderr, while a step of more than a second runs.
+
+    Shown only on an interactive terminal and never with ``--json``/``--csv`` (``quiet``; default: whether the
+    command prints machine output); results printed after it ends are not disturbed.
+    """
+    if quiet is None:
+        quiet = MACHINE_OUTPUT.get()
+    if quiet or not err.is_terminal:
+        yield
+        return
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    with bar:
+        bar.add_task(escape(description), total=None)
+        yield
 
 
 @contextmanager

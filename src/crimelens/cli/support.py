@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from typer._click.exceptions import UsageError  # typer vendors click: its errors, not the click package's
 from typer.core import TyperGroup
 
-from crimelens.cli.render import err
+from crimelens.cli.render import MACHINE_OUTPUT, err
 from crimelens.config import get_setting
 from crimelens.errors import CrimeLensError, CrimeLensWarning
 
@@ -94,7 +95,7 @@ def show_warnings(caught: list[warnings.WarningMessage]) -> None:
     """Statistical caveats become readable notes on stderr; other warnings are passed on unchanged."""
     for w in caught:
         if issubclass(w.category, CrimeLensWarning):
-            err.print(f"[yellow]Caveat:[/yellow] {w.message}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]Caveat:[/yellow] {escape(str(w.message))}", highlight=False, soft_wrap=True)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
@@ -122,6 +123,7 @@ def protect(func: F, full_name: str = "") -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _COMMAND.set(full_name or func.__name__)
+        MACHINE_OUTPUT.set(bool(kwargs.get("as_json") or kwargs.get("as_csv")))
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", CrimeLensWarning)
@@ -133,7 +135,9 @@ def protect(func: F, full_name: str = "") -> F:
             if kwargs.get("as_json"):
                 _json_error(command_name(), type(exc).__name__, str(exc), 1)
             else:
-                err.print(f"[bold red]Error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
+                err.print(
+                    f"[bold red]Error:[/bold red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+                )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

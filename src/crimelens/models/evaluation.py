@@ -28,9 +28,9 @@ Statistics* 17(3), 1217-1241 (resampling blocks, not observations, of dependent 
 Hunt, J. M. (2016). Do crime hot spots move? Exploring the effects of the modifiable areal unit problem and
 modifiable temporal unit problem on crime hot spot stability. PhD thesis, American University (the predictive
 efficiency index, PEI, used by the NIJ Real-Time Crime Forecasting Challenge).
-Joshi, C., Curtis-Ham, S., D'Ath, C. & Searle, D. (2021). Considerations for developing predictive spatial
-models of crime and new methods for measuring their accuracy. *ISPRS International Journal of
-Geo-Information* 10(9), 597 (PEI*: the area a perfect forecast needs for the same crimes).
+White, V. M., Hunt, J. M. & Green, B. (2023). A discussion of current crime forecasting indices and an
+improvement to the prediction efficiency index for applications. *Security Journal* (PEI*: the forecast's PAI
+over the PAI of the smallest area holding the same crimes, i.e. that area over the area flagged).
 """
 
 from __future__ import annotations
@@ -319,9 +319,11 @@ def pei_at(y: Any, score: Any, coverage: float) -> float:
 
 
 def pei_star_at(y: Any, score: Any, coverage: float) -> float:
-    """PEI* of one period (Joshi et al. 2021): the fewest units a perfect forecast needs to hold as many crimes as
-    the flagged units hold, over the units flagged (PAI over the PAI of a perfect forecast of the same crimes).
-    1 is perfect; 0 when the flagged units hold no crime; NaN without crimes."""
+    """PEI* of one period (White, Hunt & Green 2023): the forecast's PAI over PAI*, the PAI of the smallest set of
+    units holding as many crimes as the flagged units hold. With n crimes caught in a flagged units, and a* the
+    fewest units whose crimes add up to at least n: ``PAI = (n/N)/(a/A)``, ``PAI* = (n/N)/(a*/A)``, so
+    ``PEI* = a*/a``. PEI (:func:`pei_at`) instead compares the crimes caught with the most the *same* number of
+    units could hold. 1 is perfect; 0 when the flagged units hold no crime; NaN without crimes."""
     _check_coverage(coverage)
     ya, sa = _arrays(y, score)
     total = float(ya.sum())
@@ -356,7 +358,7 @@ def pei_metric(coverage: float) -> MetricSpec:
 
 
 def pei_star_metric(coverage: float) -> MetricSpec:
-    """PEI* at fixed coverage (Joshi et al. 2021), the mean over periods (:func:`pei_star_at`)."""
+    """PEI* at fixed coverage (White, Hunt & Green 2023), the mean over periods (:func:`pei_star_at`)."""
     _check_coverage(coverage)
     return MetricSpec(f"pei_star_{coverage:g}", per_period_mean(lambda y, v: pei_star_at(y, v, coverage)))
 

@@ -7,6 +7,6 @@ ends (the dashboard).
 
 from __future__ import annotations
 
-from crimelens.report.build import STEPS, Section, build_report
+from crimelens.report.build import STEPS, Focus, Section, build_report
 
-__all__ = ["STEPS", "Section", "build_report"]
+__all__ = ["STEPS", "Focus", "Section", "build_report"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,12 @@ from crimelens.insights import Finding, key_findings
 from crimelens.insights.incidents import findings_from_results
 from crimelens.report.blocks import PageSection, Runner
 from crimelens.report.charts import page_script, slug
+from crimelens.report.comparison import comparison_section
+from crimelens.report.forecast import forecast_section
 from crimelens.report.incidents import IncidentReportParams, incident_limitations, incident_section
 from crimelens.report.models import ModelReportParams, model_sections
-from crimelens.report.provenance import provenance
-from crimelens.report.quality import Limitation, limitations, provenance_section
+from crimelens.report.provenance import provenance, source_files
+from crimelens.report.quality import Limitation, incident_provenance_section, limitations, provenance_section
 from crimelens.report.sections import (
     OFFENCE,
     ReportParams,
@@ -42,7 +44,7 @@ from crimelens.report.tables import records
 from crimelens.schema import OFFENCE_LABELS
 from crimelens.warehouse import list_incident_sources, list_sources, resolve_source
 
-__all__ = ["STEPS", "Section", "build_report"]
+__all__ = ["STEPS", "Focus", "Section", "build_report"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,109 @@ def _latest_year(con: duckdb.DuckDBPyConnection, source: str, year: int | None) 
     return year
 
 
+@dataclass(frozen=True)
+class Focus:
+    """What a report is pointed at (``crimelens report --offence ... --jurisdiction ... --compare ...``).
+
+    ``offence``: the offence the rankings, trends and hotspots analyse (None: violent crime, and every offence in
+    the comparison); ``start``/``end``: the years the rates, totals, trends and comparison cover; ``jurisdiction``
+    and ``compare``: the places of the comparison section (the jurisdiction first unless ``compare`` names it);
+    ``reference``: its reference series, ``SOURCE[:JURISDICTION]`` (default: the nation from another dataset).
+    """
+
+    offence: str | None = None
+    start: int | None = None
+    end: int | None = None
+    jurisdiction: str | None = None
+    compare: tuple[str, ...] = ()
+    reference: str | None = None
+
+    @property
+    def jurisdiction_focused(self) -> bool:
+        return any(v not in (None, ()) for v in asdict(self).values())
+
+    def places(self) -> list[str]:
+        """The places to compare, in order."""
+        names = list(self.compare)
+        if self.jurisdiction is not None and self.jurisdiction.casefold() not in {n.casefold() for n in names}:
+            names.insert(0, self.jurisdiction)
+        return names
+
+    def describe(self, offence: str) -> str:
+        parts = []
+        if self.offence is not None:
+            parts.append(OFFENCE_LABELS[offence].lower())
+        if self.places():
+            parts.append(", ".join(self.places()))
+        if self.start is not None or self.end is not None:
+            parts.append(f"{self.start or 'first year'}–{self.end or 'latest'}")
+        return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _incident_offences(offence: str) -> tuple[str, ...]:
+    """The incident offences a report's ``--offence`` stands for: itself, or the offences of a group."""
+    from crimelens.schema import COUNT_COLUMNS, OFFENCES, PROPERTY_OFFENCES, VIOLENT_OFFENCES
+
+    groups = {"violent_crime": VIOLENT_OFFENCES, "property_crime": PROPERTY_OFFENCES}
+    if offence in groups:
+        return groups[offence]
+    if offence in OFFENCES:
+        return (offence,)
+    allowed = ", ".join(dict.fromkeys([*COUNT_COLUMNS, *OFFENCES]))
+    raise DataError(f"offence {offence!r} is not known; allowed: {allowed}")
+
+
+def _report_year(con: duckdb.DuckDBPyConnection, src: str, year: int | None, focus: Focus) -> int:
+    """The year rankings and findings look at: ``year``, else the focus' end year, else the latest with counts of the
+    offence; the span is checked against the years the offence has counts in (one clear error otherwise)."""
+    from crimelens.analysis.jurisdictions.panel import offence_years
+    from crimelens.analysis.jurisdictions.statistics import resolve_years
+
+    offence = focus.offence or OFFENCE
+    if focus.offence is None:
+        latest = _latest_year(con, src, year if focus.end is None else None)
+    _, years = offence_years(con, src, offence)
+    if focus.start is not None or focus.end is not None:
+        lo, hi = resolve_years(years, offence, year=None, start=focus.start, end=focus.end, default="all")
+        if year is not None and not lo <= year <= hi:
+            raise DataError(f"year: expected a year within the span {lo}–{hi}, got {year}")
+        return year if year is not None else hi
+    if focus.offence is None:
+        return latest
+    if year is None:
+        return int(years[-1])
+    if year not in set(years.tolist()):
+        raise DataError(f"year: expected a year with {offence} counts in {src!r} ({years[0]}–{years[-1]}), got {year}")
+    return year
+
+
+def _check_places(con: duckdb.DuckDBPyConnection, src: str, focus: Focus) -> list[str]:
+    """The focus' places as ids, in order (an unknown name is one clear error naming the closest ones)."""
+    from crimelens.analysis.jurisdictions.ranking import find_jurisdiction
+
+    names = focus.places()
+    if not names:
+        return []
+    known = con.execute(
+        "SELECT DISTINCT jy.jurisdiction_id, j.name, j.kind FROM jurisdiction_year jy "
+        "JOIN jurisdictions j USING (jurisdiction_id) WHERE jy.source = ?",
+        [src],
+    ).df()
+    ids: list[str] = []
+    for name in names:
+        jid = find_jurisdiction(known, name)[0]
+        if jid not in ids:
+            ids.append(jid)
+    return ids
+
+
+def _focus_id(con: duckdb.DuckDBPyConnection, src: str, focus: Focus) -> str | None:
+    """The id of the focused jurisdiction (None when the report has none)."""
+    if focus.jurisdiction is None:
+        return None
+    return _check_places(con, src, Focus(jurisdiction=focus.jurisdiction))[0]
+
+
 def _finding_view(f: Finding) -> dict[str, Any]:
     evidence = [(humanize(str(k)), evidence_text(str(k), v)) for k, v in f.evidence.items()]
     return {"kind": f.kind, "headline": f.headline, "detail": f.detail, "evidence": evidence}
@@ -139,6 +244,8 @@ def build_report(
     incident_params: IncidentReportParams | None = None,
     models: bool = True,
     model_params: ModelReportParams | None = None,
+    forecast: bool = True,
+    focus: Focus | None = None,
     static_svg: bool = False,
 ) -> Path:
     """Write the HTML report on ``source`` (default: the only dataset loaded) to ``out``; return its path.
@@ -153,7 +260,11 @@ def build_report(
     gives a report of those. ``models`` adds the model sections (:mod:`crimelens.report.models`: the classifier
     on every dataset, the socio-economic regression where covariates are loaded, the model card) with
     ``model_params`` (default :class:`~crimelens.report.models.ModelReportParams`); the classifier's findings join
-    the key findings. Every parameter, including the seeds, is recorded in the report's metadata block.
+    the key findings; with ``forecast`` too, the hotspot-forecast section (:mod:`crimelens.report.forecast`) for
+    every incident dataset. ``focus`` (:class:`Focus`) points the report at one offence, a span of years, a
+    jurisdiction and the places to compare it with (a comparison section, first); ``source`` may name an incident
+    dataset, which then gets a report of its own. Every parameter, including the seeds, is recorded in the
+    report's metadata block.
     ``static_svg`` adds a static SVG of every chart (drawn by vl-convert) for readers without JavaScript, at
     about 0.6 s to start its engine and 50 ms a chart; without it such readers get each chart's data table, and
     browsers draw (and print) every chart as SVG.
@@ -174,14 +285,24 @@ def build_report(
 
     inc_sources = list(incident_sources) if incident_sources is not None else list_incident_sources(con)
     inc_params = incident_params or IncidentReportParams.from_settings()
-    if source is None and not list_sources(con):
+    fc = focus or Focus()
+    if fc.offence is not None:
+        inc_params = replace(inc_params, offences=_incident_offences(fc.offence))
+    if source is not None and source not in list_sources(con) and source in list_incident_sources(con):
+        if replace(fc, offence=None).jurisdiction_focused:
+            raise DataError(
+                f"dataset {source!r} holds incident records: --jurisdiction, --compare, --reference, --start and "
+                "--end apply to jurisdiction-year datasets; for incidents use --offence, --since and --until"
+            )
+        html = _incident_only_report(con, [source], inc_params, title, extras, step, mparams, forecast, static_svg)
+    elif source is None and not list_sources(con):
         if not inc_sources:
             raise DataError("the warehouse holds no crime data yet; load a file with `crimelens ingest PATH`")
-        html = _incident_only_report(con, inc_sources, inc_params, title, extras, step, mparams, static_svg)
+        html = _incident_only_report(con, inc_sources, inc_params, title, extras, step, mparams, forecast, static_svg)
     else:
         html = _full_report(
             con, source, year, k, title, extras, step, alpha, hotspot_share, hotspot_window, inc_sources, inc_params,
-            mparams, static_svg,
+            mparams, fc, forecast, static_svg,
         )  # fmt: skip
     partial = out.with_name(out.name + ".partial")
     partial.write_text(html, encoding="utf-8")
@@ -232,6 +353,7 @@ def _incident_only_report(
     extras: list[Section],
     step: Callable[[str], None],
     mparams: ModelReportParams | None,
+    forecast: bool = True,
     static_svg: bool = False,
 ) -> str:
     for name in STEPS[:6]:
@@ -243,10 +365,12 @@ def _incident_only_report(
     model_values: dict[str, Any] = {}
     if mparams is not None:
         m_sections, m_findings, model_values = model_sections(run, [], sources, mparams)
-        sections.extend(m_sections)
+        forecasts = forecast_section(run, sources) if forecast else []
+        sections.extend(m_sections[:-1] + forecasts + m_sections[-1:])  # the forecast before the model card
         findings.extend(m_findings)
     for extra in extras:
         sections.append(PageSection(slug(extra.anchor or extra.title), extra.title, html=Markup(extra.html)))
+    sections.append(incident_provenance_section(source_files(con, [], list(sources))))
     step(STEPS[-1])
     generated = dt.datetime.now(dt.UTC).replace(microsecond=0)
     report_title = title or f"Crime report: {', '.join(sources)}" + (" (includes SIMULATED data)" if simulated else "")
@@ -311,19 +435,33 @@ def _full_report(
     inc_sources: Sequence[str],
     inc_params: IncidentReportParams,
     mparams: ModelReportParams | None,
+    focus: Focus,
+    forecast: bool = True,
     static_svg: bool = False,
 ) -> str:
     step(STEPS[0])
     src = resolve_source(con, source)
-    the_year = _latest_year(con, src, year)
+    offence = focus.offence or OFFENCE
+    the_year = _report_year(con, src, year, focus)
+    focus_ids = _check_places(con, src, focus)
     prov = provenance(con, src, year=the_year)
-    params = ReportParams(year=the_year, k=k, alpha=alpha, hotspot_share=hotspot_share, hotspot_window=hotspot_window)
+    params = ReportParams(
+        year=the_year, k=k, alpha=alpha, hotspot_share=hotspot_share, hotspot_window=hotspot_window, offence=offence,
+        start=focus.start, end=focus.end, jurisdiction=_focus_id(con, src, focus),
+    )  # fmt: skip
     run = Runner(con, src, static_svg=static_svg)
 
     step(STEPS[1])
     found = run.run("insights.key_findings", key_findings, con, src, year=the_year, k=k, memo=run.memo)
 
     sections: list[PageSection] = []
+    if focus_ids:  # the places asked for come first
+        sections.append(
+            comparison_section(
+                run, focus_ids, offences=None if focus.offence is None else [focus.offence], start=focus.start,
+                end=focus.end, reference=focus.reference,
+            )
+        )  # fmt: skip
     for name, make in zip(
         STEPS[2:6], (statistics_section, jurisdictions_section, trends_section, hotspots_section), strict=True
     ):
@@ -339,19 +477,23 @@ def _full_report(
     model_values: dict[str, Any] = {}
     if mparams is not None:
         m_sections, m_findings, model_values = model_sections(run, [src], inc_sources, mparams)
-        sections.extend(m_sections)
+        forecasts = forecast_section(run, inc_sources) if forecast else []
+        sections.extend(m_sections[:-1] + forecasts + m_sections[-1:])  # the forecast before the model card
         inc_findings.extend(m_findings)
     for extra in extras:
         anchor = slug(extra.anchor or extra.title)
         sections.append(PageSection(anchor, extra.title, html=Markup(extra.html)))
-    sections.append(provenance_section(prov))
+    sections.append(provenance_section(prov, source_files(con, [src], list(inc_sources))))
 
     step(STEPS[-1])
     generated = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    report_title = title or f"Crime report: {src}" + (" and incidents (includes SIMULATED data)" if simulated else "")
+    report_title = title or f"Crime report: {src}" + focus.describe(offence) + (
+        " and incidents (includes SIMULATED data)" if simulated else ""
+    )
     param_values: dict[str, Any] = {
         "source": src,
-        "offence": OFFENCE,
+        "offence": offence,
+        **({"focus": asdict(focus)} if focus.jurisdiction_focused else {}),
         "year": the_year,
         "year_requested": year,
         "k": k,
@@ -360,7 +502,9 @@ def _full_report(
         "hotspot_window": hotspot_window,
     }
     param_rows = [
-        ("Offence analysed", OFFENCE_LABELS[OFFENCE]),
+        ("Offence analysed", OFFENCE_LABELS[offence]),
+        *([("Places compared", ", ".join(focus_ids))] if focus_ids else []),
+        *([("Years", f"{focus.start or 'first'}–{focus.end or 'latest'}")] if focus.start or focus.end else []),
         ("Top k (rankings, concentration, hotspots)", str(k)),
         ("Significance level (α)", str(alpha)),
         ("Persistent-hotspot rule", f"top {k} in ≥ {hotspot_share:.0%} of {hotspot_window} years"),

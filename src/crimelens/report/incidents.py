@@ -17,8 +17,9 @@ from typing import Any, Literal
 import duckdb
 import pandas as pd
 
-from crimelens.analysis.incidents.scope import area_set_for
+from crimelens.analysis.incidents.scope import IncidentFilter, area_set_for
 from crimelens.config import SETTINGS, get_setting
+from crimelens.errors import DataError
 from crimelens.insights.incidents import IncidentResults
 from crimelens.report.blocks import Block, PageSection, Runner
 from crimelens.report.charts import slug
@@ -57,6 +58,23 @@ class IncidentReportParams:
     alpha: float = 0.05
     persistence_period: Literal["week", "month", "year"] = "month"
     knox_max_points: int = 20_000
+    since: str | None = None  # first day included (YYYY-MM-DD); None: from the first incident
+    until: str | None = None  # last day included (YYYY-MM-DD); None: to the last incident
+    offences: tuple[str, ...] = ()  # only these canonical offences; empty: every offence
+
+    def incident_filter(self) -> IncidentFilter:
+        """The date range as the incident analyses' filter (a bad date is one clear error)."""
+        import datetime as dt
+
+        def day(value: str | None, name: str) -> dt.date | None:
+            if value is None:
+                return None
+            try:
+                return dt.date.fromisoformat(str(value))
+            except ValueError:
+                raise DataError(f"{name}: expected a date as YYYY-MM-DD, got {value!r}") from None
+
+        return IncidentFilter(tuple(self.offences), start=day(self.since, "since"), end=day(self.until, "until"))
 
     @classmethod
     def from_settings(cls) -> IncidentReportParams:
@@ -139,6 +157,7 @@ def _area_kind(t: Any, con: duckdb.DuckDBPyConnection, area: str) -> tuple[str |
 
 
 def _overview(run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, info: dict[str, Any]) -> Block:
+    from crimelens.analysis.incidents.aggregate import execute
     from crimelens.analysis.incidents.scope import coverage, offence_counts
 
     block = Block("What was loaded", anchor=f"{slug(source)}-loaded")
@@ -148,11 +167,11 @@ def _overview(run: Runner, con: duckdb.DuckDBPyConnection, t: Any, source: str, 
         block.unavailable = cov.unavailable("The incident summary") or mix.unavailable("The offence mix")
         return block
     first, last, n = cov.value
-    located = con.execute(
-        "SELECT count(*) FILTER (WHERE latitude IS NOT NULL), count(*) FILTER (WHERE time_precision = 'day') "
-        "FROM incidents WHERE source = ?",
-        [source],
-    ).fetchall()[0]
+    # counted on the incidents the report looks at (its --since/--until), in the engine
+    counts = execute(
+        t.aggregate(located=t.latitude.notnull().sum(), day_only=(t.time_precision == "day").sum()), sort_by=[]
+    )
+    located = (int(counts["located"].fillna(0).iloc[0]), int(counts["day_only"].fillna(0).iloc[0]))
     block.paragraphs.append(
         f"{n:,} incidents from {first:%d %B %Y} to {last:%d %B %Y} (local time, {info['timezone']}); "
         f"{located[0]:,} ({located[0] / n:.0%}) have coordinates"
@@ -517,7 +536,19 @@ def incident_section(
         "more closely, not proof of risk; directing patrols by them can feed back into future data."
     )
     found: dict[str, Any] = {}
-    with incident_table(con, "duckdb", source=source) as t:
+    flt = p.incident_filter()
+    with incident_table(con, "duckdb", source=source) as whole:
+        t = flt.apply(whole)
+        if flt.offences:
+            labels = ", ".join(OFFENCE_LABELS.get(o, o).lower() for o in flt.offences)
+            section.title += f", {labels}"
+            section.intro.append(f"Only incidents of {labels} (--offence) are analysed here.")
+        if flt.start is not None or flt.end is not None:
+            first, last = flt.span(whole)
+            section.title += f", {first:%d %b %Y} to {last:%d %b %Y}"
+            section.intro.append(
+                f"Only the incidents from {first:%d %B %Y} to {last:%d %B %Y} (--since/--until) are analysed here."
+            )
         area, area_set = _area_kind(t, con, p.area)
         section.blocks.append(_overview(run, con, t, source, info))
         section.blocks.append(_when(run, t, source, found))

@@ -14,7 +14,7 @@ import pandas as pd
 
 from crimelens.schema import MONTHS_UNSTATED_SQL
 
-__all__ = ["Provenance", "RapeDefinitionChange", "provenance"]
+__all__ = ["Provenance", "RapeDefinitionChange", "SourceFiles", "incident_months", "provenance", "source_files"]
 
 _LOADS_SQL = """
 SELECT load_id, format, file_name, sha256, rows_read, rows_loaded, rows_rejected, warnings,
@@ -219,3 +219,122 @@ def _rape_change(con: duckdb.DuckDBPyConnection, source: str, defs: pd.DataFrame
     if row is None or row[0] is None or row[1] is None:
         return None
     return RapeDefinitionChange(y0, y1, int(row[0]), int(row[1]), int(row[2]), bool(row[3]))
+
+
+# -- every file behind a report, and what each row is ----------------------------------------------------------------
+_FILES_SQL = """
+SELECT load_id, source, format, file_name, sha256, rows_read, rows_loaded, rows_rejected, finished_at
+FROM loads WHERE status = 'loaded' AND list_contains(?, source) ORDER BY load_id
+"""
+
+_AREA_SETS_SQL = """
+SELECT area_set, any_value(area_kind) AS area_kind, count(*) AS areas, count(population) AS with_population,
+       min(population_year) AS population_year_min, max(population_year) AS population_year_max
+FROM areas GROUP BY area_set ORDER BY area_set
+"""
+
+# months of each calendar year that hold at least one incident (derived from the data, never assumed per file)
+_MONTHS_SQL = """
+SELECT year(occurred_at) AS year, count(DISTINCT month(occurred_at)) AS months,
+       min(occurred_at)::DATE AS first_day, max(occurred_at)::DATE AS last_day, count(*) AS incidents
+FROM incidents WHERE source = ? GROUP BY 1 ORDER BY 1
+"""
+
+_MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "December",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SourceFiles:
+    """Every file behind a report: one row per current load, with what each of its rows is.
+
+    ``files``: ``kind`` (jurisdiction-years, incidents, areas), ``dataset``, ``file_name``, ``format``, ``sha256``
+    (in full), ``rows_read``, ``rows_loaded``, ``rows_rejected``, ``finished_at`` and ``what`` (the caveats the
+    format declares in :data:`crimelens.sources.registry.REGISTRY`, and what the data say about their coverage).
+    ``months``: for each incident dataset and calendar year, the months holding incidents (``months`` < 12 is a
+    partial year). ``rates``: how the report's rates are computed (whether they are annualised).
+    """
+
+    files: pd.DataFrame
+    months: pd.DataFrame
+    rates: tuple[str, ...]
+
+
+def _month_span(first: object, last: object) -> str:
+    f, la = pd.Timestamp(first), pd.Timestamp(last)  # type: ignore[arg-type]
+    return f"{_MONTH_NAMES[f.month - 1]}–{_MONTH_NAMES[la.month - 1]}"
+
+
+def incident_months(con: duckdb.DuckDBPyConnection, source: str) -> pd.DataFrame:
+    """Per calendar year of incident dataset ``source``: ``year, months, first_day, last_day, incidents, partial``
+    (fewer than 12 months hold incidents) and ``covers`` (e.g. '11 months, January–November')."""
+    frame = con.execute(_MONTHS_SQL, [source]).df()
+    frame["partial"] = frame["months"] < 12
+    for col in ("first_day", "last_day"):
+        frame[col] = pd.to_datetime(frame[col]).dt.strftime("%Y-%m-%d")
+    frame["covers"] = [
+        "all 12 months" if not p else f"{int(m)} month{'s' if m != 1 else ''}, {_month_span(a, b)}"
+        for p, m, a, b in zip(frame["partial"], frame["months"], frame["first_day"], frame["last_day"], strict=True)
+    ]
+    return frame.assign(source=source)
+
+
+def source_files(
+    con: duckdb.DuckDBPyConnection, jurisdiction_sources: list[str], incident_sources: list[str]
+) -> SourceFiles:
+    """The files behind a report on ``jurisdiction_sources`` and ``incident_sources``, plus every loaded area set
+    (their boundaries and populations give the maps and area rates), each with what its rows are."""
+    from crimelens.sources.registry import REGISTRY
+
+    areas = con.execute(_AREA_SETS_SQL).df()
+    wanted = [*jurisdiction_sources, *incident_sources, *areas["area_set"].astype(str)]
+    files = con.execute(_FILES_SQL, [wanted]).df()
+    simulated = {
+        str(s): bool(sim)
+        for s, sim in con.execute(
+            "SELECT source, simulated FROM incident_sources WHERE list_contains(?, source)", [incident_sources]
+        ).fetchall()
+    }
+    months = [incident_months(con, s) for s in incident_sources]
+    by_source = {str(m["source"].iloc[0]): m for m in months if not m.empty}
+    kinds, whats = [], []
+    for row in files.itertuples(index=False):
+        src, fmt = str(row.source), str(row.format)
+        what = list(REGISTRY[fmt].caveats) if fmt in REGISTRY else []
+        if src in jurisdiction_sources:
+            kinds.append("jurisdiction-years")
+        elif src in incident_sources:
+            kinds.append("incidents")
+            if simulated.get(src):
+                what.insert(0, "SIMULATED incidents made by crimelens: not real crime")
+            partial = by_source.get(src)
+            if partial is not None:
+                what += [f"{int(r['year'])} covers {r['covers']}" for r in partial.to_dict("records") if r["partial"]]
+        else:
+            kinds.append("areas")
+            a = areas[areas["area_set"] == src].iloc[0]
+            what.append(f"{int(a['areas'])} {str(a['area_kind']).replace('_', ' ')} boundaries")
+            if int(a["with_population"]) == 0:
+                what.append("no populations: areas are ranked by count only")
+            else:
+                lo, hi = _int(a["population_year_min"]), _int(a["population_year_max"])
+                year = "a year not stated" if lo is None else str(lo) if lo == hi else f"{lo}–{hi}"
+                what.append(f"populations ({int(a['with_population'])} areas) are from {year}")
+        whats.append("; ".join(what))
+    files.insert(0, "kind", kinds)
+    files = files.rename(columns={"source": "dataset"}).assign(what=whats)
+    rates = []
+    if jurisdiction_sources:
+        rates.append(
+            "Jurisdiction rates are each year's recorded offences per 100,000 residents. They are not annualised: a "
+            "year with fewer than 12 months reported gives a short count and a low rate, and is flagged as partial."
+        )
+    if incident_sources:
+        rates.append(
+            "Area rates in the incident sections are incidents per 100,000 residents over the whole period the data "
+            "cover, not per year: they are not annualised, so compare them only within one dataset and period."
+        )
+    all_months = pd.concat(months, ignore_index=True) if months else pd.DataFrame()
+    return SourceFiles(files=files.reset_index(drop=True), months=all_months, rates=tuple(rates))

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from crimelens.report.blocks import Block, PageSection
-from crimelens.report.provenance import Provenance
+from crimelens.report.provenance import Provenance, SourceFiles
 from crimelens.report.tables import format_value, records, render_table
 
-__all__ = ["Limitation", "limitations", "provenance_section"]
+__all__ = ["Limitation", "files_block", "incident_provenance_section", "limitations", "provenance_section"]
 
 
 def _n(value: object) -> str:
@@ -32,7 +32,53 @@ def _span(years: tuple[int, int] | None) -> str:
     return str(years[0]) if years[0] == years[1] else f"{years[0]}–{years[1]}"
 
 
-def provenance_section(prov: Provenance) -> PageSection:
+def files_block(files: SourceFiles) -> Block:
+    """Every file behind the report: jurisdiction-year, incident and area files, with SHA-256, rows and what each
+    row is (the caveats each format declares, and the coverage found in the data)."""
+    block = Block("Files behind this report", anchor="source-files")
+    block.paragraphs.append(
+        f"This report is built from {_plural(len(files.files), 'file')}, listed below with the fingerprint (SHA-256) "
+        "that identifies each exactly, the rows loaded from it and what those rows are."
+    )
+    for row in records(files.files):
+        if row["what"]:
+            block.paragraphs.append(f"{row['file_name']} ({row['kind']}, dataset {row['dataset']}): {row['what']}.")
+    block.paragraphs.extend(files.rates)
+    block.tables.append(
+        render_table(
+            files.files,
+            max_rows=None,
+            table_id="source-files-table",
+            columns=["kind", "dataset", "file_name", "format", "rows_loaded", "rows_rejected", "sha256"],
+            labels={"file_name": "File", "sha256": "SHA-256", "kind": "Kind"},
+        )
+    )
+    partial = files.months[files.months["partial"]] if not files.months.empty else files.months
+    if not partial.empty:
+        block.tables.append(
+            render_table(
+                partial,
+                max_rows=None,
+                columns=["source", "year", "covers", "first_day", "last_day", "incidents"],
+                labels={"source": "Dataset", "covers": "Months with incidents"},
+                caption="Incident years that are not whole: their counts are not a full year's",
+            )
+        )
+    return block
+
+
+def incident_provenance_section(files: SourceFiles) -> PageSection:
+    """The Data provenance section of a report on incident datasets only."""
+    section = PageSection(
+        "provenance",
+        "Data provenance",
+        intro=["Where the incidents in this report come from, and what each record is."],
+    )
+    section.blocks.append(files_block(files))
+    return section
+
+
+def provenance_section(prov: Provenance, files: SourceFiles | None = None) -> PageSection:
     section = PageSection(
         "provenance",
         "Data provenance",
@@ -43,6 +89,8 @@ def provenance_section(prov: Provenance) -> PageSection:
             "nothing."
         ],
     )
+    if files is not None:
+        section.blocks.append(files_block(files))
     loads = Block("Loads", anchor="loads")
     current = prov.current_loads
     for row in records(current):

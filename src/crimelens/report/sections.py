@@ -37,14 +37,55 @@ OFFENCE = "violent_crime"
 
 
 class ReportParams:
-    """What the report was asked for, resolved (the latest year filled in)."""
+    """What the report was asked for, resolved (the latest year filled in).
 
-    def __init__(self, *, year: int, k: int, alpha: float, hotspot_share: float, hotspot_window: int) -> None:
+    ``offence``: the offence the rankings, trends and hotspots analyse; ``start``/``end``: the span of years the
+    rates, totals and trends cover (None: every year; ``year`` is then the year rankings look at).
+    """
+
+    def __init__(
+        self,
+        *,
+        year: int,
+        k: int,
+        alpha: float,
+        hotspot_share: float,
+        hotspot_window: int,
+        offence: str = OFFENCE,
+        start: int | None = None,
+        end: int | None = None,
+        jurisdiction: str | None = None,
+    ) -> None:
         self.year = year
         self.k = k
         self.alpha = alpha
         self.hotspot_share = hotspot_share
         self.hotspot_window = hotspot_window
+        self.offence = offence
+        self.start = start
+        self.end = end
+        self.jurisdiction = jurisdiction
+
+    @property
+    def label(self) -> str:
+        """The offence as the text names it, e.g. 'violent crime'."""
+        return OFFENCE_LABELS[self.offence].lower()
+
+    @property
+    def focus(self) -> dict[str, Any]:
+        """The focused jurisdiction, as keyword arguments of the single-series trends (none when not focused)."""
+        return {"jurisdiction": self.jurisdiction} if self.jurisdiction else {}
+
+    @property
+    def adjective(self) -> str:
+        """The offence before a noun, e.g. 'violent-crime' (rate)."""
+        return self.label.replace(" ", "-")
+
+    @property
+    def span(self) -> dict[str, Any]:
+        """``start``/``end`` as keyword arguments, only those given (so an unfocused report asks the analyses
+        exactly what the findings ask, and each runs once)."""
+        return {k: v for k, v in (("start", self.start), ("end", self.end)) if v is not None}
 
 
 def _n(value: Any) -> str:
@@ -70,8 +111,12 @@ def _finish(block: Block, notes: tuple[str, ...], caveats: tuple[str, ...]) -> B
 
 
 def _series_name(params: Mapping[str, Any]) -> str:
-    """How the text names the series trends run on: the nation's rows, or all jurisdictions summed."""
-    return "national rate" if params.get("jurisdiction_id") else "rate of all jurisdictions combined"
+    """How the text names the series trends run on: a focused jurisdiction's, the nation's rows, or all
+    jurisdictions summed."""
+    jid = params.get("jurisdiction_id")
+    if params.get("focused") and jid and jid != "US":
+        return f"rate of {params.get('name', jid)}"
+    return "national rate" if jid else "rate of all jurisdictions combined"
 
 
 # -- crime statistics ----------------------------------------------------------------------------------
@@ -81,10 +126,11 @@ def statistics_section(run: Runner, p: ReportParams) -> PageSection:
         "Crime statistics",
         intro=[
             "What police recorded: totals by offence, which violent offences are most common, and the "
-            "violent-crime rate per 100,000 residents over the years."
+            f"{p.adjective} rate per 100,000 residents over the years."
         ],
     )
-    out = run.run("stats.offence_totals", stats.offence_totals, run.con, run.source, year=p.year)
+    period_kw: dict[str, Any] = p.span or {"year": p.year}
+    out = run.run("stats.offence_totals", stats.offence_totals, run.con, run.source, **period_kw)
     block = Block(f"Offence totals and shares, {p.year}")
     most = Block("Most common violent offences")
     if out.value is None:
@@ -126,10 +172,10 @@ def statistics_section(run: Runner, p: ReportParams) -> PageSection:
             most.figures += run.figure(spec)
             most.tables.append(render_table(parts, columns=["violent_rank", "label", "count", "share_of_violent"]))
             section.blocks.append(most)
-    rates = run.run("stats.rates", stats.rates, run.con, run.source, offence=OFFENCE, include_nation=True)
-    block = Block("Violent-crime rate over time")
+    rates = run.run("stats.rates", stats.rates, run.con, run.source, offence=p.offence, include_nation=True, **p.span)
+    block = Block(f"{p.adjective.capitalize()} rate over time")
     if rates.value is None:
-        block.unavailable = rates.unavailable("The violent-crime rate")
+        block.unavailable = rates.unavailable(f"The {p.adjective} rate")
     else:
         spec = rates.value.chart()
         series = spec.data.dropna(subset=[spec.y])
@@ -150,7 +196,7 @@ def statistics_section(run: Runner, p: ReportParams) -> PageSection:
 
 
 # -- jurisdictions -------------------------------------------------------------------------------------
-def _overlap_sentence(by_count: pd.DataFrame, by_rate: pd.DataFrame, k: int) -> str:
+def _overlap_sentence(by_count: pd.DataFrame, by_rate: pd.DataFrame, k: int, label: str = "violent crime") -> str:
     top_count = list(by_count["name"])
     top_rate = list(by_rate["name"])
     both = [n for n in top_count if n in top_rate]
@@ -159,7 +205,7 @@ def _overlap_sentence(by_count: pd.DataFrame, by_rate: pd.DataFrame, k: int) -> 
     lead = (
         f"{first_count} leads both rankings."
         if first_count == first_rate
-        else f"{first_count} recorded the most violent crimes, but {first_rate} has the highest rate."
+        else f"{first_count} recorded the most {label}, but {first_rate} has the highest rate."
     )
     if set(top_count) == set(top_rate):
         differ = f"The same {len(both)} jurisdictions make both top-{k} lists, in a different order."
@@ -179,21 +225,28 @@ def jurisdictions_section(run: Runner, p: ReportParams) -> PageSection:
         "jurisdictions",
         "Jurisdictions",
         intro=[
-            f"How jurisdictions compare in {p.year}: by count and by rate, how concentrated violent crime "
+            f"How jurisdictions compare in {p.year}: by count and by rate, how concentrated {p.label} "
             "is, how the highest-rate places got there, and what kinds of violent crime drive them. "
             "National totals are left out of every comparison."
         ],
     )
     con, src = run.con, run.source
     by_count = run.run(
-        "jurisdictions.rank(by=count)", jurisdictions.rank, con, src, offence=OFFENCE, by="count", year=p.year, top=p.k
+        "jurisdictions.rank(by=count)",
+        jurisdictions.rank,
+        con,
+        src,
+        offence=p.offence,
+        by="count",
+        year=p.year,
+        top=p.k,
     )
     by_rate = run.run(
-        "jurisdictions.rank(by=rate)", jurisdictions.rank, con, src, offence=OFFENCE, by="rate", year=p.year, top=p.k
+        "jurisdictions.rank(by=rate)", jurisdictions.rank, con, src, offence=p.offence, by="rate", year=p.year, top=p.k
     )
     block = Block(f"Top {p.k} by count and by rate, {p.year}", anchor="ranking")
     if by_count.value is not None and by_rate.value is not None:
-        block.paragraphs.append(_overlap_sentence(by_count.value.table, by_rate.value.table, p.k))
+        block.paragraphs.append(_overlap_sentence(by_count.value.table, by_rate.value.table, p.k, p.label))
     for out, what in ((by_count, "Ranking by count"), (by_rate, "Ranking by rate")):
         if out.value is None:
             block.notes.append(out.unavailable(what) or "")
@@ -207,7 +260,7 @@ def jurisdictions_section(run: Runner, p: ReportParams) -> PageSection:
         jurisdictions.top_k_concentration,
         con,
         src,
-        offence=OFFENCE,
+        offence=p.offence,
         year=p.year,
         k=p.k,
     )
@@ -220,21 +273,21 @@ def jurisdictions_section(run: Runner, p: ReportParams) -> PageSection:
         if not math.isnan(c.top_k_share):
             block.paragraphs.append(
                 f"The top {min(p.k, n)} jurisdictions by count ({_pct(c.k_share_of_jurisdictions)} of the "
-                f"{n} with counts) recorded {_pct(c.top_k_share)} of the violent crime in {p.year}. "
+                f"{n} with counts) recorded {_pct(c.top_k_share)} of the {p.label} in {p.year}. "
                 "The curve rises steeply when a few places hold most of the total."
             )
         block.figures += run.figure(c.chart())
         _finish(block, c.notes, conc.caveats)
     section.blocks.append(block)
 
-    top = run.run("jurisdictions.top_series", jurisdictions.top_series, con, src, offence=OFFENCE, k=6, year=p.year)
+    top = run.run("jurisdictions.top_series", jurisdictions.top_series, con, src, offence=p.offence, k=6, year=p.year)
     block = Block("The highest-rate jurisdictions over time")
     if top.value is None:
         block.unavailable = top.unavailable("The highest-rate series")
     else:
         names = list(dict.fromkeys(top.value.table["name"]))
         block.paragraphs.append(
-            f"The {len(names)} jurisdictions with the highest violent-crime rate in {p.year}, each with its "
+            f"The {len(names)} jurisdictions with the highest {p.adjective} rate in {p.year}, each with its "
             "whole series. Panels share both axes, so levels can be compared across panels."
         )
         block.figures += run.figure(top.value.chart())
@@ -245,16 +298,17 @@ def jurisdictions_section(run: Runner, p: ReportParams) -> PageSection:
     if state_map is not None:
         section.blocks.append(state_map)
     if by_rate.value is not None and not by_rate.value.table.empty:
-        section.blocks.append(_mix_block(run, by_rate.value.table.iloc[0]))
+        section.blocks.append(_mix_block(run, by_rate.value.table.iloc[0], p))
     return section
 
 
-def state_map_block(run: Runner, p: ReportParams, offence: str = OFFENCE) -> Block | None:
-    """A US state choropleth of ``offence``'s rate in ``p.year`` when the dataset's jurisdictions are states.
+def state_map_block(run: Runner, p: ReportParams) -> Block | None:
+    """A US state choropleth of the report's offence's rate in ``p.year`` when the dataset's jurisdictions are states.
 
     None for a dataset of cities or counties (fewer than half of its jurisdictions are states).
     """
     # the full rate ranking (by="rate" is the default), called as the key findings call it: computed once
+    offence = p.offence
     out = run.run("jurisdictions.rank(all)", jurisdictions.rank, run.con, run.source, offence=offence, year=p.year)
     if out.value is None:
         return None
@@ -293,10 +347,10 @@ def state_map_block(run: Runner, p: ReportParams, offence: str = OFFENCE) -> Blo
     return block
 
 
-def _mix_block(run: Runner, leader: pd.Series) -> Block:
+def _mix_block(run: Runner, leader: pd.Series, p: ReportParams) -> Block:
     name, jid = str(leader["name"]), str(leader["jurisdiction_id"])
     out = run.run(
-        "jurisdictions.profile", jurisdictions.profile, run.con, run.source, jurisdiction=jid, offence=OFFENCE
+        "jurisdictions.profile", jurisdictions.profile, run.con, run.source, jurisdiction=jid, offence=p.offence
     )
     block = Block(f"Offence mix: {name} against its peers", anchor="offence-mix")
     if out.value is None:
@@ -309,7 +363,7 @@ def _mix_block(run: Runner, leader: pd.Series) -> Block:
         return _finish(block, prof.notes, out.caveats)
     diff = mix.iloc[int(mix["difference"].astype(float).abs().to_numpy().argmax())]
     block.paragraphs.append(
-        f"{name} has the highest violent-crime rate in the ranking above. Of its violent crime, "
+        f"{name} has the highest {p.adjective} rate in the ranking above. Of its violent crime, "
         + ", ".join(f"{str(r['label']).lower()} is {_pct(float(r['share']))}" for r in records(mix))
         + ". The biggest difference from the other jurisdictions (their median share) is "
         f"{str(diff['label']).lower()}: {_pct(float(diff['share']))} against "
@@ -361,7 +415,16 @@ def trends_section(run: Runner, p: ReportParams) -> PageSection:
         ],
     )
     con, src = run.con, run.source
-    yoy = run.run("trends.year_over_year", trends.year_over_year, con, src, offence=OFFENCE, alpha=p.alpha)
+    yoy = run.run(
+        "trends.year_over_year",
+        trends.year_over_year,
+        con,
+        src,
+        offence=p.offence,
+        alpha=p.alpha,
+        **p.span,
+        **p.focus,
+    )
     block = Block("Year-over-year changes", anchor="year-over-year")
     if yoy.value is None:
         block.unavailable = yoy.unavailable("Year-over-year changes")
@@ -370,9 +433,10 @@ def trends_section(run: Runner, p: ReportParams) -> PageSection:
         tested = t[t["p_value"].notna()]
         sig = tested[tested["significant"].fillna(False).astype(bool)]
         ups = int((sig["direction"] == "up").sum())
-        block.title = f"Year-over-year changes in the {_series_name(yoy.value.params)}"
+        series_name = _series_name({**yoy.value.params, "focused": bool(p.jurisdiction)})
+        block.title = f"Year-over-year changes in the {series_name}"
         block.paragraphs.append(
-            f"Of {len(tested)} consecutive-year changes in the {_series_name(yoy.value.params)}, "
+            f"Of {len(tested)} consecutive-year changes in the {series_name}, "
             f"{len(sig)} are statistically significant at "
             f"α = {p.alpha} ({ups} up, {len(sig) - ups} down). With large counts even small changes are "
             "significant, so read the size of the change as well."
@@ -390,14 +454,14 @@ def trends_section(run: Runner, p: ReportParams) -> PageSection:
         _finish(block, yoy.value.notes, yoy.caveats)
     section.blocks.append(block)
 
-    tp = run.run("trends.turning_points", trends.turning_points, con, src, offence=OFFENCE)
+    tp = run.run("trends.turning_points", trends.turning_points, con, src, offence=p.offence, **p.span, **p.focus)
     block = Block("Turning points", anchor="turning-points")
     if tp.value is None:
         block.unavailable = tp.unavailable("Turning points")
     else:
         t = tp.value.table
         min_run = tp.value.params.get("min_run", 3)
-        series = _series_name(tp.value.params)
+        series = _series_name({**tp.value.params, "focused": bool(p.jurisdiction)})
         if t.empty:
             block.paragraphs.append(
                 f"The {series} has no sustained turn (a rise or fall of at least {min_run} years on "
@@ -416,7 +480,7 @@ def trends_section(run: Runner, p: ReportParams) -> PageSection:
         _finish(block, tp.value.notes, tp.caveats)
     section.blocks.append(block)
 
-    lr = run.run("trends.long_run_trends", trends.long_run_trends, con, src, offence=OFFENCE, alpha=p.alpha)
+    lr = run.run("trends.long_run_trends", trends.long_run_trends, con, src, offence=p.offence, alpha=p.alpha, **p.span)
     block = Block("Fastest rising and falling long-run trends", anchor="long-run-trends")
     if lr.value is None:
         block.unavailable = lr.unavailable("Long-run trends")
@@ -464,7 +528,7 @@ def hotspots_section(run: Runner, p: ReportParams) -> PageSection:
         persistence.persistent_hotspots,
         run.con,
         run.source,
-        offence=OFFENCE,
+        offence=p.offence,
         k=p.k,
         share=p.hotspot_share,
         window=p.hotspot_window,
@@ -479,7 +543,7 @@ def hotspots_section(run: Runner, p: ReportParams) -> PageSection:
     k, share = res.params.get("k", p.k), float(res.params.get("share", p.hotspot_share))
     n_years, period = res.params.get("n_years", p.hotspot_window), res.params.get("period", "")
     section.intro.append(
-        f"Rule: a jurisdiction is a persistent hotspot when it ranks in the top {k} by violent-crime rate "
+        f"Rule: a jurisdiction is a persistent hotspot when it ranks in the top {k} by {p.adjective} rate "
         f"per 100,000 in at least {share:.0%} of the {n_years} years {period}. A year without a rate counts "
         "against it. One bad year is not enough: this finds places that are high year after year."
     )

@@ -411,6 +411,12 @@ class RowBuilder:
             {"jurisdiction_id": jurisdiction_id, "name": name, "kind": kind, "state": state, "ori": ori},
         )
 
+    def who(self, jurisdiction_id: str) -> str:
+        """A jurisdiction as a reader knows it: its name and its code, e.g. "Chicago (ILCPD00)"."""
+        known = self.jurisdictions.get(jurisdiction_id)
+        name = known.get("name") if known else None
+        return f"{name} ({jurisdiction_id})" if name and name != jurisdiction_id else str(jurisdiction_id)
+
     def finish_row(self, line: int, row: dict[str, Any], key_column: str) -> None:
         """Check cross-field rules, then keep the row unless it had an error."""
         if self._row_errors:
@@ -421,7 +427,8 @@ class RowBuilder:
                 line,
                 key_column,
                 "duplicate_key",
-                f"duplicate row for {row['jurisdiction_id']} in {row['year']} (first seen on line {self._keys[key]})",
+                f"duplicate row for {self.who(row['jurisdiction_id'])} in {row['year']} (first seen on line "
+                f"{self._keys[key]})",
             )
             return
         self._keys[key] = line
@@ -454,15 +461,15 @@ class RowBuilder:
                 line,
                 self.source_columns.get("months_reported", "months_reported"),
                 "months_not_stated",
-                f"months reported is 0 for {row['jurisdiction_id']} in {row['year']} although counts are given: the "
-                "file does not say how many months they cover; kept as an annual figure and flagged",
+                f"months reported is 0 for {self.who(row['jurisdiction_id'])} in {row['year']} although counts are "
+                "given: the file does not say how many months they cover; kept as an annual figure and flagged",
             )
         elif months_status(months) == "partial":
             self.warn(
                 line,
                 self.source_columns.get("months_reported", "months_reported"),
                 "partial_year",
-                f"only {months} of 12 months reported for {row['jurisdiction_id']} in {row['year']}; "
+                f"only {months} of 12 months reported for {self.who(row['jurisdiction_id'])} in {row['year']}; "
                 "counts and rates for this year are understated",
             )
         row["line"] = line

@@ -62,7 +62,11 @@ REGISTRY: dict[str, Format] = {
             "The Marshall Project's UCR file for 68 large agencies (ucr_crime_1975_2015.csv)",
             _signature(ucr_marshall.HEADER_SIGNATURE),
             parse=ucr_marshall.parse,
-            caveats=("agencies reporting fewer than 12 months are flagged as partial years",),
+            caveats=(
+                "each row is one police agency's year as reported to the FBI's Uniform Crime Reporting program "
+                "(recorded offences, not estimates); the 'National' rows are the FBI's national totals",
+                "agencies reporting fewer than 12 months are flagged as partial years",
+            ),
         ),
         Format(
             fbi_estimates.FORMAT,
@@ -70,7 +74,10 @@ REGISTRY: dict[str, Format] = {
             "FBI Crime Data Explorer estimated crimes by state (estimated_crimes_1979_2019.csv)",
             _signature(fbi_estimates.HEADER_SIGNATURE),
             parse=fbi_estimates.parse,
-            caveats=("FBI estimates fill in agencies that did not report: they are modelled, not counted",),
+            caveats=(
+                "each row is a state's (or the nation's) year of offences estimated by the FBI",
+                "FBI estimates fill in agencies that did not report: they are modelled, not counted",
+            ),
         ),
         Format(
             marshall_states.FORMAT,
@@ -78,6 +85,10 @@ REGISTRY: dict[str, Format] = {
             "The Marshall Project's state file (crime_rates_1985_2017_ucr_us_states.csv)",
             _signature(marshall_states.HEADER_SIGNATURE),
             parse=marshall_states.parse,
+            caveats=(
+                "each row is a state's year of offences reported to the FBI, as compiled by the Marshall Project; "
+                "the whole-US rows are national totals",
+            ),
         ),
         Format(
             mapped_csv.FORMAT,
@@ -90,7 +101,11 @@ REGISTRY: dict[str, Format] = {
             "City of Chicago 'Crimes - 2001 to present' export (full schema with ID, or the slim extract)",
             chicago.matches,
             spec=chicago.spec,
-            caveats=("locations are moved to the block for privacy",),
+            caveats=(
+                "each row is one crime recorded by the Chicago Police Department (one row per incident, whatever "
+                "the number of victims)",
+                "locations are moved to the block for privacy",
+            ),
         ),
         Format(
             toronto.FORMAT,
@@ -98,7 +113,12 @@ REGISTRY: dict[str, Format] = {
             "Toronto Police Service Major Crime Indicators (MCI) table",
             toronto.matches,
             spec=toronto.spec,
-            caveats=("locations are offset to the nearest intersection for privacy",),
+            caveats=(
+                "each row is one Major Crime Indicator offence recorded by the Toronto Police Service (an occurrence "
+                "with several offences or victims can give several rows)",
+                "'Theft Over' covers only thefts over $5,000: smaller thefts are not in the data",
+                "locations are offset to the nearest intersection for privacy",
+            ),
         ),
         Format(
             houston.FORMAT,
@@ -106,6 +126,9 @@ REGISTRY: dict[str, Format] = {
             "Houston Police Department crime incidents (ggmap `crime` data, 2010)",
             houston.matches,
             spec=houston.spec,
+            caveats=(
+                "each row is one offence recorded by the Houston Police Department, geocoded by the ggmap authors",
+            ),
         ),
         Format(
             nij_portland.FORMAT,
@@ -113,7 +136,10 @@ REGISTRY: dict[str, Format] = {
             "Portland Police Bureau calls for service, NIJ Real-Time Crime Forecasting Challenge format",
             nij_portland.matches,
             spec=nij_portland.spec,
-            caveats=("calls for service, not recorded crimes: a call may report no crime or the same one twice",),
+            caveats=(
+                "each row is a call for service to the Portland Police Bureau, not a recorded crime: a call may "
+                "report no crime, or the same one twice",
+            ),
         ),
     ]
 }

@@ -84,7 +84,8 @@ def resolve_source(con: duckdb.DuckDBPyConnection, source: str | None) -> str:
                 raise DataError(
                     f"dataset {source!r} holds incident records, not yearly counts per jurisdiction; for it use "
                     f"`crimelens incidents ... --source {source}` (counts, when, areas, concentration, density, "
-                    "hotspots, persistent, near-repeat), `crimelens findings`, `crimelens alerts` or "
+                    f"hotspots, persistent, near-repeat), `crimelens report --source {source}` (with --since/--until), "
+                    "`crimelens findings`, `crimelens alerts` or "
                     f"`crimelens forecast`; jurisdiction-year datasets here: {allowed}"
                 )
             raise DataError(f"dataset {source!r} is not in the warehouse; loaded datasets: {allowed}")

@@ -22,6 +22,7 @@ import pandas as pd
 from crimelens.analysis.inference import benjamini_hochberg
 from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.errors import CrimeLensWarning, DataError, SchemaError
+from crimelens.geo import pairs_within
 
 __all__ = ["KnoxResult", "LargeComputationWarning", "knox_test"]
 
@@ -199,7 +200,7 @@ def knox_test(
     a pair 7 days apart falls in 0–7). Pairs farther apart than the
     last edges are not tabulated.
 
-    Only pairs within the largest distance are enumerated (``scipy.spatial.cKDTree.query_pairs``); permuting
+    Only pairs within the largest distance are enumerated (:func:`crimelens.geo.pairs_within`); permuting
     times across events leaves that set unchanged, so each permutation recomputes only their time gaps.
     The null hypothesis is the permutation one: the dates are shuffled across the events (which keeps both the
     spatial and the temporal pattern and breaks only their link). Two ways to read a cell against it:
@@ -230,8 +231,6 @@ def knox_test(
     :data:`THREADED_WORK` pairs × permutations the tables are counted on two threads where two cores are
     available; the permutations are still drawn in order, so a seed gives the same table either way.
     """
-    from scipy.spatial import cKDTree
-
     if not isinstance(points, pd.DataFrame) or not {"x_m", "y_m", "occurred_at"} <= set(points.columns):
         got = ", ".join(map(str, points.columns)) if isinstance(points, pd.DataFrame) else type(points).__name__
         raise SchemaError(f"points: expected columns x_m, y_m (projected metres) and occurred_at, got {got}")
@@ -271,7 +270,7 @@ def knox_test(
     if n < 2:
         raise DataError(f"points: expected at least 2 incidents to form pairs, got {n}")
     days = (days - days.min()).astype(np.int32)
-    pairs = cKDTree(xy).query_pairs(r=float(d_edges[-1]), output_type="ndarray")
+    pairs = pairs_within(xy, float(d_edges[-1]))
     if len(pairs) > PAIR_WARNING:
         warnings.warn(
             f"points: {len(pairs):,} pairs within {d_edges[-1]:g} m; each of the {permutations} permutations "

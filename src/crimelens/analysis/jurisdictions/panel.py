@@ -17,7 +17,7 @@ from crimelens.errors import DataError
 from crimelens.schema import COUNT_COLUMNS, PARTIAL_YEAR_SQL
 from crimelens.warehouse import resolve_source
 
-__all__ = ["check_offence", "offence_years", "panel"]
+__all__ = ["check_offence", "offence_years", "offences_present", "panel"]
 
 _FROM = "FROM jurisdiction_year jy JOIN jurisdictions j USING (jurisdiction_id)"
 _HEAD = (
@@ -30,7 +30,11 @@ _TAIL = "jy.rape_definition, jy.rape_legacy, jy.load_id"
 
 def check_offence(offence: str) -> str:
     if offence not in COUNT_COLUMNS:
-        raise DataError(f"offence {offence!r} is not known; allowed: {', '.join(COUNT_COLUMNS)}")
+        import difflib
+
+        close = difflib.get_close_matches(str(offence).casefold().replace(" ", "_"), COUNT_COLUMNS, n=3, cutoff=0.6)
+        hint = f"close matches: {', '.join(close)}; " if close else ""
+        raise DataError(f"offence {offence!r} is not known; {hint}allowed: {', '.join(COUNT_COLUMNS)}")
     return offence
 
 
@@ -74,4 +78,17 @@ def offence_years(con: duckdb.DuckDBPyConnection, source: str | None, offence: s
     rows = con.execute(
         f"SELECT DISTINCT jy.year {_FROM} WHERE jy.source = ? AND jy.{column} IS NOT NULL ORDER BY 1", [src]
     ).fetchall()
+    if not rows:
+        present = offences_present(con, src)
+        raise DataError(
+            f"offence {offence!r}: dataset {src!r} has no {offence} counts; offences it holds: "
+            f"{', '.join(present) or 'none'}"
+        )
     return src, np.array([int(r[0]) for r in rows], dtype=np.int64)
+
+
+def offences_present(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
+    """The count columns (offences) with at least one count in dataset ``source``, in the schema's order."""
+    counts = ", ".join(f"count({c})" for c in COUNT_COLUMNS)  # names from the schema's list, never from the caller
+    row = con.execute(f"SELECT {counts} FROM jurisdiction_year WHERE source = ?", [source]).fetchone()
+    return [c for c, n in zip(COUNT_COLUMNS, row or (), strict=False) if n]

@@ -248,6 +248,7 @@ def _mix(frame: pd.DataFrame, jid: str) -> pd.DataFrame:
         }
     )
     out["difference"] = out["share"] - out["peer_median_share"]
+    out["difference_points"] = out["difference"] * 100  # percentage points, as a reader says it
     return out
 
 
@@ -258,17 +259,23 @@ def profile(
     *,
     jurisdiction: str,
     offence: str = "violent_crime",
+    start: int | None = None,
+    end: int | None = None,
 ) -> Profile:
     """A jurisdiction's count, rate and ranks year by year, and its violent-offence mix against its peers.
 
     ``jurisdiction`` is an id or a name (case-insensitive). Table columns ``year, count, rate_per_100k,
     rank_by_rate, rank_by_count, n_jurisdictions, partial``: ranks among the non-national jurisdictions
     that year (1 = highest); ``n_jurisdictions`` is how many had a rate that year. ``mix`` has ``offence,
-    label, share, peer_median_share, difference``: each violent offence's share of its violent crime over
-    the years where all four are known, against the median share of the other jurisdictions over the
-    same years.
+    label, share, peer_median_share, difference, difference_points``: each violent offence's share of its
+    violent crime over the years where all four are known, against the median share of the other jurisdictions
+    over the same years; ``difference`` is share − peer median, ``difference_points`` the same in percentage
+    points. ``start``/``end``: only the years of that span (inclusive).
     """
-    src, frame = panel(con, source, offences=(offence, *VIOLENT_OFFENCES))
+    if start is not None or end is not None:
+        src, years = offence_years(con, source, offence)
+        start, end = resolve_years(years, offence, year=None, start=start, end=end, default="all")
+    src, frame = panel(con, source, offences=(offence, *VIOLENT_OFFENCES), start=start, end=end)
     jid, name, kind = find_jurisdiction(frame, jurisdiction, allow_nation=False)
     of = offence_frame(frame, offence)
     local = of[of["kind"] != "nation"].copy()

@@ -30,7 +30,6 @@ from crimelens.analysis.jurisdictions.statistics import (
     national_series,
     offence_frame,
     period_label,
-    resolve_period,
     resolve_years,
     skipped_note,
 )
@@ -190,6 +189,16 @@ def _pair_sums(local: pd.DataFrame) -> dict[int, tuple[float, float, float, floa
     return out
 
 
+def _span_panel(
+    con: duckdb.DuckDBPyConnection, source: str | None, offence: str, start: int | None, end: int | None
+) -> tuple[str, pd.DataFrame]:
+    """The panel of one offence over the years ``start``–``end`` (each None: open), checked against the years the
+    offence has counts in; the filter runs in DuckDB."""
+    src, years = offence_years(con, source, offence)
+    lo, hi = resolve_years(years, offence, year=None, start=start, end=end, default="all")
+    return panel(con, src, offences=(offence,), start=lo, end=hi)
+
+
 @records_caveats
 def year_over_year(
     con: duckdb.DuckDBPyConnection,
@@ -197,6 +206,8 @@ def year_over_year(
     *,
     jurisdiction: str | None = None,
     offence: str = "violent_crime",
+    start: int | None = None,
+    end: int | None = None,
     alpha: float = _ALPHA,
 ) -> YearOverYear:
     """Each year against the year before, tested with the exact conditional Poisson test.
@@ -222,9 +233,8 @@ def year_over_year(
     partially reported year.
     """
     alpha = _check_alpha(alpha)
-    src, frame = panel(con, source, offences=(offence,))
+    src, frame = _span_panel(con, source, offence, start, end)
     of = offence_frame(frame, offence)
-    resolve_period(of, offence, year=None, start=None, end=None, default="all")
     series, name, jid, notes = _series(of, frame, jurisdiction, offence)
     summed = jurisdiction is None and jid == ""
     local = of[(of["kind"] != "nation") & of["count"].notna() & of["population"].notna() & ~of["partial"]]
@@ -598,6 +608,8 @@ def turning_points(
     *,
     jurisdiction: str | None = None,
     offence: str = "violent_crime",
+    start: int | None = None,
+    end: int | None = None,
     min_run: int = 3,
 ) -> TurningPoints:
     """Years where a rate series turns from a sustained rise to a sustained fall (peak) or back (trough).
@@ -613,9 +625,8 @@ def turning_points(
     ``jurisdiction`` None is the nation (as in :func:`year_over_year`).
     """
     min_run = check_whole("min_run", min_run)
-    src, frame = panel(con, source, offences=(offence,))
+    src, frame = _span_panel(con, source, offence, start, end)
     of = offence_frame(frame, offence)
-    resolve_period(of, offence, year=None, start=None, end=None, default="all")
     series, name, jid, notes = _series(of, frame, jurisdiction, offence)
     series = series[series["rate_per_100k"].notna()]
     n_partial = int(series["partial"].sum())
