@@ -48,8 +48,8 @@ def _root(
 def main() -> None:
     """Console-script entry point.
 
-    When the command is done, the process ends without tearing down the libraries it imported (pandas, Ibis and
-    matplotlib take 0.2–0.6 s to unload, longer than many commands): output is flushed and connections are
+    When the command is done, the process ends without tearing down the libraries it imported (pandas and Ibis
+    take 0.2–0.6 s to unload, longer than many commands): output is flushed and connections are
     already closed. A Spark session, which has a JVM to stop, gets the normal exit.
     """
     try:

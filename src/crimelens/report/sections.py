@@ -320,8 +320,9 @@ def state_map_block(run: Runner, p: ReportParams) -> Block | None:
     block = Block(f"{what} rate by state, {p.year}", anchor="state-map")
     drawn = table[table["rate_per_100k"].notna()]
     block.paragraphs.append(
-        f"{what} per 100,000 residents in {p.year}, for the {len(drawn)} of the 50 states and DC with a rate. "
-        "Hover a state for its rate, its 95% interval, the count, the population and whether the year is partial."
+        f"{what} per 100,000 residents in {p.year}, "
+        + ("for all 50 states and DC. " if len(drawn) >= 51 else f"for {len(drawn)} of the 50 states and DC. ")
+        + "Hover a state for its rate, its 95% interval, the count, the population and whether the year is partial."
     )
     if unmatched:
         block.notes.append(
