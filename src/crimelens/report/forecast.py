@@ -310,8 +310,8 @@ def forecast_section(
         intro=[
             "A forecast map of next week's expected incidents per grid cell, how well each method ranked cells on "
             "recent weeks it had not seen (beside naive: each cell's count over the last year), and the cells "
-            "ranked, each with a 90% interval. Week-to-week noise limits every method: on Toronto, the best "
-            "forecast catches about 0.36 of a week's incidents in 5% of the city, naive 0.355.",
+            "ranked, each with a 90% interval. Week-to-week noise limits every method: the best ones gain little "
+            "over naive counts, and the table shows by how much, with an interval, on this data.",
         ],
     )
     for src in incident_sources:
