@@ -272,3 +272,22 @@ def test_cell_bounds_are_ordered_and_contain_the_centre(
     # the corners project back to the cell's edges (cylindrical: x from longitude, y from latitude)
     fx, fy = forward([b["west"], b["east"]], [b["south"], b["north"]], lon0, lat0)
     assert math.isclose(fx[1] - fx[0], cell, rel_tol=1e-6) and math.isclose(fy[1] - fy[0], cell, rel_tol=1e-6)
+
+
+def test_columns_with_dots_are_escaped_field_names() -> None:
+    # Vega-Lite reads "hit_rate_0.05" as field "hit_rate_0", key "05" (nested access) unless the dot is escaped:
+    # the forecast's per-period chart came out empty before
+    data = pd.DataFrame(
+        {"period.start": ["2019-01-07", "2019-01-14"], "hit_rate_0.05": [0.3, 0.4], "m[1]": ["naive", "naive"]}
+    )
+    spec = ChartSpec(kind="line", data=data, x="period.start", y="hit_rate_0.05", series="m[1]", title="t")
+    vl = chart_to_vegalite(spec)
+    _validate(vl)
+    enc = vl["layer"][0]["encoding"]
+    assert enc["y"]["field"] == "hit_rate_0\\.05" and enc["x"]["field"] == "period\\.start"
+    assert enc["color"]["field"] == "m\\[1\\]"
+    assert vl["layer"][0]["params"][0]["select"]["fields"] == ["m\\[1\\]"]
+    assert [t["field"] for t in enc["tooltip"]] == ["period\\.start", "hit_rate_0\\.05", "m\\[1\\]"]
+    # the data and the CSV columns keep the names as they are
+    assert vl["usermeta"]["columns"] == ["period.start", "hit_rate_0.05", "m[1]"]
+    assert vl["data"]["values"][0]["hit_rate_0.05"] == 0.3

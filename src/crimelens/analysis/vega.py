@@ -27,6 +27,7 @@ to colorblind people (the palette below).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -119,6 +120,12 @@ def _humanize(column: str) -> str:
     return column.replace("_", " ").strip()
 
 
+def _field(column: str) -> str:
+    """``column`` as a Vega-Lite field reference: dots and brackets escaped, so ``hit_rate_0.05`` names the
+    column and is not read as nested access (``hit_rate_0`` → ``05``)."""
+    return re.sub(r"([\\.\[\]])", r"\\\1", column)
+
+
 def _value_format(column: str) -> str:
     return ".0%" if "share" in column.lower() else ",.4~f"
 
@@ -142,7 +149,7 @@ def _tooltip(data: pd.DataFrame) -> list[dict[str, Any]]:
     tips: list[dict[str, Any]] = []
     for col in data.columns:
         values = data[col]
-        tip: dict[str, Any] = {"field": str(col), "title": _humanize(str(col))}
+        tip: dict[str, Any] = {"field": _field(str(col)), "title": _humanize(str(col))}
         if _is_temporal(values):
             tip.update(type="temporal", format="%Y-%m-%d")
         elif _is_year_like(values, str(col)):
@@ -158,7 +165,7 @@ def _tooltip(data: pd.DataFrame) -> list[dict[str, Any]]:
 def _x_encoding(data: pd.DataFrame, column: str, title: str) -> tuple[dict[str, Any], bool]:
     """The x encoding and whether it is continuous (and so zoomable)."""
     values = data[column]
-    enc: dict[str, Any] = {"field": column, "title": title or None}
+    enc: dict[str, Any] = {"field": _field(column), "title": title or None}
     if _is_temporal(values):
         enc["type"] = "temporal"
         return enc, True
@@ -173,7 +180,7 @@ def _x_encoding(data: pd.DataFrame, column: str, title: str) -> tuple[dict[str, 
 
 
 def _y_encoding(data: pd.DataFrame, column: str, title: str) -> dict[str, Any]:
-    enc: dict[str, Any] = {"field": column, "type": "quantitative", "title": title or None}
+    enc: dict[str, Any] = {"field": _field(column), "type": "quantitative", "title": title or None}
     if "rank" in column.lower():  # rank 1 (the highest) at the top, whole numbers only
         worst = _numeric(data[column]).max()
         top = max(float(worst) if math.isfinite(worst) else 1.0, 5.0)
@@ -191,9 +198,9 @@ def _legend_param(name: str = "legend") -> dict[str, Any]:
 def _series_color(data: pd.DataFrame, series: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Colour by series with a legend that toggles it: (color encoding, opacity encoding, selection param)."""
     param = _legend_param()
-    param["select"]["fields"] = [series]
+    param["select"]["fields"] = [_field(series)]
     domain = [str(v) for v in _ordered_unique(data[series].astype(str))]
-    color = {"field": series, "type": "nominal", "title": None, "scale": {"domain": domain}, "sort": domain}
+    color = {"field": _field(series), "type": "nominal", "title": None, "scale": {"domain": domain}, "sort": domain}
     opacity = {"condition": {"param": "legend", "value": 1}, "value": 0.12}
     return color, opacity, param
 
@@ -284,7 +291,7 @@ def _height(spec: ChartSpec, data: pd.DataFrame) -> int:
 def _highlight_layer(spec: ChartSpec, x: dict[str, Any], y: dict[str, Any], tooltip: list[Any]) -> dict[str, Any]:
     assert spec.highlight is not None
     return {
-        "transform": [{"filter": {"field": spec.highlight, "equal": True}}],
+        "transform": [{"filter": {"field": _field(spec.highlight), "equal": True}}],
         "mark": {"type": "point", "filled": True, "size": 70, "color": _ACCENT, "stroke": "white"},
         "encoding": {"x": x, "y": y, "tooltip": tooltip},
     }
@@ -343,7 +350,7 @@ def _layers(data: pd.DataFrame, spec: ChartSpec, tooltip: list[Any]) -> list[dic
     cats = [str(v) for v in _ordered_unique(data[spec.x].astype(str))]
     if horizontal:
         cats = cats[::-1]  # as in the data: the first row is drawn at the bottom (rankings come bottom-up)
-    cat: dict[str, Any] = {"field": spec.x, "type": "nominal", "sort": cats, "title": spec.x_label or None}
+    cat: dict[str, Any] = {"field": _field(spec.x), "type": "nominal", "sort": cats, "title": spec.x_label or None}
     val = _y_encoding(data, spec.y, spec.y_label)
     val["axis"] = {"format": _value_format(spec.y)}
     if spec.reference is not None and spec.kind == "bar":
@@ -359,10 +366,10 @@ def _layers(data: pd.DataFrame, spec: ChartSpec, tooltip: list[Any]) -> list[dic
         enc["color"], enc["opacity"], legend = _series_color(data, spec.series)
         params.append(legend)
         if spec.kind == "bar":
-            enc["xOffset"] = {"field": spec.series, "type": "nominal", "sort": enc["color"]["sort"]}
+            enc["xOffset"] = {"field": _field(spec.series), "type": "nominal", "sort": enc["color"]["sort"]}
     elif spec.highlight:
         enc["color"] = {
-            "condition": {"test": {"field": spec.highlight, "equal": True}, "value": _ACCENT},
+            "condition": {"test": {"field": _field(spec.highlight), "equal": True}, "value": _ACCENT},
             "value": PALETTE[0],
         }
     else:
@@ -373,16 +380,16 @@ def _layers(data: pd.DataFrame, spec: ChartSpec, tooltip: list[Any]) -> list[dic
             {
                 "mark": {"type": "text", "align": "left", "dx": 3, "color": _MUTED},
                 "encoding": {
-                    "x": {"field": spec.y, "type": "quantitative"},
+                    "x": {"field": _field(spec.y), "type": "quantitative"},
                     "y": cat,
-                    "text": {"field": spec.y, "type": "quantitative", "format": _value_format(spec.y)},
+                    "text": {"field": _field(spec.y), "type": "quantitative", "format": _value_format(spec.y)},
                 },
             }
         )
     if spec.highlight and has_series:
         layers.append(
             {
-                "transform": [{"filter": {"field": spec.highlight, "equal": True}}],
+                "transform": [{"filter": {"field": _field(spec.highlight), "equal": True}}],
                 "mark": {"type": "text", "text": "*", "dy": -6, "fontSize": 14, "color": _ACCENT},
                 "encoding": {k: v for k, v in enc.items() if k in ("x", "y", "xOffset")},
             }
@@ -398,7 +405,7 @@ def _small_multiples(base: dict[str, Any], data: pd.DataFrame, spec: ChartSpec, 
     columns = 1 if len(facets) == 1 else 2 if len(facets) in (2, 4) else 3
     base.pop("autosize")
     base.update(
-        facet={"field": spec.facet, "type": "nominal", "sort": [str(f) for f in facets], "title": None},
+        facet={"field": _field(spec.facet), "type": "nominal", "sort": [str(f) for f in facets], "title": None},
         columns=columns,
         spec={"width": 200, "height": 130, "layer": layers},
         resolve={"scale": {"y": "shared"}},
@@ -428,10 +435,10 @@ def matrix_chart(
         "height": 24 * len(rows),
         "mark": {"type": "rect", "tooltip": True},
         "encoding": {
-            "x": {"field": column, "type": "ordinal", "sort": cols, "title": x_label or None,
+            "x": {"field": _field(column), "type": "ordinal", "sort": cols, "title": x_label or None,
                   "axis": {"values": shown, "labelAngle": 0}},
-            "y": {"field": row, "type": "ordinal", "sort": rows, "title": None},
-            "color": {"field": value, "type": "quantitative", "title": legend_label or _humanize(value),
+            "y": {"field": _field(row), "type": "ordinal", "sort": rows, "title": None},
+            "color": {"field": _field(value), "type": "quantitative", "title": legend_label or _humanize(value),
                       "scale": {"scheme": "yelloworangered"}, "legend": {"orient": "right"}},
             "tooltip": _tooltip(data),
         },
@@ -626,7 +633,7 @@ def grid_map(
         features.append({"type": "Feature", "geometry": _square(row["x_m"], row["y_m"], half), "properties": props})
     tip_enc = [
         {
-            "field": f"properties.{c}",
+            "field": f"properties.{_field(c)}",
             "title": _humanize(c),
             "type": "quantitative" if _is_numeric(data[c]) else "nominal",
             **({"format": _value_format(c)} if _is_numeric(data[c]) else {}),
@@ -637,14 +644,14 @@ def grid_map(
         present = set(data[value].astype(str))
         names = [n for n in categorical if n in present] or list(categorical)
         color: dict[str, Any] = {
-            "field": f"properties.{value}",
+            "field": f"properties.{_field(value)}",
             "type": "nominal",
             "title": legend_label or None,
             "scale": {"domain": names, "range": [categorical[n] for n in names]},
         }
     else:
         color = {
-            "field": f"properties.{value}",
+            "field": f"properties.{_field(value)}",
             "type": "quantitative",
             "title": legend_label or _humanize(value),
             "scale": {"scheme": "yelloworangered"},
@@ -673,7 +680,7 @@ def grid_map(
             )
             subtitle.append("Grey: the data's footprint (no area boundaries are loaded).")
     legend = _legend_param()
-    legend["select"]["fields"] = [f"properties.{value}"]
+    legend["select"]["fields"] = [f"properties.{_field(value)}"]
     cell_layer: dict[str, Any] = {
         "name": "cells",
         "data": {"values": features},
@@ -753,7 +760,7 @@ def area_map(
     ]
     tips = [
         {
-            "field": f"properties.{c}",
+            "field": f"properties.{_field(c)}",
             "title": _humanize(str(c)),
             "type": "quantitative" if _is_numeric(data[c]) else "nominal",
             **({"format": _value_format(str(c))} if _is_numeric(data[c]) else {}),
@@ -768,7 +775,7 @@ def area_map(
             "encoding": {
                 "color": {
                     "condition": {"test": f"!isValid(datum.properties['{value}'])", "value": "#ffffff"},
-                    "field": f"properties.{value}",
+                    "field": f"properties.{_field(value)}",
                     "type": "quantitative",
                     "title": legend_label or _humanize(value),
                     "scale": {"scheme": "yelloworangered"},

@@ -95,6 +95,12 @@ _INIT = r"""
     var spec = JSON.parse(fig.querySelector("script.vega-spec").textContent);
     var target = fig.querySelector(".vega-chart");
     fitFacets(spec, target.clientWidth || 700);
+    if (spec.projection && spec.width === "container") {
+      // a map is drawn once at its container's width and then scales with the page (CSS): re-fitting a
+      // projection while the page is being resized drew paths at NaN for a moment
+      spec.width = Math.max(280, target.clientWidth || 700);
+      if (spec.autosize && spec.autosize.resize) delete spec.autosize.resize;
+    }
     var meta = spec.usermeta || {};
     var button = fig.querySelector("button.csv-download");
     if (button) {
