@@ -405,7 +405,12 @@ def _small_multiples(base: dict[str, Any], data: pd.DataFrame, spec: ChartSpec, 
     columns = 1 if len(facets) == 1 else 2 if len(facets) in (2, 4) else 3
     base.pop("autosize")
     base.update(
-        facet={"field": _field(spec.facet), "type": "nominal", "sort": [str(f) for f in facets], "title": None},
+        facet={
+            "field": _field(spec.facet) if spec.facet else None,
+            "type": "nominal",
+            "sort": [str(f) for f in facets],
+            "title": None,
+        },
         columns=columns,
         spec={"width": 200, "height": 130, "layer": layers},
         resolve={"scale": {"y": "shared"}},
