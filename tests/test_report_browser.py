@@ -82,6 +82,17 @@ def _serve(site: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def fbi_2019_violent(fbi_con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The FBI's national 2019 estimates of the violent offences, by a plain query on the warehouse."""
+    row = fbi_con.execute(
+        "SELECT homicide, rape, robbery, aggravated_assault FROM jurisdiction_year "
+        "WHERE source = 'fbi-estimates' AND jurisdiction_id = 'US' AND year = 2019"
+    ).fetchone()
+    assert row is not None
+    return dict(zip(("Homicide", "Rape", "Robbery", "Aggravated assault"), map(int, row), strict=True))
+
+
+@pytest.fixture
 def served_report(fbi_con: duckdb.DuckDBPyConnection, tmp_path: Path) -> Iterator[str]:
     """The report on the FBI estimates, served from its folder on 127.0.0.1 (random port); yields its URL."""
     site = tmp_path / "site"
@@ -91,7 +102,7 @@ def served_report(fbi_con: duckdb.DuckDBPyConnection, tmp_path: Path) -> Iterato
         yield url
 
 
-def test_report_renders_offline_in_chromium(served_report: str) -> None:
+def test_report_renders_offline_in_chromium(served_report: str, fbi_2019_violent: dict[str, int]) -> None:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: install Chromium (make test installs it) to run browser tests")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
@@ -147,6 +158,10 @@ def test_report_renders_offline_in_chromium(served_report: str) -> None:
             assert got[0] == cols
             expected = [["" if r.get(c) is None else _js_str(r[c]) for c in cols] for r in spec["data"]["values"]]
             assert got[1:] == expected
+            # ... and that data is the result's table: the 2019 counts of the violent offences, here from a plain
+            # query on the warehouse (not through crimelens' analyses)
+            assert spec["title"]["text"] == "Violent offences recorded, 2019" and cols[:2] == ["label", "count"]
+            assert {row[0]: int(row[1]) for row in got[1:]} == fbi_2019_violent
             # phone width: nothing spills sideways
             page.set_viewport_size({"width": 375, "height": 800})
             page.wait_for_timeout(500)
