@@ -736,7 +736,14 @@ def grid_map(
         "autosize": {"type": "fit-x", "contains": "padding"},
         "projection": projection,
         "layer": layers,
-        "usermeta": {"columns": columns, "csv_layer": "cells", "kind": "grid_map", "drawn": len(data), "cells": total},
+        "usermeta": {
+            "columns": columns,
+            "csv_layer": "cells",
+            "kind": "grid_map",
+            "drawn": len(data),
+            "cells": total,
+            "aspect": round(float(ny / max(nx, 1)), 4),  # height / width of the cells' extent: sizes the map
+        },
     }
 
 

@@ -95,13 +95,18 @@ _INIT = r"""
     var spec = JSON.parse(fig.querySelector("script.vega-spec").textContent);
     var target = fig.querySelector(".vega-chart");
     fitFacets(spec, target.clientWidth || 700);
+    var meta = spec.usermeta || {};
     if (spec.projection && spec.width === "container") {
       // a map is drawn once at its container's width and then scales with the page (CSS): re-fitting a
       // projection while the page is being resized drew paths at NaN for a moment
       spec.width = Math.max(280, target.clientWidth || 700);
+      if (meta.aspect > 0) {
+        // as tall as the cells' extent needs at this width (beside the colour legend), so a map in a half-width
+        // column leaves no blank band below it
+        spec.height = Math.round(Math.min(720, Math.max(220, (spec.width - 140) * meta.aspect)));
+      }
       if (spec.autosize && spec.autosize.resize) delete spec.autosize.resize;
     }
-    var meta = spec.usermeta || {};
     var button = fig.querySelector("button.csv-download");
     if (button) {
       button.addEventListener("click", function () {
