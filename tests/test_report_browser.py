@@ -92,6 +92,40 @@ def fbi_2019_violent(fbi_con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(zip(("Homicide", "Rape", "Robbery", "Aggravated assault"), map(int, row), strict=True))
 
 
+@contextlib.contextmanager
+def _open_page(url: str, *, width: int) -> Iterator[tuple[Any, list[str], list[str]]]:
+    """Debian Chromium on ``url`` (a report served from 127.0.0.1), every request off this machine aborted.
+
+    Yields the page, the list of requests that tried to leave the machine and the list of console and page
+    errors; the caller asserts both are empty once it is done.
+    """
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Chromium (make test installs it) to run browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def route(r: Any) -> None:
+        if urlsplit(r.request.url).hostname in LOCAL_HOSTS:
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.route("**/*", route)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            response = page.goto(url, wait_until="load")
+            assert response is not None and response.status == 200
+            yield page, outside, errors
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def served_report(fbi_con: duckdb.DuckDBPyConnection, tmp_path: Path) -> Iterator[str]:
     """The report on the FBI estimates, served from its folder on 127.0.0.1 (random port); yields its URL."""
@@ -220,53 +254,30 @@ def served_incident_report(tmp_path: Path) -> Iterator[str]:
 
 
 def test_incident_maps_render_offline_in_chromium(served_incident_report: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: install Chromium (make test installs it) to run browser tests")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    outside: list[str] = []
-    errors: list[str] = []
-
-    def route(r: Any) -> None:
-        if urlsplit(r.request.url).hostname in LOCAL_HOSTS:
-            r.continue_()
-        else:
-            outside.append(r.request.url)
-            r.abort()
-
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.route("**/*", route)
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            response = page.goto(served_incident_report, wait_until="load")
-            assert response is not None and response.status == 200
-            heading = page.locator("#incidents-simulated-city-heading")
-            assert heading.is_visible() and "SIMULATED" in heading.inner_text()
-            page.wait_for_selector("html.charts-ready", timeout=60_000)
-            maps = page.locator("figure.map-figure .vega-chart svg")
-            # hour × weekday, area choropleth, density, Gi* and persistent hot spots
-            assert maps.count() >= 5
-            for i in range(maps.count()):
-                box = maps.nth(i).bounding_box()
-                assert box is not None and box["width"] > 300 and box["height"] > 150, i
-            # every map of simulated data says so on the map itself
-            assert page.locator("figure.map-figure .vega-chart svg", has_text="SIMULATED DATA").count() >= 4
-            # outlines of the loaded areas are drawn, and the top cells carry place names
-            gi = page.locator("figure.map-figure", has_text="Hot (red)").first
-            assert "Outlines: sim-areas" in gi.inner_text()
-            gi.scroll_into_view_if_needed()
-            _hover(page, gi.locator("[aria-roledescription=geoshape]").nth(3))
-            page.locator("#vg-tooltip-element").wait_for(state="visible", timeout=5_000)
-            assert "hotspot" in page.locator("#vg-tooltip-element").inner_text()
-            # findings from the incident section head the report (only incidents were loaded)
-            assert page.locator("#findings-list > li", has_text="simulated-city (simulated)").count() >= 2
-            ARTIFACTS.mkdir(exist_ok=True)
-            gi.screenshot(path=str(ARTIFACTS / "report_incidents_gi_tooltip.png"))
-            page.locator("#incidents-simulated-city").screenshot(path=str(ARTIFACTS / "report_incidents.png"))
-        finally:
-            browser.close()
+    with _open_page(served_incident_report, width=1200) as (page, outside, errors):
+        heading = page.locator("#incidents-simulated-city-heading")
+        assert heading.is_visible() and "SIMULATED" in heading.inner_text()
+        page.wait_for_selector("html.charts-ready", timeout=60_000)
+        maps = page.locator("figure.map-figure .vega-chart svg")
+        # hour × weekday, area choropleth, density, Gi* and persistent hot spots
+        assert maps.count() >= 5
+        for i in range(maps.count()):
+            box = maps.nth(i).bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 150, i
+        # every map of simulated data says so on the map itself
+        assert page.locator("figure.map-figure .vega-chart svg", has_text="SIMULATED DATA").count() >= 4
+        # outlines of the loaded areas are drawn, and the top cells carry place names
+        gi = page.locator("figure.map-figure", has_text="Hot (red)").first
+        assert "Outlines: sim-areas" in gi.inner_text()
+        gi.scroll_into_view_if_needed()
+        _hover(page, gi.locator("[aria-roledescription=geoshape]").nth(3))
+        page.locator("#vg-tooltip-element").wait_for(state="visible", timeout=5_000)
+        assert "hotspot" in page.locator("#vg-tooltip-element").inner_text()
+        # findings from the incident section head the report (only incidents were loaded)
+        assert page.locator("#findings-list > li", has_text="simulated-city (simulated)").count() >= 2
+        ARTIFACTS.mkdir(exist_ok=True)
+        gi.screenshot(path=str(ARTIFACTS / "report_incidents_gi_tooltip.png"))
+        page.locator("#incidents-simulated-city").screenshot(path=str(ARTIFACTS / "report_incidents.png"))
     assert outside == [], f"the report asked for outside resources: {outside}"
     assert errors == [], f"console or page errors: {errors}"
     assert (ARTIFACTS / "report_incidents.png").stat().st_size > 50_000
@@ -288,50 +299,27 @@ def served_toronto_report(real_data: Path, tmp_path: Path) -> Iterator[str]:
 
 
 def test_toronto_report_maps_with_place_names_and_tooltips(served_toronto_report: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: install Chromium (make test installs it) to run browser tests")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    outside: list[str] = []
-    errors: list[str] = []
-
-    def route(r: Any) -> None:
-        if urlsplit(r.request.url).hostname in LOCAL_HOSTS:
-            r.continue_()
-        else:
-            outside.append(r.request.url)
-            r.abort()
-
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.route("**/*", route)
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            response = page.goto(served_toronto_report, wait_until="load")
-            assert response is not None and response.status == 200
-            page.wait_for_selector("html.charts-ready", timeout=60_000)
-            assert page.locator("figure.vega-failed").count() == 0
-            persistent = page.locator("figure.map-figure", has_text="Persistent hot spots").first
-            text = persistent.inner_text()
-            # no Toronto boundary file is loaded: the data's footprint is outlined instead, and places are named
-            # from the neighbourhoods the incidents carry
-            assert "footprint" in text
-            assert "Moss Park" in text or "Bay Street Corridor" in text or "Church-Yonge Corridor" in text, text
-            persistent.scroll_into_view_if_needed()
-            page.wait_for_timeout(300)
-            stable = persistent.locator("[aria-roledescription=geoshape]")
-            assert stable.count() > 50
-            _hover(page, stable.nth(1))  # nth(0) is the footprint; then the stable cells, busiest first
-            tip = page.locator("#vg-tooltip-element")
-            tip.wait_for(state="visible", timeout=5_000)
-            tip_text = tip.inner_text()
-            assert "status" in tip_text and "incidents" in tip_text, tip_text
-            assert "null" not in tip_text
-            ARTIFACTS.mkdir(exist_ok=True)
-            persistent.screenshot(path=str(ARTIFACTS / "report_toronto.png"))
-        finally:
-            browser.close()
+    with _open_page(served_toronto_report, width=1100) as (page, outside, errors):
+        page.wait_for_selector("html.charts-ready", timeout=60_000)
+        assert page.locator("figure.vega-failed").count() == 0
+        persistent = page.locator("figure.map-figure", has_text="Persistent hot spots").first
+        text = persistent.inner_text()
+        # no Toronto boundary file is loaded: the data's footprint is outlined instead, and places are named
+        # from the neighbourhoods the incidents carry
+        assert "footprint" in text
+        assert "Moss Park" in text or "Bay Street Corridor" in text or "Church-Yonge Corridor" in text, text
+        persistent.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        stable = persistent.locator("[aria-roledescription=geoshape]")
+        assert stable.count() > 50
+        _hover(page, stable.nth(1))  # nth(0) is the footprint; then the stable cells, busiest first
+        tip = page.locator("#vg-tooltip-element")
+        tip.wait_for(state="visible", timeout=5_000)
+        tip_text = tip.inner_text()
+        assert "status" in tip_text and "incidents" in tip_text, tip_text
+        assert "null" not in tip_text
+        ARTIFACTS.mkdir(exist_ok=True)
+        persistent.screenshot(path=str(ARTIFACTS / "report_toronto.png"))
     assert outside == [], f"the report asked for outside resources: {outside}"
     assert errors == [], f"console or page errors: {errors}"
     assert (ARTIFACTS / "report_toronto.png").stat().st_size > 30_000
@@ -356,45 +344,22 @@ def served_comparison_report(marshall_con: duckdb.DuckDBPyConnection, real_file,
 
 
 def test_comparison_report_renders_in_chromium(served_comparison_report: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: install Chromium (make test installs it) to run browser tests")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    outside: list[str] = []
-    errors: list[str] = []
-
-    def route(r: Any) -> None:
-        if urlsplit(r.request.url).hostname in LOCAL_HOSTS:
-            r.continue_()
-        else:
-            outside.append(r.request.url)
-            r.abort()
-
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.route("**/*", route)
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            response = page.goto(served_comparison_report, wait_until="load")
-            assert response is not None and response.status == 200
-            page.wait_for_selector("html.charts-ready", timeout=60_000)
-            assert page.locator("figure.vega-failed").count() == 0
-            section = page.locator("#comparison")
-            text = section.inner_text()
-            assert text.index("New York City") < text.index("Los Angeles") < text.index("Chicago")
-            charts = section.locator("figure[data-vega] .vega-chart svg")
-            assert charts.count() >= 1
-            first = section.locator("figure[data-vega]").first
-            first.scroll_into_view_if_needed()
-            marks = first.locator(_TIPPED)
-            if marks.count():
-                _hover(page, marks.first)
-                page.locator("#vg-tooltip-element").wait_for(state="visible", timeout=5_000)
-            ARTIFACTS.mkdir(exist_ok=True)
-            section.screenshot(path=str(ARTIFACTS / "report_comparison.png"))
-        finally:
-            browser.close()
+    with _open_page(served_comparison_report, width=1100) as (page, outside, errors):
+        page.wait_for_selector("html.charts-ready", timeout=60_000)
+        assert page.locator("figure.vega-failed").count() == 0
+        section = page.locator("#comparison")
+        text = section.inner_text()
+        assert text.index("New York City") < text.index("Los Angeles") < text.index("Chicago")
+        charts = section.locator("figure[data-vega] .vega-chart svg")
+        assert charts.count() >= 1
+        first = section.locator("figure[data-vega]").first
+        first.scroll_into_view_if_needed()
+        marks = first.locator(_TIPPED)
+        assert marks.count() > 0
+        _hover(page, marks.first)
+        page.locator("#vg-tooltip-element").wait_for(state="visible", timeout=5_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        section.screenshot(path=str(ARTIFACTS / "report_comparison.png"))
     assert outside == [], f"the report asked for outside resources: {outside}"
     assert errors == [], f"console or page errors: {errors}"
     assert (ARTIFACTS / "report_comparison.png").stat().st_size > 30_000
