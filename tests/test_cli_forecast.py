@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from crimelens import warehouse
+from conftest import seeded_city_warehouse
 from crimelens.cli import app
 
 runner = CliRunner()
@@ -19,34 +18,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def city_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seeded city of 3,000 incidents over 2021–2022 in two neighbourhoods, hot spots in the west one."""
-    tmp = tmp_path_factory.mktemp("fcli")
-    rng = np.random.default_rng(7)
-    n = 3000
-    hot = rng.random(n) < 0.5
-    lat = np.where(hot, 43.70 + rng.normal(0, 0.002, n), rng.uniform(43.68, 43.72, n))
-    lon = np.where(hot, -79.40 + rng.normal(0, 0.002, n), rng.uniform(-79.44, -79.36, n))
-    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 730, n), unit="D")
-    frame = pd.DataFrame(
-        {
-            "id": np.arange(n),
-            "date": days.strftime("%Y-%m-%d"),
-            "offence": np.where(rng.random(n) < 0.3, "Robbery", "Theft"),
-            "lat": lat,
-            "lon": lon,
-            "hood": np.where(lon < -79.40, "West End", "East End"),
-        }
-    )
-    frame.to_csv(tmp / "city.csv", index=False)
-    (tmp / "city.toml").write_text(
-        'source = "city"\n[columns]\nkey = "id"\ndate = "date"\n'
-        'offence = "offence"\nlatitude = "lat"\nlongitude = "lon"\nneighbourhood = "hood"\n'
-        '[options]\ntimezone = "America/Toronto"\n[offences]\nRobbery = "robbery"\nTheft = "larceny"\n'
-    )
-    db = tmp / "city.duckdb"
-    con = warehouse.connect(db)
-    warehouse.load_incidents(con, tmp / "city.csv", "mapped-csv", mapping=tmp / "city.toml")
-    con.close()
-    return db
+    return seeded_city_warehouse(tmp_path_factory.mktemp("fcli"), n=3000, seed=7, spread_deg=0.002, hot_lon=-79.40)
 
 
 def test_evaluate_json_shape(city_db: Path) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import seeded_city_warehouse
 from crimelens import warehouse
 from crimelens.report.blocks import Runner
 from crimelens.report.forecast import (
@@ -23,33 +24,7 @@ from crimelens.report.forecast import (
 @pytest.fixture(scope="module")
 def city_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2,000 seeded incidents over 2021–2022, half in a tight hot spot in the West End."""
-    tmp = tmp_path_factory.mktemp("frep")
-    rng = np.random.default_rng(11)
-    n = 2000
-    hot = rng.random(n) < 0.5
-    lat = np.where(hot, 43.70 + rng.normal(0, 0.001, n), rng.uniform(43.68, 43.72, n))
-    lon = np.where(hot, -79.41 + rng.normal(0, 0.001, n), rng.uniform(-79.44, -79.36, n))
-    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 730, n), unit="D")
-    pd.DataFrame(
-        {
-            "id": np.arange(n),
-            "date": days.strftime("%Y-%m-%d"),
-            "offence": np.where(rng.random(n) < 0.3, "Robbery", "Theft"),
-            "lat": lat,
-            "lon": lon,
-            "hood": np.where(lon < -79.40, "West End", "East End"),
-        }
-    ).to_csv(tmp / "city.csv", index=False)
-    (tmp / "city.toml").write_text(
-        'source = "city"\n[columns]\nkey = "id"\ndate = "date"\n'
-        'offence = "offence"\nlatitude = "lat"\nlongitude = "lon"\nneighbourhood = "hood"\n'
-        '[options]\ntimezone = "America/Toronto"\n[offences]\nRobbery = "robbery"\nTheft = "larceny"\n'
-    )
-    db = tmp / "city.duckdb"
-    con = warehouse.connect(db)
-    warehouse.load_incidents(con, tmp / "city.csv", "mapped-csv", mapping=tmp / "city.toml")
-    con.close()
-    return db
+    return seeded_city_warehouse(tmp_path_factory.mktemp("frep"), n=2000, seed=11, spread_deg=0.001, hot_lon=-79.41)
 
 
 def test_forecast_section_map_tables_and_card(city_db: Path) -> None:
