@@ -7,7 +7,7 @@ PIP_VERSION := 26.3
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: demo test lint typecheck pytest system-deps bench bench-everyday bench-alerts bench-models bench-forecast bench-50m clean lock
+.PHONY: demo test lint typecheck pytest system-deps screenshots bench bench-everyday bench-alerts bench-models bench-forecast bench-50m clean lock
 
 demo: $(RUNTIME_STAMP)
 	$(VENV)/bin/crimelens demo
@@ -40,6 +40,11 @@ typecheck: $(TEST_STAMP)
 
 pytest: $(TEST_STAMP) system-deps
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# The README's screenshots: the Chromium tests write them to tests/artifacts/; copy them to docs/images/.
+screenshots: $(TEST_STAMP) system-deps
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/test_report_browser.py
+	cp tests/artifacts/report_toronto.png tests/artifacts/report_state_map.png tests/artifacts/report_comparison.png docs/images/
 
 bench: $(TEST_STAMP) system-deps
 	$(PY) bench/run.py
