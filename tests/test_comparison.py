@@ -173,3 +173,24 @@ def test_real_cities_against_the_nation_from_the_fbi_file(real_file, tmp_path: P
         "Error: offence 'property_crime': dataset 'ucr-marshall' has no property_crime counts; offences it holds: "
         "violent_crime, homicide, rape, robbery, aggravated_assault"
     )
+
+
+def test_a_comma_separated_list_keeps_names_that_hold_commas() -> None:
+    import pandas as pd
+
+    from crimelens.analysis.jurisdictions.ranking import rejoin_names
+
+    known = pd.DataFrame(
+        {
+            "jurisdiction_id": ["FL01300", "IL06316", "CA01942", "X1", "X2"],
+            "name": ["Miami-Dade County, Fla.", "Chicago", "Los Angeles", "Springfield, Ill.", "Springfield"],
+        }
+    )
+    # the --compare text "Miami-Dade County, Fla.,Chicago" split on commas, then joined back where a name needs it
+    assert rejoin_names(known, ["Miami-Dade County", " Fla.", "Chicago"]) == ["Miami-Dade County, Fla.", "Chicago"]
+    # the longest name wins ("Springfield, Ill." over "Springfield"); ids and case do not matter
+    assert rejoin_names(known, ["springfield", "ill.", "ca01942"]) == ["springfield, ill.", "ca01942"]
+    assert rejoin_names(known, ["Springfield", "Chicago"]) == ["Springfield", "Chicago"]
+    # an unknown piece is kept as given, for find_jurisdiction to name it
+    assert rejoin_names(known, ["Gotham", "Chicago"]) == ["Gotham", "Chicago"]
+    assert rejoin_names(known, []) == []

@@ -17,7 +17,7 @@ import pandas as pd
 
 from crimelens.analysis.inference import poisson_rate_interval
 from crimelens.analysis.jurisdictions.panel import check_offence, offences_present, panel
-from crimelens.analysis.jurisdictions.ranking import find_jurisdiction
+from crimelens.analysis.jurisdictions.ranking import find_jurisdiction, rejoin_names
 from crimelens.analysis.jurisdictions.statistics import RATE_BASE, offence_frame, period_label
 from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.errors import DataError
@@ -245,7 +245,7 @@ def compare_jurisdictions(
         have = f"{years[0]}–{years[1]}" if years and years[0] is not None else "none"
         raise DataError(f"period: expected years within {have} (dataset {src!r}), got {start}–{end}")
     ids: list[str] = []
-    for query in jurisdictions:
+    for query in rejoin_names(frame, jurisdictions):
         jid = find_jurisdiction(frame, query)[0]
         if jid not in ids:
             ids.append(jid)

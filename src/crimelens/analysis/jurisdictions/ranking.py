@@ -8,6 +8,7 @@ Rankings use rates per 100,000 by default (counts mostly measure size); ties sha
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -39,6 +40,7 @@ __all__ = [
     "find_jurisdiction",
     "profile",
     "rank",
+    "rejoin_names",
     "top_k_concentration",
     "top_series",
 ]
@@ -73,6 +75,25 @@ def find_jurisdiction(frame: pd.DataFrame, query: str, *, allow_nation: bool = T
         raise DataError(f"jurisdiction {query!r}: expected the name or id of {what}; close matches: {shown}")
     row = hit.iloc[0]
     return str(row["jurisdiction_id"]), str(row["name"]), str(row["kind"])
+
+
+def rejoin_names(frame: pd.DataFrame, pieces: Sequence[str]) -> list[str]:
+    """``pieces`` of a comma-separated list of places, with the pieces of a name that itself holds commas
+    ("Miami-Dade County, Fla.") joined back: from each piece, the longest run of pieces that, joined by ", ",
+    is the id or name of a jurisdiction of ``frame`` (case-insensitive) is one place; a piece in no such run is
+    kept as it is (and :func:`find_jurisdiction` then says it is unknown)."""
+    known = {str(v).casefold() for v in frame["jurisdiction_id"]} | {str(v).casefold() for v in frame["name"]}
+    parts = [p.strip() for p in pieces]
+    out: list[str] = []
+    i = 0
+    while i < len(parts):
+        for j in range(len(parts), i, -1):
+            joined = ", ".join(parts[i:j])
+            if j == i + 1 or joined.casefold() in known:
+                out.append(joined)
+                i = j
+                break
+    return out
 
 
 def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
