@@ -182,7 +182,7 @@ def _report_year(con: duckdb.DuckDBPyConnection, src: str, year: int | None, foc
 
 def _check_places(con: duckdb.DuckDBPyConnection, src: str, focus: Focus) -> list[str]:
     """The focus' places as ids, in order (an unknown name is one clear error naming the closest ones)."""
-    from crimelens.analysis.jurisdictions.ranking import find_jurisdiction, rejoin_names
+    from crimelens.analysis.jurisdictions.ranking import find_jurisdictions, rejoin_names
 
     names = focus.places()
     if not names:
@@ -192,12 +192,7 @@ def _check_places(con: duckdb.DuckDBPyConnection, src: str, focus: Focus) -> lis
         "JOIN jurisdictions j USING (jurisdiction_id) WHERE jy.source = ?",
         [src],
     ).df()
-    ids: list[str] = []
-    for name in rejoin_names(known, names):
-        jid = find_jurisdiction(known, name)[0]
-        if jid not in ids:
-            ids.append(jid)
-    return ids
+    return find_jurisdictions(known, rejoin_names(known, names))
 
 
 def _focus_id(con: duckdb.DuckDBPyConnection, src: str, focus: Focus) -> str | None:

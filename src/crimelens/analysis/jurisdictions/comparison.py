@@ -17,7 +17,7 @@ import pandas as pd
 
 from crimelens.analysis.inference import poisson_rate_interval
 from crimelens.analysis.jurisdictions.panel import check_offence, offences_present, panel
-from crimelens.analysis.jurisdictions.ranking import find_jurisdiction, rejoin_names
+from crimelens.analysis.jurisdictions.ranking import find_jurisdiction, find_jurisdictions, rejoin_names
 from crimelens.analysis.jurisdictions.statistics import RATE_BASE, offence_frame, period_label
 from crimelens.analysis.result import ChartSpec, Result, records_caveats
 from crimelens.errors import DataError
@@ -244,11 +244,7 @@ def compare_jurisdictions(
         years = con.execute("SELECT min(year), max(year) FROM jurisdiction_year WHERE source = ?", [src]).fetchone()
         have = f"{years[0]}–{years[1]}" if years and years[0] is not None else "none"
         raise DataError(f"period: expected years within {have} (dataset {src!r}), got {start}–{end}")
-    ids: list[str] = []
-    for query in rejoin_names(frame, jurisdictions):
-        jid = find_jurisdiction(frame, query)[0]
-        if jid not in ids:
-            ids.append(jid)
+    ids = find_jurisdictions(frame, rejoin_names(frame, jurisdictions))
     order = {j: i for i, j in enumerate(ids)}
     tables, peer_tables = [], []
     notes: list[str] = []

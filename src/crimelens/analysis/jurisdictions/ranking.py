@@ -38,6 +38,7 @@ __all__ = [
     "Ranking",
     "compare",
     "find_jurisdiction",
+    "find_jurisdictions",
     "profile",
     "rank",
     "rejoin_names",
@@ -94,6 +95,18 @@ def rejoin_names(frame: pd.DataFrame, pieces: Sequence[str]) -> list[str]:
                 i = j
                 break
     return out
+
+
+def find_jurisdictions(frame: pd.DataFrame, queries: Sequence[str]) -> list[str]:
+    """The ids of the places ``queries`` name, in order and each once, each found by :func:`find_jurisdiction`
+    (an unknown one is a :class:`DataError` naming the closest). Pieces of a comma-separated list go through
+    :func:`rejoin_names` first."""
+    ids: list[str] = []
+    for query in queries:
+        jid = find_jurisdiction(frame, query)[0]
+        if jid not in ids:
+            ids.append(jid)
+    return ids
 
 
 def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
@@ -467,11 +480,7 @@ def compare(
         raise DataError(f"jurisdictions: expected a list of one or more names or ids, got {jurisdictions!r}")
     src, frame = panel(con, source, offences=(offence,))
     of = offence_frame(frame, offence)
-    ids: list[str] = []
-    for query in jurisdictions:
-        jid = find_jurisdiction(frame, query)[0]
-        if jid not in ids:
-            ids.append(jid)
+    ids = find_jurisdictions(frame, jurisdictions)
     table, missing = _series_table(of, ids, measure)
     notes = []
     if missing:
