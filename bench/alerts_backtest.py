@@ -125,17 +125,6 @@ def _section(results: list[tuple[str, Any, float]], command: str, started: dt.da
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def replace_section(existing: str, section: str) -> str:
-    """``existing`` with its "## Alerts backtest" section replaced by ``section`` (appended when
-    absent): bench/everyday.py's ``replace_section`` for this heading."""
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    from everyday import replace_section as replace
-
-    return replace(existing, section, HEADING)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Backtest the spike detectors on real series with injected spikes.")
     parser.add_argument("--quick", action="store_true", help="smoke-test form: 1 replicate, +100%% x1–2, 3 methods")
@@ -173,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"{label}: {time.perf_counter() - t1:.0f} s; targets {res.targets}")
     command = "python bench/alerts_backtest.py" + (" --quick" if args.quick else "")
     section = _section(results, command, started, args.quick)
+    from everyday import replace_section  # bench/ is on the path when this file runs as a script
+
     existing = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-    args.out.write_text(replace_section(existing, section), encoding="utf-8")
+    args.out.write_text(replace_section(existing, section, HEADING), encoding="utf-8")
     _log(f"wrote the {HEADING[3:]!r} section of {args.out} in {time.perf_counter() - t0:.0f} s")
     return 0
 

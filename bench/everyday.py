@@ -302,6 +302,24 @@ def _warehouse_facts(db: Path) -> str:
     return "; ".join(parts) + f" ({db.stat().st_size / 1e6:.0f} MB)"
 
 
+def _time_once(t: Timing, argv: list[str], cwd: Path, stdout: Path, label: str, round_: int) -> bool:
+    """Run ``argv`` once unless ``t`` already failed; count its time and RSS in ``t`` when ``round_`` ≥ 0 (not
+    the warm-up). Returns whether a counted run succeeded; a failure is kept in ``t.error`` and logged."""
+    if t.error is not None:
+        return False
+    seconds, rss, error = run_process(argv, cwd, stdout)
+    if error is not None:
+        t.error = error
+        _log(f"[{label}] FAILED: {error}")
+        return False
+    _log(f"[{label}] {seconds:.2f} s")
+    if round_ < 0:
+        return False
+    t.seconds.append(seconds)
+    t.rss_mb.append(rss)
+    return True
+
+
 def _measure(
     work: Path, db: Path, exe: Path, repeat: int, warmup: bool
 ) -> tuple[dict[str, Timing], dict[str, Timing], dict[str, Timing]]:
@@ -315,41 +333,15 @@ def _measure(
     for r in rounds:
         tag = "warm-up" if r < 0 else f"{r + 1}/{repeat}"
         for key, (_, program) in IMPORT_PROGRAMS.items():
-            i = imports[key]
-            if i.error is None:
-                seconds, rss, error = run_process([sys.executable, "-c", program], work, Path(os.devnull))
-                if error is not None:
-                    i.error = error
-                    _log(f"[imports {key} {tag}] FAILED: {error}")
-                elif r >= 0:
-                    i.seconds.append(seconds)
-                    i.rss_mb.append(rss)
-                _log(f"[imports {key} {tag}] {seconds:.2f} s")
+            _time_once(imports[key], [sys.executable, "-c", program], work, Path(os.devnull), f"imports {key} {tag}", r)
         for cmd in COMMANDS:
-            t = commands[cmd.label]
-            if t.error is None:
-                args = [a.replace("{tmp}", str(work)) for a in cmd.args]
-                seconds, rss, error = run_process([str(exe), *args, "--db", str(db)], work, Path(os.devnull))
-                if error is not None:
-                    t.error = error
-                    _log(f"[{cmd.label} {tag}] FAILED: {error}")
-                elif r >= 0:
-                    t.seconds.append(seconds)
-                    t.rss_mb.append(rss)
-                _log(f"[{cmd.label} {tag}] {seconds:.2f} s")
+            args = [a.replace("{tmp}", str(work)) for a in cmd.args]
+            argv = [str(exe), *args, "--db", str(db)]
+            _time_once(commands[cmd.label], argv, work, Path(os.devnull), f"{cmd.label} {tag}", r)
             f = floors[cmd.floor]
-            if f.error is None:
-                spec = json.dumps({"db": str(db), "queries": FLOORS[cmd.floor][1]})
-                seconds, rss, error = run_process([sys.executable, "-c", FLOOR_PROGRAM, spec], work, stdout)
-                if error is not None:
-                    f.error = error
-                    _log(f"[floor {cmd.floor} {tag}] FAILED: {error}")
-                    continue
-                if r >= 0:
-                    f.seconds.append(seconds)
-                    f.rss_mb.append(rss)
-                    f.rows = json.loads(stdout.read_text(encoding="utf-8"))
-                _log(f"[floor {cmd.floor} {tag}] {seconds:.2f} s")
+            spec = json.dumps({"db": str(db), "queries": FLOORS[cmd.floor][1]})
+            if _time_once(f, [sys.executable, "-c", FLOOR_PROGRAM, spec], work, stdout, f"floor {cmd.floor} {tag}", r):
+                f.rows = json.loads(stdout.read_text(encoding="utf-8"))
     return commands, floors, imports
 
 
