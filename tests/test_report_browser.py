@@ -96,8 +96,8 @@ def fbi_2019_violent(fbi_con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def _open_page(url: str, *, width: int) -> Iterator[tuple[Any, list[str], list[str]]]:
     """Debian Chromium on ``url`` (a report served from 127.0.0.1), every request off this machine aborted.
 
-    Yields the page, the list of requests that tried to leave the machine and the list of console and page
-    errors; the caller asserts both are empty once it is done.
+    Yields the page, the list of requests that tried to leave the machine and the list of console errors, page
+    errors and failed requests; the caller asserts both are empty once it is done.
     """
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: install Chromium (make test installs it) to run browser tests")
@@ -119,6 +119,7 @@ def _open_page(url: str, *, width: int) -> Iterator[tuple[Any, list[str], list[s
             page.route("**/*", route)
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
             response = page.goto(url, wait_until="load")
             assert response is not None and response.status == 200
             yield page, outside, errors
@@ -137,95 +138,63 @@ def served_report(fbi_con: duckdb.DuckDBPyConnection, tmp_path: Path) -> Iterato
 
 
 def test_report_renders_offline_in_chromium(served_report: str, fbi_2019_violent: dict[str, int]) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: install Chromium (make test installs it) to run browser tests")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-
-    outside: list[str] = []
-    console_errors: list[str] = []
-    page_errors: list[str] = []
-    failed: list[str] = []
-
-    def route(r: Any) -> None:
-        url = r.request.url
-        host = urlsplit(url).hostname
-        if host in LOCAL_HOSTS:
-            r.continue_()
-        else:
-            outside.append(url)
-            r.abort()
-
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.route("**/*", route)
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: page_errors.append(str(e)))
-            page.on("requestfailed", lambda r: failed.append(r.url))
-            response = page.goto(served_report, wait_until="load")
-            assert response is not None and response.status == 200
-            heading = page.locator("#findings-heading")
-            assert heading.is_visible() and heading.inner_text() == "Key findings"
-            assert page.locator("#findings-list > li").count() >= 5
-            page.wait_for_selector("html.charts-ready", timeout=60_000)
-            assert page.locator("figure.vega-failed").count() == 0
-            n_svg = page.locator("figure[data-vega] .vega-chart svg").count()
-            assert n_svg == page.locator("figure[data-vega]").count() > 0
-            # the charts really draw: the first one has a laid-out, non-empty box
-            box = page.locator("figure[data-vega] .vega-chart svg").first.bounding_box()
-            assert box is not None and box["width"] > 300 and box["height"] > 100
-            # hovering a mark shows its exact figures in a tooltip
-            first = page.locator("figure[data-vega]").first
-            first.scroll_into_view_if_needed()
-            _hover(page, first.locator(_TIPPED).first)
-            tip = page.locator("#vg-tooltip-element")
-            tip.wait_for(state="visible", timeout=5_000)
-            assert tip.inner_text().strip()
-            # "Download CSV" writes the chart's own data: every row and column of its spec, in order
-            with page.expect_download() as info:
-                first.locator("button.csv-download").click()
-            csv_text = Path(info.value.path()).read_text(encoding="utf-8")
-            spec = json.loads(first.locator("script.vega-spec").text_content() or "{}")
-            got = list(csv.reader(io.StringIO(csv_text)))
-            cols = spec["usermeta"]["columns"]
-            assert got[0] == cols
-            expected = [["" if r.get(c) is None else _js_str(r[c]) for c in cols] for r in spec["data"]["values"]]
-            assert got[1:] == expected
-            # ... and that data is the result's table: the 2019 counts of the violent offences, here from a plain
-            # query on the warehouse (not through crimelens' analyses)
-            assert spec["title"]["text"] == "Violent offences recorded, 2019" and cols[:2] == ["label", "count"]
-            assert {row[0]: int(row[1]) for row in got[1:]} == fbi_2019_violent
-            # phone width: nothing spills sideways
-            page.set_viewport_size({"width": 375, "height": 800})
-            page.wait_for_timeout(500)
-            assert page.evaluate("document.documentElement.scrollWidth") <= 375
-            # table-of-contents anchors lead to their sections
-            page.locator("nav.toc a[href='#limitations']").click()
-            assert page.locator("#limitations-heading").is_visible()
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.evaluate("window.scrollTo(0, 0)")
-            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-            # the US state choropleth (the FBI estimates are states): drawn, with a state's figures on hover
-            page.set_viewport_size({"width": 1200, "height": 900})
-            state_map = page.locator("#state-map figure.map-figure")
-            state_map.scroll_into_view_if_needed()
-            page.wait_for_timeout(300)
-            states = state_map.locator("[aria-roledescription=geoshape]")
-            assert states.count() == 51
-            _hover(page, states.nth(26))  # MT in postal-code order: large and northern, so the tooltip stays on the map
-            tip = page.locator("#vg-tooltip-element")
-            tip.wait_for(state="visible", timeout=5_000)
-            text = tip.inner_text()
-            assert "Montana" in text and "rate per 100k" in text and "partial year" in text, text
-            page.locator("#state-map").screenshot(path=str(ARTIFACTS / "report_state_map.png"))
-        finally:
-            browser.close()
-
+    with _open_page(served_report, width=1200) as (page, outside, errors):
+        heading = page.locator("#findings-heading")
+        assert heading.is_visible() and heading.inner_text() == "Key findings"
+        assert page.locator("#findings-list > li").count() >= 5
+        page.wait_for_selector("html.charts-ready", timeout=60_000)
+        assert page.locator("figure.vega-failed").count() == 0
+        n_svg = page.locator("figure[data-vega] .vega-chart svg").count()
+        assert n_svg == page.locator("figure[data-vega]").count() > 0
+        # the charts really draw: the first one has a laid-out, non-empty box
+        box = page.locator("figure[data-vega] .vega-chart svg").first.bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 100
+        # hovering a mark shows its exact figures in a tooltip
+        first = page.locator("figure[data-vega]").first
+        first.scroll_into_view_if_needed()
+        _hover(page, first.locator(_TIPPED).first)
+        tip = page.locator("#vg-tooltip-element")
+        tip.wait_for(state="visible", timeout=5_000)
+        assert tip.inner_text().strip()
+        # "Download CSV" writes the chart's own data: every row and column of its spec, in order
+        with page.expect_download() as info:
+            first.locator("button.csv-download").click()
+        csv_text = Path(info.value.path()).read_text(encoding="utf-8")
+        spec = json.loads(first.locator("script.vega-spec").text_content() or "{}")
+        got = list(csv.reader(io.StringIO(csv_text)))
+        cols = spec["usermeta"]["columns"]
+        assert got[0] == cols
+        expected = [["" if r.get(c) is None else _js_str(r[c]) for c in cols] for r in spec["data"]["values"]]
+        assert got[1:] == expected
+        # ... and that data is the result's table: the 2019 counts of the violent offences, here from a plain
+        # query on the warehouse (not through crimelens' analyses)
+        assert spec["title"]["text"] == "Violent offences recorded, 2019" and cols[:2] == ["label", "count"]
+        assert {row[0]: int(row[1]) for row in got[1:]} == fbi_2019_violent
+        # phone width: nothing spills sideways
+        page.set_viewport_size({"width": 375, "height": 800})
+        page.wait_for_timeout(500)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        # table-of-contents anchors lead to their sections
+        page.locator("nav.toc a[href='#limitations']").click()
+        assert page.locator("#limitations-heading").is_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        # the US state choropleth (the FBI estimates are states): drawn, with a state's figures on hover
+        page.set_viewport_size({"width": 1200, "height": 900})
+        state_map = page.locator("#state-map figure.map-figure")
+        state_map.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        states = state_map.locator("[aria-roledescription=geoshape]")
+        assert states.count() == 51
+        _hover(page, states.nth(26))  # MT in postal-code order: large and northern, so the tooltip stays on the map
+        tip = page.locator("#vg-tooltip-element")
+        tip.wait_for(state="visible", timeout=5_000)
+        text = tip.inner_text()
+        assert "Montana" in text and "rate per 100k" in text and "partial year" in text, text
+        page.locator("#state-map").screenshot(path=str(ARTIFACTS / "report_state_map.png"))
     assert outside == [], f"the report asked for outside resources: {outside}"
-    assert console_errors == [], f"console errors: {console_errors}"
-    assert page_errors == [], f"page errors: {page_errors}"
-    assert failed == [], f"failed requests: {failed}"
+    assert errors == [], f"console errors, page errors or failed requests: {errors}"
     assert (ARTIFACTS / "report.png").stat().st_size > 50_000
     assert (ARTIFACTS / "report_state_map.png").stat().st_size > 30_000
 
