@@ -18,6 +18,7 @@ happen inside the functions: importing this module is cheap.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import hashlib
 import logging
@@ -28,7 +29,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -40,7 +42,10 @@ if TYPE_CHECKING:
 __all__ = [
     "ENGINES",
     "Engine",
+    "IncidentScope",
     "check_java",
+    "filter_incidents",
+    "incident_scope",
     "incident_table",
     "require_spark",
     "spark_backend",
@@ -315,9 +320,7 @@ def incident_table(
             table = backend.read_parquet(path)
             stack.callback(backend._session.catalog.dropTempView, table.get_name())
             _check_columns(table, f"Parquet incidents {path}", source)
-        if source is not None:
-            table = table.filter(table.source == source)
-        yield table
+        yield filter_incidents(table, source=source)
 
 
 def _open(
@@ -332,3 +335,114 @@ def _open(
         con = con_or_path.cursor()  # own settings (Ibis sets the time zone to UTC), same database
     stack.callback(con.close)
     return con
+
+
+# -- the incidents an analysis looks at, on DuckDB without Ibis --------------------------------------------------
+def filter_incidents(t: Any, *, source: Any = None, offences: Any = None, start: Any = None, end: Any = None) -> Any:
+    """The Ibis table ``t`` restricted to one source, some offences and ``start <= occurred_at < end``.
+
+    The one definition of that filter: :func:`incident_table`, ``IncidentFilter.apply`` and
+    :meth:`IncidentScope.ibis` call it with values, and the ahead-of-time compiler
+    (:mod:`crimelens.analysis.incidents.compiled`) with placeholders. ``None`` leaves a part out.
+    """
+    if source is not None:
+        t = t.filter(t.source == source)
+    if offences is not None:
+        t = t.filter(t.offence.isin(offences))
+    if start is not None:
+        t = t.filter(t.occurred_at >= start)
+    if end is not None:
+        t = t.filter(t.occurred_at < end)
+    return t
+
+
+@dataclass(frozen=True)
+class IncidentScope:
+    """Incidents of the warehouse on DuckDB, named by their filter: what an analysis looks at, without Ibis.
+
+    :func:`crimelens.analysis.incidents.compiled.run` runs a query on it as SQL compiled ahead of time from the
+    query's Ibis expression (no Ibis import, no compilation per run); any other Ibis code gets the same incidents
+    as an Ibis table from :meth:`ibis`. Not to be mutated; :meth:`narrowed` gives a narrower scope.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    source: str | None = None
+    offences: tuple[str, ...] | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The incidents table's columns."""
+        if "columns" not in self._cache:
+            rows = self.con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                "AND schema_name = current_schema() AND table_name = 'incidents' ORDER BY column_index"
+            ).fetchall()
+            self._cache["columns"] = tuple(str(r[0]) for r in rows)
+        cols: tuple[str, ...] = self._cache["columns"]
+        return cols
+
+    def narrowed(
+        self,
+        *,
+        offences: tuple[str, ...] | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> IncidentScope:
+        """This scope with more filters (each part given replaces this scope's; None keeps it)."""
+        return IncidentScope(
+            self.con,
+            self.source,
+            offences if offences is not None else self.offences,
+            start if start is not None else self.start,
+            end if end is not None else self.end,
+            {"columns": self._cache["columns"]} if "columns" in self._cache else {},
+        )
+
+    def values(self) -> dict[str, Any]:
+        """The filter's parts that are set, by name."""
+        parts = {"source": self.source, "offences": self.offences, "start": self.start, "end": self.end}
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in parts.items() if v is not None}
+
+    def remember(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, or what it gave the last time ``key`` was asked of this scope.
+
+        A scope's queries read a warehouse that does not change while the scope is open (a command's read-only
+        connection), so analyses that share a scope (extent, coverage) ask the engine once. Do not keep a scope
+        open across writes to its warehouse.
+        """
+        memo = self._cache.setdefault("results", {})
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
+    def ibis(self) -> Any:
+        """The same incidents as an Ibis table on this connection (imports Ibis; built once per scope)."""
+        if "ibis" not in self._cache:
+            import ibis
+
+            table = ibis.duckdb.from_connection(self.con).table("incidents")
+            self._cache["ibis"] = filter_incidents(
+                table,
+                source=self.source,
+                offences=list(self.offences) if self.offences is not None else None,
+                start=self.start,
+                end=self.end,
+            )
+        return self._cache["ibis"]
+
+
+@contextlib.contextmanager
+def incident_scope(
+    con_or_path: duckdb.DuckDBPyConnection | str | Path, *, source: str | None = None
+) -> Iterator[IncidentScope]:
+    """Yield the warehouse's incidents (of one ``source``, or all) as an :class:`IncidentScope` on a private
+    cursor (or the file opened read-only), closed on exit. The DuckDB counterpart of :func:`incident_table`
+    for code that runs its queries through :func:`crimelens.analysis.incidents.compiled.run`."""
+    with contextlib.ExitStack() as stack:
+        con = _open(con_or_path, stack)
+        if source is not None:
+            _check_source(con, source)
+        yield IncidentScope(con, source)

@@ -35,7 +35,16 @@ import numpy.typing as npt
 
 from crimelens.errors import DataError
 
-__all__ = ["AUTHALIC_RADIUS_M", "GridOrigin", "forward", "forward_expr", "inverse", "origin_for_extent", "pairs_within"]
+__all__ = [
+    "AUTHALIC_RADIUS_M",
+    "GridOrigin",
+    "cell_index_expr",
+    "forward",
+    "forward_expr",
+    "inverse",
+    "origin_for_extent",
+    "pairs_within",
+]
 
 #: Radius (m) of the sphere with the WGS84 ellipsoid's surface area (Snyder 1987, eq. 3-13).
 AUTHALIC_RADIUS_M = 6_371_007.181
@@ -99,11 +108,32 @@ class GridOrigin:
 
         Rows without coordinates get NULL indices.
         """
-        x, y = forward_expr(lon, lat, self.lon0, self.lat0)
-        return (
-            ((x - self.x0) / float(cell_m)).floor().cast("int64"),
-            ((y - self.y0) / float(cell_m)).floor().cast("int64"),
-        )
+        return cell_index_expr(lon, lat, **self.expr_constants(), cell_m=float(cell_m))
+
+    def expr_constants(self) -> dict[str, float]:
+        """The numbers :func:`cell_index_expr` needs for this origin: ``lon0``, the x and y scales ``kx`` =
+        R·cos φ0 and ``ky`` = R / cos φ0, and ``x0``, ``y0``."""
+        k0 = math.cos(self.lat0 * _DEG)
+        return {
+            "lon0": self.lon0,
+            "kx": AUTHALIC_RADIUS_M * k0,
+            "ky": AUTHALIC_RADIUS_M / k0,
+            "x0": self.x0,
+            "y0": self.y0,
+        }
+
+
+def cell_index_expr(
+    lon: Any, lat: Any, *, lon0: Any, kx: Any, ky: Any, x0: Any, y0: Any, cell_m: Any
+) -> tuple[Any, Any]:
+    """Grid cell indices of WGS84 points (Ibis column expressions), from :meth:`GridOrigin.expr_constants`.
+
+    The constants may be numbers or Ibis scalar expressions (the placeholders of SQL compiled ahead of time,
+    :mod:`crimelens.analysis.incidents.compiled`); the arithmetic is :func:`forward_expr`'s, then
+    ⌊(x − x0) / cell_m⌋ as in :meth:`GridOrigin.cell_of`.
+    """
+    x, y = _forward_scaled(lon, lat, lon0, kx, ky)
+    return ((x - x0) / cell_m).floor().cast("int64"), ((y - y0) / cell_m).floor().cast("int64")
 
 
 def forward(lon: Any, lat: Any, lon0: float, lat0: float) -> tuple[FloatArray, FloatArray]:
@@ -129,9 +159,11 @@ def inverse(x: Any, y: Any, lon0: float, lat0: float) -> tuple[FloatArray, Float
 def forward_expr(lon: Any, lat: Any, lon0: float, lat0: float) -> tuple[Any, Any]:
     """:func:`forward` over Ibis numeric column expressions (same arithmetic, evaluated by the engine)."""
     k0 = math.cos(lat0 * _DEG)
-    x = ((lon - lon0) * _DEG) * (AUTHALIC_RADIUS_M * k0)
-    y = (lat * _DEG).sin() * (AUTHALIC_RADIUS_M / k0)
-    return x, y
+    return _forward_scaled(lon, lat, lon0, AUTHALIC_RADIUS_M * k0, AUTHALIC_RADIUS_M / k0)
+
+
+def _forward_scaled(lon: Any, lat: Any, lon0: Any, kx: Any, ky: Any) -> tuple[Any, Any]:
+    return ((lon - lon0) * _DEG) * kx, (lat * _DEG).sin() * ky
 
 
 def origin_for_extent(

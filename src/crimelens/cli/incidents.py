@@ -69,8 +69,8 @@ def _date(value: str | None, option: str) -> dt.date | None:
 
 class _Scope(NamedTuple):
     con: Any  # the warehouse connection (read-only), or None with --parquet
-    table: Any  # the incidents after the filter (Ibis)
-    unfiltered: Any  # the source's incidents before the filter (Ibis)
+    table: Any  # the incidents after the filter (an IncidentScope on the warehouse with DuckDB, else Ibis)
+    unfiltered: Any  # the source's incidents before the filter (likewise)
     filter: Any  # the IncidentFilter
     info: dict[str, Any]  # what --json reports as "scope"
     origin: Callable[[], Any]  # the source's pinned grid origin (looked up on first call), for every grid analysis
@@ -96,7 +96,7 @@ def _scope(
 
     from crimelens.analysis.incidents.panel import source_origin
     from crimelens.analysis.incidents.scope import IncidentFilter, coverage
-    from crimelens.engine import incident_table
+    from crimelens.engine import incident_scope, incident_table
     from crimelens.warehouse import connect, resolve_incident_source
 
     flt = IncidentFilter(tuple(offence or ()), _date(since, "--since"), _date(until, "--until"))
@@ -107,7 +107,13 @@ def _scope(
     try:
         if con is not None:
             src = resolve_incident_source(con, source)
-        with incident_table(con, engine, source=src, parquet=parquet) as t:  # type: ignore[arg-type]
+        # on the warehouse with DuckDB, a scope: the queries run as SQL compiled ahead of time, without Ibis
+        incidents = (
+            incident_scope(con, source=src)
+            if con is not None and engine == "duckdb"
+            else incident_table(con, engine, source=src, parquet=parquet)  # type: ignore[arg-type]
+        )
+        with incidents as t:
             filtered = flt.apply(t)
             if require_rows and flt != IncidentFilter():
                 try:

@@ -177,9 +177,9 @@ def incident_findings(
 
     Returns the findings and notes (an analysis that cannot run on this dataset is said, not raised).
     """
-    from crimelens.analysis.incidents.aggregate import execute, grid_counts
+    from crimelens.analysis.incidents.aggregate import extent, grid_counts
     from crimelens.analysis.incidents.scope import concentration, hotspots, near_repeat, weekly_profile
-    from crimelens.engine import incident_table
+    from crimelens.engine import incident_scope
 
     simulated = bool(
         con.execute("SELECT coalesce(any_value(simulated), false) FROM incident_sources WHERE source = ?", [source])
@@ -187,7 +187,7 @@ def incident_findings(
     )  # fmt: skip
     notes: list[str] = []
     results: dict[str, Any] = {}
-    with incident_table(con, "duckdb", source=source) as t:
+    with incident_scope(con, source=source) as t:
 
         def attempt(name: str, fn: Any, *args: Any, **kwargs: Any) -> None:
             try:
@@ -196,8 +196,7 @@ def incident_findings(
                 notes.append(f"{source}, {name.replace('_', ' ')}: not available on this data ({exc})")
 
         attempt("profile", weekly_profile, t)
-        n_located = execute(t.aggregate(n=t.count(where=t.latitude.notnull() & t.longitude.notnull())))
-        if int(n_located["n"].iloc[0]):
+        if int(extent(t)["rows_located"]):
             grid = grid_counts(t, cell_m=cell_m, period=None)
             attempt("concentration", concentration, t, cell_m=cell_m, grid=grid)
             attempt(

@@ -18,14 +18,15 @@ Counts are of recorded incidents: they reflect reporting and patrol intensity as
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from crimelens.analysis.incidents.compiled import compiled_query, execute, run, to_ibis
 from crimelens.errors import ConfigError, DataError
-from crimelens.geo import GridOrigin, origin_for_extent
+from crimelens.geo import GridOrigin, cell_index_expr, origin_for_extent
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,6 +43,7 @@ __all__ = [
     "daily_counts",
     "data_origin",
     "execute",
+    "extent",
     "grid_counts",
     "grid_counts_expr",
     "h3_counts",
@@ -94,53 +96,7 @@ def _check_resolution(resolution: int) -> None:
 
 
 # -- execution ---------------------------------------------------------------------------------------------
-def execute(expr: Any, sort_by: list[str] | None = None) -> pd.DataFrame:
-    """Run an Ibis expression on its own backend; a pandas frame sorted by ``sort_by`` (default: all columns;
-    ``[]``: unsorted), nulls last, the sort done by the engine.
-
-    Results come through Arrow on both engines. Timestamps come back naive (Spark returns its truncated
-    timestamps as UTC instants; its session runs in UTC, so the wall-clock values are the local ones).
-    """
-    import ibis
-    import pandas as pd
-
-    backend = expr._find_backend()
-    if sort_by is None:
-        sort_by = list(expr.columns)
-    if sort_by:
-        # sorted in the engine (parallel, and far faster than pandas on millions of rows), nulls last on both
-        expr = expr.order_by([ibis.asc(k, nulls_first=False) for k in sort_by])
-    if backend.name == "pyspark":
-        # PySpark's own toPandas breaks on pandas 3 (it passes astype(copy=...)); collect Arrow instead.
-        # The pre-execute hook registers the expression's Python UDFs with the session.
-        backend._run_pre_execute_hooks(expr)
-        arrow = backend._session.sql(backend.compile(expr)).toArrow()
-    else:
-        try:
-            arrow = expr.to_pyarrow()
-        finally:
-            _drop_udfs(backend, expr)
-    frame = arrow.to_pandas()
-    for col in frame.columns:
-        if isinstance(frame[col].dtype, pd.DatetimeTZDtype):
-            frame[col] = frame[col].dt.tz_convert("UTC").dt.tz_localize(None)
-        if pd.api.types.is_datetime64_any_dtype(frame[col]):
-            frame[col] = frame[col].astype("datetime64[us]")
-        elif pd.api.types.is_integer_dtype(frame[col]):
-            frame[col] = frame[col].astype("int64")
-    out: pd.DataFrame = frame
-    return out
-
-
-def _drop_udfs(backend: Any, expr: Any) -> None:
-    """Unregister the expression's UDFs from DuckDB: the catalog is shared by every cursor of a database, and
-    Ibis registers them again, under the same name, on the next backend over the same database."""
-    import duckdb
-    from ibis.expr import operations as ops
-
-    for node in expr.op().find(ops.ScalarUDF):
-        with contextlib.suppress(duckdb.Error):
-            backend.con.remove_function(type(node).__name__)
+# execute() lives in compiled.py, beside run(), which runs the registered queries below without Ibis on DuckDB
 
 
 def _period_col(t: Any, period: str) -> Any:
@@ -152,6 +108,18 @@ def area_counts_expr(t: Any, area: str = "community_area", period: Period = "wee
     """Ibis expression: incidents per ``area`` × ``period`` (× offence). Rows with no area id count under NULL."""
     _check_area(t, area)
     _check_period(period, optional=False)
+    return _area_counts_expr(t, area=area, period=period, by_offence=by_offence)
+
+
+def _area_keys(shape: Mapping[str, Any]) -> list[str]:
+    return ["area", "period_start", *(["offence"] if shape["by_offence"] else [])]
+
+
+@compiled_query(
+    shapes=[{"area": a, "period": p, "by_offence": b} for a in AREA_COLUMNS for p in PERIODS for b in (False, True)],
+    sort_by=_area_keys,
+)
+def _area_counts_expr(t: Any, *, area: str, period: str, by_offence: bool) -> Any:
     keys = {"area": t[area], "period_start": _period_col(t, period)}
     if by_offence:
         keys["offence"] = t.offence
@@ -163,9 +131,9 @@ def area_counts(t: Any, area: str = "community_area", period: Period = "week", b
 
     Every incident is counted once: the counts add up to the table's row count (no area → area NULL).
     """
-    expr = area_counts_expr(t, area, period, by_offence)
-    keys = ["area", "period_start", *(["offence"] if by_offence else [])]
-    return execute(expr, keys)
+    _check_area(t, area)
+    _check_period(period, optional=False)
+    return run(_area_counts_expr, t, area=area, period=period, by_offence=by_offence)
 
 
 # -- square grid -------------------------------------------------------------------------------------------
@@ -197,10 +165,10 @@ def _located(t: Any) -> Any:
     return t.filter(t.latitude.notnull() & t.longitude.notnull())
 
 
-def _extent(t: Any) -> dict[str, Any]:
-    """Row counts (all, located) and the located rows' extent, in one query."""
+@compiled_query()
+def _extent_expr(t: Any) -> Any:
     located = t.latitude.notnull() & t.longitude.notnull()
-    expr = t.aggregate(
+    return t.aggregate(
         rows_total=t.count(),
         rows_located=t.count(where=located),
         min_lon=t.longitude.min(),
@@ -208,7 +176,13 @@ def _extent(t: Any) -> dict[str, Any]:
         min_lat=t.latitude.min(),
         max_lat=t.latitude.max(),
     )
-    return {str(k): v for k, v in execute(expr).iloc[0].to_dict().items()}
+
+
+def extent(t: Any) -> dict[str, Any]:
+    """How many incidents ``t`` holds (``rows_total``), how many have coordinates (``rows_located``), and the
+    located ones' extent (``min_lon``, ``max_lon``, ``min_lat``, ``max_lat``; None when none is located), in one
+    query."""
+    return {str(k): v for k, v in run(_extent_expr, t).iloc[0].to_dict().items()}
 
 
 def _origin_of(ext: dict[str, Any]) -> GridOrigin:
@@ -223,7 +197,7 @@ def data_origin(t: Any) -> GridOrigin:
     It depends on which incidents ``t`` holds: for cells that keep their ids whatever the time window or offence
     filter, use the source's pinned origin instead (:func:`crimelens.analysis.incidents.panel.source_origin`).
     """
-    return _origin_of(_extent(t))
+    return _origin_of(extent(t))
 
 
 def grid_counts_expr(
@@ -236,8 +210,31 @@ def grid_counts_expr(
     """
     _check_cell(cell_m)
     _check_period(period, optional=True)
+    return _grid_cells_expr(t, **origin.expr_constants(), cell_m=float(cell_m), period=period, by_offence=by_offence)
+
+
+_GRID_CONSTANTS = {k: "float64" for k in ("lon0", "kx", "ky", "x0", "y0", "cell_m")}
+
+
+def _grid_keys(shape: Mapping[str, Any]) -> list[str]:
+    return [
+        "cell_x",
+        "cell_y",
+        *(["period_start"] if shape["period"] else []),
+        *(["offence"] if shape["by_offence"] else []),
+    ]
+
+
+@compiled_query(
+    values=_GRID_CONSTANTS,
+    shapes=[{"period": p, "by_offence": b} for p in (None, *PERIODS) for b in (False, True)],
+    sort_by=_grid_keys,
+)
+def _grid_cells_expr(
+    t: Any, *, lon0: Any, kx: Any, ky: Any, x0: Any, y0: Any, cell_m: Any, period: str | None, by_offence: bool
+) -> Any:
     pts = _located(t)
-    cell_x, cell_y = origin.cell_of_expr(pts.longitude, pts.latitude, cell_m)
+    cell_x, cell_y = cell_index_expr(pts.longitude, pts.latitude, lon0=lon0, kx=kx, ky=ky, x0=x0, y0=y0, cell_m=cell_m)
     keys: dict[str, Any] = {"cell_x": cell_x, "cell_y": cell_y}
     if period is not None:
         keys["period_start"] = _period_col(pts, period)
@@ -263,11 +260,12 @@ def grid_counts(
     """
     _check_cell(cell_m)
     _check_period(period, optional=True)
-    ext = _extent(t)
+    ext = extent(t)
     if origin is None:
         origin = _origin_of(ext)
-    keys = ["cell_x", "cell_y", *(["period_start"] if period else []), *(["offence"] if by_offence else [])]
-    frame = execute(grid_counts_expr(t, origin, cell_m, period, by_offence), keys)
+    frame = run(
+        _grid_cells_expr, t, **origin.expr_constants(), cell_m=float(cell_m), period=period, by_offence=by_offence
+    )
     x, y, lon, lat = origin.cell_centres(frame["cell_x"].to_numpy(), frame["cell_y"].to_numpy(), cell_m)
     frame.insert(2, "x_m", x)
     frame.insert(3, "y_m", y)
@@ -337,7 +335,8 @@ def h3_counts(t: Any, resolution: int = 8, period: Period | None = None, by_offe
     """
     _check_resolution(resolution)
     _check_period(period, optional=True)
-    ext = _extent(t)
+    ext = extent(t)
+    t = to_ibis(t)
     keys = ["h3_cell", *(["period_start"] if period else []), *(["offence"] if by_offence else [])]
     frame = execute(h3_counts_expr(t, resolution, period, by_offence), keys)
     total = int(ext["rows_total"])
@@ -345,6 +344,25 @@ def h3_counts(t: Any, resolution: int = 8, period: Period | None = None, by_offe
 
 
 # -- temporal profiles -------------------------------------------------------------------------------------
+def _weekday_hour_keys(shape: Mapping[str, Any]) -> list[str]:
+    return ["weekday", "hour", *(["offence"] if shape["by_offence"] else [])]
+
+
+@compiled_query(
+    shapes=[{"timed": a, "by_offence": b} for a in (True, False) for b in (False, True)], sort_by=_weekday_hour_keys
+)
+def _weekday_hour_expr(t: Any, *, timed: bool, by_offence: bool) -> Any:
+    if timed:  # known to the hour: time_precision is not 'day'
+        t = t.filter(t.time_precision != "day")
+    keys: dict[str, Any] = {
+        "weekday": t.occurred_at.day_of_week.index().cast("int64"),
+        "hour": t.occurred_at.hour().cast("int64"),
+    }
+    if by_offence:
+        keys["offence"] = t.offence
+    return t.group_by(**keys).aggregate(incidents=t.count())
+
+
 def weekday_hour_counts(t: Any, by_offence: bool = False) -> pd.DataFrame:
     """Incidents by weekday (0 = Monday … 6 = Sunday) × hour of day (0–23) (× offence).
 
@@ -352,25 +370,24 @@ def weekday_hour_counts(t: Any, by_offence: bool = False) -> pd.DataFrame:
     unknown, and counting them at midnight would invent a midnight peak. ``frame.attrs['rows_excluded']``
     holds how many were left out.
     """
-    timed = t.filter(t.time_precision != "day") if "time_precision" in t.columns else t
-    keys: dict[str, Any] = {
-        "weekday": timed.occurred_at.day_of_week.index().cast("int64"),
-        "hour": timed.occurred_at.hour().cast("int64"),
-    }
-    if by_offence:
-        keys["offence"] = timed.offence
-    frame = execute(timed.group_by(**keys).aggregate(incidents=timed.count()), list(keys))
-    frame.attrs["rows_excluded"] = int(_extent(t)["rows_total"]) - int(frame["incidents"].sum())
+    frame = run(_weekday_hour_expr, t, timed="time_precision" in t.columns, by_offence=by_offence)
+    frame.attrs["rows_excluded"] = int(extent(t)["rows_total"]) - int(frame["incidents"].sum())
     return frame
+
+
+@compiled_query(sort_by=["date"])
+def _daily_expr(t: Any) -> Any:
+    return t.group_by(date=t.occurred_at.date()).aggregate(incidents=t.count())
 
 
 def daily_counts(t: Any) -> pd.DataFrame:
     """Incidents per calendar date (``date``, ``incidents``), every incident including those known only to the day."""
-    return execute(t.group_by(date=t.occurred_at.date()).aggregate(incidents=t.count()), ["date"])
+    return run(_daily_expr, t)
 
 
 def month_of_year_counts(t: Any, by_offence: bool = False) -> pd.DataFrame:
     """Incidents by calendar month (1–12) summed over years (× offence)."""
+    t = to_ibis(t)
     keys: dict[str, Any] = {"month": t.occurred_at.month().cast("int64")}
     if by_offence:
         keys["offence"] = t.offence

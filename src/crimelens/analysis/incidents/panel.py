@@ -32,16 +32,17 @@ import numpy.typing as npt
 import pandas as pd
 
 from crimelens.analysis.incidents.aggregate import (
+    PERIODS,
     GridCounts,
     Period,
     _check_cell,
     _check_period,
     _period_col,
     data_origin,
-    execute,
 )
+from crimelens.analysis.incidents.compiled import compiled_query, run
 from crimelens.errors import DataError, SchemaError
-from crimelens.geo import FloatArray, GridOrigin, IntArray
+from crimelens.geo import FloatArray, GridOrigin, IntArray, cell_index_expr
 
 if TYPE_CHECKING:
     import duckdb
@@ -445,9 +446,13 @@ class GridPanel:
         )
 
 
-def _panel_expr(t: Any, origin: GridOrigin, cell_m: float, period: str | None) -> Any:
+@compiled_query(
+    values={k: "float64" for k in ("lon0", "kx", "ky", "x0", "y0", "cell_m")},
+    shapes=[{"period": p} for p in (None, *PERIODS)],
+)
+def _panel_expr(t: Any, *, lon0: Any, kx: Any, ky: Any, x0: Any, y0: Any, cell_m: Any, period: str | None) -> Any:
     """Every incident counted per cell (× period); those without coordinates fall in the NULL cell."""
-    cell_x, cell_y = origin.cell_of_expr(t.longitude, t.latitude, cell_m)
+    cell_x, cell_y = cell_index_expr(t.longitude, t.latitude, lon0=lon0, kx=kx, ky=ky, x0=x0, y0=y0, cell_m=cell_m)
     keys: dict[str, Any] = {"cell_x": cell_x, "cell_y": cell_y}
     if period is not None:
         keys["period_start"] = _period_col(t, period)
@@ -495,7 +500,7 @@ def grid_panel(
     _check_period(period, optional=True)
     if origin is None:
         origin = data_origin(t)
-    frame = execute(_panel_expr(t, origin, cell_m, period), [])
+    frame = run(_panel_expr, t, **origin.expr_constants(), cell_m=float(cell_m), period=period)
     located = frame["cell_x"].notna() & frame["cell_y"].notna()
     without = int(frame.loc[~located, "incidents"].sum())
     rows = frame.loc[located]

@@ -19,10 +19,11 @@ from crimelens.analysis.incidents.aggregate import (
     area_counts,
     daily_counts,
     data_origin,
-    execute,
+    extent,
     grid_counts,
     weekday_hour_counts,
 )
+from crimelens.analysis.incidents.compiled import compiled_query, run
 from crimelens.analysis.result import records_caveats
 from crimelens.errors import DataError
 from crimelens.schema import OFFENCES
@@ -77,14 +78,16 @@ class IncidentFilter:
             raise DataError(f"date range: --since {self.start} is after --until {self.end}")
 
     def apply(self, t: Any) -> Any:
-        """The Ibis table ``t`` restricted to this filter (nothing is executed)."""
-        if self.offences:
-            t = t.filter(t.offence.isin(list(self.offences)))
-        if self.start is not None:
-            t = t.filter(t.occurred_at >= dt.datetime.combine(self.start, dt.time()))
-        if self.end is not None:
-            t = t.filter(t.occurred_at < dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()))
-        return t
+        """The incidents ``t`` (an Ibis table or an :class:`~crimelens.engine.IncidentScope`) restricted to this
+        filter (nothing is executed)."""
+        from crimelens.engine import IncidentScope, filter_incidents
+
+        offences = tuple(self.offences) or None
+        start = dt.datetime.combine(self.start, dt.time()) if self.start is not None else None
+        end = dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()) if self.end is not None else None
+        if isinstance(t, IncidentScope):
+            return t.narrowed(offences=offences, start=start, end=end)
+        return filter_incidents(t, offences=list(offences) if offences else None, start=start, end=end)
 
     def span(self, unfiltered: Any) -> tuple[dt.date, dt.date]:
         """The days this filter's incidents can cover: the source's first and last day clipped to the dates."""
@@ -112,26 +115,40 @@ class IncidentFilter:
         }
 
 
+@compiled_query()
+def _coverage_expr(t: Any) -> Any:
+    return t.aggregate(first=t.occurred_at.min(), last=t.occurred_at.max(), n=t.count())
+
+
 def coverage(t: Any) -> tuple[dt.datetime, dt.datetime, int]:
     """First and last ``occurred_at`` and the number of incidents of ``t``."""
-    row = execute(t.aggregate(first=t.occurred_at.min(), last=t.occurred_at.max(), n=t.count())).iloc[0]
+    row = run(_coverage_expr, t).iloc[0]
     if not int(row["n"]):
         raise DataError("no incidents match: widen the date range or the offences, or load incident data first")
     return row["first"].to_pydatetime(), row["last"].to_pydatetime(), int(row["n"])
 
 
+@compiled_query(sort_by=["offence"])
+def _offence_counts_expr(t: Any) -> Any:
+    return t.group_by("offence").aggregate(incidents=t.count())
+
+
 def offence_counts(t: Any) -> pd.DataFrame:
     """Incidents per canonical offence, busiest first, with shares."""
-    frame = execute(t.group_by("offence").aggregate(incidents=t.count()), ["offence"])
+    frame = run(_offence_counts_expr, t)
     frame = frame.sort_values(["incidents", "offence"], ascending=[False, True]).reset_index(drop=True)
     frame["share"] = frame["incidents"] / frame["incidents"].sum()
     return frame
 
 
+@compiled_query(sort_by=["period_start"])
+def _monthly_counts_expr(t: Any) -> Any:
+    return t.group_by(period_start=t.occurred_at.truncate("M")).aggregate(incidents=t.count())
+
+
 def monthly_counts(t: Any) -> pd.DataFrame:
     """Incidents per calendar month (``period_start`` = first day of the month)."""
-    expr = t.group_by(period_start=t.occurred_at.truncate("M")).aggregate(incidents=t.count())
-    return execute(expr, ["period_start"])
+    return run(_monthly_counts_expr, t)
 
 
 @records_caveats
@@ -190,9 +207,8 @@ def area_totals(t: Any, area: str) -> pd.DataFrame:
     frame = counts.groupby("area", as_index=False, dropna=False).agg(incidents=("incidents", "sum"))
     keep = frame["area"].notna() & (frame["area"].astype(str) != "")
     if not keep.any() and int(frame["incidents"].sum()) > 0:
-        columns = [c for c in AREA_COLUMNS if c in t.columns]
-        filled = execute(t.aggregate(**{c: t[c].count() for c in columns})).iloc[0]
-        present = [c for c in columns if int(filled[c])]
+        filled = _area_ids_filled(t)
+        present = [c for c in filled if filled[c]]
         raise DataError(
             f"area: none of these incidents has a {area} id; expected an area column they fill "
             f"({', '.join(present) or 'none is filled'}), got {area!r}"
@@ -208,18 +224,35 @@ def default_area(t: Any, con: duckdb.DuckDBPyConnection | None = None) -> str | 
     published unit, in the order community area, neighbourhood, district, beat, census tract.
     """
     order = ("community_area", "neighbourhood", "district", "beat", "census_tract")
-    columns = [c for c in order if c in t.columns and c in AREA_COLUMNS]
-    filled = execute(t.aggregate(**{c: t[c].count() for c in columns})).iloc[0]
+    filled = _area_ids_filled(t)
     with_sets: set[str] = set()
     if con is not None:
         with_sets = {str(r[0]) for r in con.execute("SELECT DISTINCT area_kind FROM areas").fetchall()}
-    ranked = sorted(columns, key=lambda c: (c not in with_sets, -int(filled[c]), order.index(c)))
-    best = next((c for c in ranked if int(filled[c])), None)
+    ranked = sorted(filled, key=lambda c: (c not in with_sets, -filled[c], order.index(c)))
+    best = next((c for c in ranked if filled[c]), None)
     return best
 
 
+@compiled_query(shapes=[{"columns": list(AREA_COLUMNS)}])
+def _area_ids_filled_expr(t: Any, *, columns: Sequence[str]) -> Any:
+    return t.aggregate(**{c: t[c].count() for c in columns})
+
+
+def _area_ids_filled(t: Any) -> dict[str, int]:
+    """How many incidents of ``t`` carry an id of each area column it has (in the order of AREA_COLUMNS)."""
+    columns = [c for c in AREA_COLUMNS if c in t.columns]
+    row = run(_area_ids_filled_expr, t, columns=columns).iloc[0]
+    return {c: int(row[c]) for c in columns}
+
+
 def _filled(t: Any, area: str) -> bool:
-    return bool(int(execute(t.aggregate(n=t[area].count())).iloc[0]["n"]))
+    return bool(_area_ids_filled(t).get(area, 0))
+
+
+@compiled_query(sort_by=["latitude", "longitude"])
+def _at_locations_expr(t: Any) -> Any:
+    located = t.filter(t.latitude.notnull() & t.longitude.notnull())
+    return located.group_by("latitude", "longitude").aggregate(n=located.count())
 
 
 def area_totals_by_location(con: duckdb.DuckDBPyConnection, t: Any, area_set: str) -> tuple[pd.DataFrame, int]:
@@ -237,8 +270,7 @@ def area_totals_by_location(con: duckdb.DuckDBPyConnection, t: Any, area_set: st
 
     geo = con.execute("SELECT area_id, geometry FROM areas WHERE area_set = ? ORDER BY area_id", [area_set]).df()
     polygons = shapely.from_geojson([json.dumps(json.loads(g)) for g in geo["geometry"]])
-    located = t.filter(t.latitude.notnull() & t.longitude.notnull())
-    at = execute(located.group_by("latitude", "longitude").aggregate(n=located.count()))
+    at = run(_at_locations_expr, t)
     points = shapely.points(at["longitude"].to_numpy(), at["latitude"].to_numpy())
     tree = shapely.STRtree(polygons)
     point_idx, poly_idx = tree.query(points, predicate="within")
@@ -359,21 +391,31 @@ def concentration(
     return replace(result, notes=(*result.notes, note))
 
 
+@compiled_query(
+    values={"limit": "limit"},
+    shapes=[
+        {"limited": lim, "columns": list(cols), "ties": ["source", "incident_key"]}
+        for lim in (False, True)
+        for cols in (("occurred_at",),)
+    ],
+    sort_by=lambda shape: ["latitude", "longitude", *shape["columns"]],
+)
+def _points_expr(t: Any, *, limit: int, limited: bool, columns: Sequence[str], ties: Sequence[str]) -> Any:
+    located = t.filter(t.latitude.notnull() & t.longitude.notnull())
+    if limited:
+        # ties on occurred_at (whole days, whole hours) broken by the key, so the same points are kept every run
+        located = located.order_by([located.occurred_at.desc(), *(located[c].desc() for c in ties)]).limit(limit)
+    return located.select("latitude", "longitude", *columns)
+
+
 def incident_points(
     t: Any, origin: GridOrigin, *, limit: int | None = None, columns: Sequence[str] = ("occurred_at",)
 ) -> pd.DataFrame:
     """Located incidents as projected points (``x_m``, ``y_m`` in the grid's plane), newest first when limited."""
     from crimelens.geo import forward
 
-    located = t.filter(t.latitude.notnull() & t.longitude.notnull())
-    expr = located.select("latitude", "longitude", *columns)
-    if limit is not None:
-        # ties on occurred_at (whole days, whole hours) broken by the key, so the same points are kept every run
-        ties = [located[c].desc() for c in ("source", "incident_key") if c in located.columns]
-        expr = (
-            located.order_by([located.occurred_at.desc(), *ties]).limit(limit).select("latitude", "longitude", *columns)
-        )
-    frame = execute(expr)
+    ties = [c for c in ("source", "incident_key") if c in t.columns]
+    frame = run(_points_expr, t, limit=limit or 0, limited=limit is not None, columns=list(columns), ties=ties)
     x, y = forward(frame["longitude"].to_numpy(), frame["latitude"].to_numpy(), origin.lon0, origin.lat0)
     frame["x_m"] = x
     frame["y_m"] = y
@@ -598,8 +640,8 @@ def near_repeat(
 
     if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 2:
         raise DataError(f"max_points: expected a whole number ≥ 2 (e.g. {KNOX_MAX_POINTS}), got {max_points!r}")
-    located = execute(t.aggregate(n=t.count(where=t.latitude.notnull() & t.longitude.notnull())))
-    n_located = int(located["n"].iloc[0])
+    ext = extent(t)
+    n_located = int(ext["rows_located"])
     if origin is None:
         origin = data_origin(t)
     points = incident_points(t, origin, limit=max_points if n_located > max_points else None)
