@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crimelens.analysis.jurisdictions import ranking
-from crimelens.analysis.jurisdictions.panel import offence_years, panel
+from crimelens.analysis.jurisdictions.panel import offence_years, panel, shared_panels
 from crimelens.errors import DataError
 from crimelens.schema import COUNT_COLUMNS
 from test_stats import make_warehouse
@@ -94,3 +94,19 @@ def test_rank_reads_only_the_years_it_ranks(monkeypatch: pytest.MonkeyPatch) -> 
     # 2003, by rate: A 9 / 1100 · 1e5 = 818.2 (the nation is not ranked)
     assert result.table["jurisdiction_id"].tolist() == ["A"]
     assert result.table["rate_per_100k"].iloc[0] == pytest.approx(9 / 1100 * 1e5)
+
+
+def test_shared_panels_read_each_slice_once() -> None:
+    con = _tiny()
+    with shared_panels():
+        _, first = panel(con, offences=("violent_crime",), start=2001, end=2003)
+        first.loc[:, "violent_crime"] = 0  # a caller's edits stay its own
+        con.execute("UPDATE jurisdiction_year SET violent_crime = 99 WHERE jurisdiction_id = 'A' AND year = 2001")
+        _, again = panel(con, offences=("violent_crime",), start=2001, end=2003)
+        _, other = panel(con, offences=("violent_crime",), start=2001, end=2001)  # another slice: read now
+    # the same slice came from the block's copy: neither the edit nor the update shows
+    assert again.loc[again["jurisdiction_id"] == "A", "violent_crime"].tolist() == [10, 12, 9]
+    assert other.loc[other["jurisdiction_id"] == "A", "violent_crime"].tolist() == [99]
+    # outside the block every call reads the warehouse
+    _, after = panel(con, offences=("violent_crime",), start=2001, end=2003)
+    assert after.loc[after["jurisdiction_id"] == "A", "violent_crime"].tolist() == [99, 12, 9]

@@ -48,6 +48,7 @@ def key_findings(
         ``findings`` ranked by score; ``table`` one row per finding with its structured evidence; ``notes``
         say which findings could not be drawn on this data and why.
     """
+    from crimelens.analysis.jurisdictions.panel import shared_panels
     from crimelens.config import get_setting
     from crimelens.errors import DataError
     from crimelens.insights.incidents import incident_findings
@@ -72,7 +73,8 @@ def key_findings(
     titles: list[str] = []
     jur = [source] if source in jur_sources else (jur_sources if source is None else [])
     for src in jur:
-        got, jur_notes, jur_params = jurisdiction_findings(con, src, year=year, k=k, memo=memo)
+        with shared_panels():  # the findings' analyses read overlapping slices of one panel
+            got, jur_notes, jur_params = jurisdiction_findings(con, src, year=year, k=k, memo=memo)
         found.extend(got)
         notes.extend(jur_notes)
         params.update(jur_params)

@@ -7,7 +7,10 @@ An analysis that knows which offences and years it reads asks for only those (:f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -17,7 +20,25 @@ from crimelens.errors import DataError
 from crimelens.schema import COUNT_COLUMNS, PARTIAL_YEAR_SQL
 from crimelens.warehouse import resolve_source
 
-__all__ = ["check_offence", "offence_years", "offences_present", "panel"]
+__all__ = ["check_offence", "offence_years", "offences_present", "panel", "shared_panels"]
+
+#: The panels read so far in a :func:`shared_panels` block (None outside one).
+_SHARED: ContextVar[dict[Any, Any] | None] = ContextVar("crimelens_shared_panels", default=None)
+
+
+@contextmanager
+def shared_panels() -> Iterator[None]:
+    """Within this block, :func:`panel` reads each panel (connection, dataset, offences, years) once.
+
+    For a job that runs many analyses on a warehouse that does not change meanwhile (the findings, the report):
+    each analysis asks for its own slice, and the same slice is asked for by several of them. Every call still
+    gets its own copy of the rows.
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
 
 _FROM = "FROM jurisdiction_year jy JOIN jurisdictions j USING (jurisdiction_id)"
 _HEAD = (
@@ -53,9 +74,17 @@ def panel(
     panel filtered the same way. ``kind == 'nation'`` rows are national totals: analyses that compare
     jurisdictions leave them out. Count columns are nullable integers (missing stays missing, never zero).
     """
-    src = resolve_source(con, source)
+    shared = _SHARED.get()
+    if shared is None:
+        src = resolve_source(con, source)
+    else:
+        src = shared.get((id(con), "source", source)) or resolve_source(con, source)
+        shared[(id(con), "source", source)] = src
     wanted = set(COUNT_COLUMNS) if offences is None else {check_offence(o) for o in offences}
     counts = [c for c in COUNT_COLUMNS if c in wanted]  # names from the schema's list, never from the caller
+    key = (id(con), src, tuple(counts), start, end)
+    if shared is not None and key in shared:
+        return src, shared[key].copy()
     where: list[str] = ["jy.source = ?"]
     params: list[object] = [src]
     for bound, op in ((start, ">="), (end, "<=")):
@@ -67,6 +96,8 @@ def panel(
     frame = con.execute(sql, params).df()
     for col in ("population", "months_reported", *counts, "rape_legacy", "year"):
         frame[col] = frame[col].astype("Int64")
+    if shared is not None:
+        shared[key] = frame.copy()
     return src, frame
 
 
