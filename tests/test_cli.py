@@ -46,6 +46,20 @@ def test_every_command_has_clear_help(name: str) -> None:
                 assert len(text) > 15, f"{name} {cmd.name}: option {param.opts} has no real help: {text!r}"
 
 
+def test_the_entry_point_builds_only_the_command_it_runs() -> None:
+    from crimelens.cli.app import _lean
+
+    for name in COMMANDS:
+        assert sorted(get_command(_lean([name, "--help"])).commands) == [name]  # type: ignore[attr-defined]
+    # no command named (root help, version) or an unknown one: the whole app, whose usage error lists them all
+    assert _lean([]) is app and _lean(["--help"]) is app and _lean(["--version"]) is app and _lean(["fidnings"]) is app
+    exe = Path(sys.executable).with_name("crimelens")
+    sub = subprocess.run([str(exe), "incidents", "when", "--help"], capture_output=True, text=True, timeout=60)
+    assert sub.returncode == 0 and sub.stdout.startswith("Usage: crimelens incidents when"), sub.stderr
+    typo = subprocess.run([str(exe), "fidnings"], capture_output=True, text=True, timeout=60)
+    assert typo.returncode == 2 and "Did you mean 'findings'?" in typo.stderr
+
+
 def test_usage_errors_exit_2() -> None:
     assert runner.invoke(app, ["ingest"]).exit_code == 2
     assert runner.invoke(app, ["rank", "--top", "many"]).exit_code == 2

@@ -374,15 +374,10 @@ class IncidentScope:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """The incidents table's columns."""
-        if "columns" not in self._cache:
-            rows = self.con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
-                "AND schema_name = current_schema() AND table_name = 'incidents' ORDER BY column_index"
-            ).fetchall()
-            self._cache["columns"] = tuple(str(r[0]) for r in rows)
-        cols: tuple[str, ...] = self._cache["columns"]
-        return cols
+        """The incidents table's columns (the warehouse schema's)."""
+        from crimelens.schema import INCIDENT_COLUMNS
+
+        return INCIDENT_COLUMNS
 
     def narrowed(
         self,
@@ -398,7 +393,6 @@ class IncidentScope:
             offences if offences is not None else self.offences,
             start if start is not None else self.start,
             end if end is not None else self.end,
-            {"columns": self._cache["columns"]} if "columns" in self._cache else {},
         )
 
     def values(self) -> dict[str, Any]:

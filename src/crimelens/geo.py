@@ -209,6 +209,7 @@ def pairs_within(xy: npt.ArrayLike, r: float) -> np.ndarray:
     width = int(cells[:, 1].max()) + 3  # room for the column offsets −1..+1 without wrapping into the next row
     key = cells[:, 0] * width + (cells[:, 1] + 1)
     order = np.argsort(key, kind="stable")
+    xs, ys = pts[order, 0], pts[order, 1]  # coordinates in bucket order: candidates read them close together
     keys, starts, counts = np.unique(key[order], return_index=True, return_counts=True)
     found = []
     for dx, dy in _HALF_NEIGHBOURHOOD:
@@ -222,15 +223,21 @@ def pairs_within(xy: npt.ArrayLike, r: float) -> np.ndarray:
         total = int(sizes.sum())
         if total == 0:
             continue
-        group = np.repeat(np.arange(a.size), sizes)
-        within = np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        i = order[starts[a][group] + within // nb[group]]
-        j = order[starts[b][group] + within % nb[group]]
+        # candidate k of bucket pair g: positions (in bucket order) starts[a] + k // nb and starts[b] + k % nb;
+        # 32-bit while they fit (half the memory traffic of the passes over every candidate)
+        idx = np.int32 if max(total, len(pts)) < np.iinfo(np.int32).max else np.int64
+        group = np.repeat(np.arange(a.size, dtype=idx), sizes)
+        within = np.arange(total, dtype=idx) - np.repeat((np.cumsum(sizes) - sizes).astype(idx), sizes)
+        step, rest = np.divmod(within, nb.astype(idx)[group])
+        pi = starts.astype(idx)[a][group]
+        pi += step
+        pj = starts.astype(idx)[b][group]
+        pj += rest
         if dx == 0 and dy == 0:
-            keep = i < j
-            i, j = i[keep], j[keep]
-        d2 = (pts[i, 0] - pts[j, 0]) ** 2 + (pts[i, 1] - pts[j, 1]) ** 2
-        close = d2 <= r * r
-        i, j = i[close], j[close]
+            keep = order[pi] < order[pj]
+            pi, pj = pi[keep], pj[keep]
+        ddx, ddy = xs[pi] - xs[pj], ys[pi] - ys[pj]
+        close = ddx * ddx + ddy * ddy <= r * r
+        i, j = order[pi[close]], order[pj[close]]
         found.append(np.column_stack([np.minimum(i, j), np.maximum(i, j)]))
     return np.concatenate(found).astype(np.intp, copy=False) if found else empty

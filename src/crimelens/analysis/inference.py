@@ -18,6 +18,7 @@ fractional or very large degrees of freedom. The same formulas give the same num
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from statistics import NormalDist
@@ -148,6 +149,7 @@ def _poisson_tails(k: int, lam: float) -> tuple[float, float, float]:
     return log_sum(lower), log_sum(upper), log_top
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function; rankings by count and by rate ask for the same counts
 def _gamma_quantile_whole(k: int, q: float) -> float:
     """λ with P(k, λ) = q for a whole shape k ≥ 1, 0 < q < 1.
 

@@ -200,7 +200,16 @@ def incident_findings(
             grid = grid_counts(t, cell_m=cell_m, period=None)
             attempt("concentration", concentration, t, cell_m=cell_m, grid=grid)
             attempt(
-                "hotspots", hotspots, t, cell_m=cell_m, permutations=permutations, seed=seed, alpha=alpha, grid=grid
+                # the finding cites the exact conditional p-values; the Monte Carlo p_sim that permutations add
+                # beside them (the incidents hotspots table shows it) would cost time and change nothing here
+                "hotspots",
+                hotspots,
+                t,
+                cell_m=cell_m,
+                permutations=0,
+                seed=seed,
+                alpha=alpha,
+                grid=grid,
             )
             attempt("near_repeat", near_repeat, t, permutations=permutations, seed=seed, max_points=knox_max_points)
         else:

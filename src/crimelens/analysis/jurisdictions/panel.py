@@ -28,7 +28,8 @@ _SHARED: ContextVar[dict[Any, Any] | None] = ContextVar("crimelens_shared_panels
 
 @contextmanager
 def shared_panels() -> Iterator[None]:
-    """Within this block, :func:`panel` reads each panel (connection, dataset, offences, years) once.
+    """Within this block, :func:`panel` reads each panel (connection, dataset, offences, years) once, and
+    :func:`offence_years` each offence's years.
 
     For a job that runs many analyses on a warehouse that does not change meanwhile (the findings, the report):
     each analysis asks for its own slice, and the same slice is asked for by several of them. Every call still
@@ -39,6 +40,7 @@ def shared_panels() -> Iterator[None]:
         yield
     finally:
         _SHARED.reset(token)
+
 
 _FROM = "FROM jurisdiction_year jy JOIN jurisdictions j USING (jurisdiction_id)"
 _HEAD = (
@@ -75,11 +77,7 @@ def panel(
     jurisdictions leave them out. Count columns are nullable integers (missing stays missing, never zero).
     """
     shared = _SHARED.get()
-    if shared is None:
-        src = resolve_source(con, source)
-    else:
-        src = shared.get((id(con), "source", source)) or resolve_source(con, source)
-        shared[(id(con), "source", source)] = src
+    src = _resolve(con, source)
     wanted = set(COUNT_COLUMNS) if offences is None else {check_offence(o) for o in offences}
     counts = [c for c in COUNT_COLUMNS if c in wanted]  # names from the schema's list, never from the caller
     key = (id(con), src, tuple(counts), start, end)
@@ -101,11 +99,28 @@ def panel(
     return src, frame
 
 
+def _resolve(con: duckdb.DuckDBPyConnection, source: str | None) -> str:
+    """:func:`~crimelens.warehouse.resolve_source`, once per source in a :func:`shared_panels` block."""
+    shared = _SHARED.get()
+    if shared is None:
+        return resolve_source(con, source)
+    key = (id(con), "source", source)
+    if key not in shared:
+        shared[key] = resolve_source(con, source)
+    src: str = shared[key]
+    return src
+
+
 def offence_years(con: duckdb.DuckDBPyConnection, source: str | None, offence: str) -> tuple[str, np.ndarray]:
     """(resolved source, the sorted years in which any row of it, the nation's included, has an ``offence``
     count): the years a period is resolved against (:func:`~.statistics.resolve_years`)."""
-    src = resolve_source(con, source)
+    src = _resolve(con, source)
     column = check_offence(offence)  # a name from the schema's list
+    shared = _SHARED.get()
+    key = (id(con), "years", src, column)
+    if shared is not None and key in shared:
+        years: np.ndarray = shared[key].copy()
+        return src, years
     rows = con.execute(
         f"SELECT DISTINCT jy.year {_FROM} WHERE jy.source = ? AND jy.{column} IS NOT NULL ORDER BY 1", [src]
     ).fetchall()
@@ -115,7 +130,10 @@ def offence_years(con: duckdb.DuckDBPyConnection, source: str | None, offence: s
             f"offence {offence!r}: dataset {src!r} has no {offence} counts; offences it holds: "
             f"{', '.join(present) or 'none'}"
         )
-    return src, np.array([int(r[0]) for r in rows], dtype=np.int64)
+    found = np.array([int(r[0]) for r in rows], dtype=np.int64)
+    if shared is not None:
+        shared[key] = found.copy()
+    return src, found
 
 
 def offences_present(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
