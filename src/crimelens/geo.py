@@ -183,8 +183,45 @@ def origin_for_extent(
     return GridOrigin(lon0=lon0, lat0=lat0, x0=x0, y0=y0)
 
 
+#: Candidate pairs handled at once by :func:`pairs_within` (a few MB of temporaries).
+_CANDIDATES_PER_RUN = 1 << 18
+
 #: Cell offsets that visit each pair of neighbouring cells once: the cell itself and four of its eight neighbours.
 _HALF_NEIGHBOURHOOD = ((0, 0), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def _close_pairs(
+    a: IntArray,
+    b: IntArray,
+    sizes: IntArray,
+    starts: IntArray,
+    counts: IntArray,
+    order: IntArray,
+    xs: FloatArray,
+    ys: FloatArray,
+    r: float,
+    same: bool,
+) -> np.ndarray:
+    """The pairs within ``r`` among the candidates of bucket pairs (a, b) (:func:`pairs_within`'s inner step)."""
+    total = int(sizes.sum())
+    nb = counts[b]
+    # candidate k of bucket pair g: positions (in bucket order) starts[a] + k // nb and starts[b] + k % nb;
+    # 32-bit while they fit (half the memory traffic of the passes over every candidate)
+    idx = np.int32 if max(total, len(order)) < np.iinfo(np.int32).max else np.int64
+    group = np.repeat(np.arange(a.size, dtype=idx), sizes)
+    within = np.arange(total, dtype=idx) - np.repeat((np.cumsum(sizes) - sizes).astype(idx), sizes)
+    step, rest = np.divmod(within, nb.astype(idx)[group])
+    pi = starts.astype(idx)[a][group]
+    pi += step
+    pj = starts.astype(idx)[b][group]
+    pj += rest
+    if same:  # a bucket with itself: each pair once
+        keep = order[pi] < order[pj]
+        pi, pj = pi[keep], pj[keep]
+    ddx, ddy = xs[pi] - xs[pj], ys[pi] - ys[pj]
+    close = ddx * ddx + ddy * ddy <= r * r
+    i, j = order[pi[close]], order[pj[close]]
+    return np.column_stack([np.minimum(i, j), np.maximum(i, j)])
 
 
 def pairs_within(xy: npt.ArrayLike, r: float) -> np.ndarray:
@@ -218,26 +255,12 @@ def pairs_within(xy: npt.ArrayLike, r: float) -> np.ndarray:
         hit = at < keys.size
         hit[hit] = keys[at[hit]] == target[hit]
         a, b = np.flatnonzero(hit), at[hit]
-        na, nb = counts[a], counts[b]
-        sizes = na * nb
-        total = int(sizes.sum())
-        if total == 0:
-            continue
-        # candidate k of bucket pair g: positions (in bucket order) starts[a] + k // nb and starts[b] + k % nb;
-        # 32-bit while they fit (half the memory traffic of the passes over every candidate)
-        idx = np.int32 if max(total, len(pts)) < np.iinfo(np.int32).max else np.int64
-        group = np.repeat(np.arange(a.size, dtype=idx), sizes)
-        within = np.arange(total, dtype=idx) - np.repeat((np.cumsum(sizes) - sizes).astype(idx), sizes)
-        step, rest = np.divmod(within, nb.astype(idx)[group])
-        pi = starts.astype(idx)[a][group]
-        pi += step
-        pj = starts.astype(idx)[b][group]
-        pj += rest
-        if dx == 0 and dy == 0:
-            keep = order[pi] < order[pj]
-            pi, pj = pi[keep], pj[keep]
-        ddx, ddy = xs[pi] - xs[pj], ys[pi] - ys[pj]
-        close = ddx * ddx + ddy * ddy <= r * r
-        i, j = order[pi[close]], order[pj[close]]
-        found.append(np.column_stack([np.minimum(i, j), np.maximum(i, j)]))
+        sizes = counts[a] * counts[b]
+        # bucket pairs in runs of about _CANDIDATES_PER_RUN candidates: the temporaries stay in cache and are reused
+        # instead of growing with the data (a city's 20,000 incidents make millions of candidates)
+        ends = np.searchsorted(np.cumsum(sizes), np.arange(_CANDIDATES_PER_RUN, int(sizes.sum()), _CANDIDATES_PER_RUN))
+        for run in np.split(np.arange(a.size), np.unique(ends)):
+            if run.size:
+                found.append(_close_pairs(a[run], b[run], sizes[run], starts, counts, order, xs, ys, r, dx == dy == 0))
+    found = [f for f in found if len(f)]
     return np.concatenate(found).astype(np.intp, copy=False) if found else empty

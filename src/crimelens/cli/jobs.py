@@ -24,7 +24,7 @@ from crimelens.cli.options import (
     YearOpt,
 )
 from crimelens.cli.render import emit, err, out, progress_bar, show_findings
-from crimelens.cli.support import command, open_warehouse
+from crimelens.cli.support import command, db_path, open_warehouse
 from crimelens.config import get_setting
 from crimelens.demo import Progress
 
@@ -54,10 +54,10 @@ def findings_cmd(
     limit: LimitOpt = 0,
 ) -> None:
     """Key findings in plain language, each with the numbers behind it (jurisdiction and incident data alike)."""
-    from crimelens.insights import key_findings
+    from crimelens.insights import key_findings_on
 
-    with open_warehouse(db) as con:
-        result = key_findings(con, source, year=year, k=int(get_setting("top_k", k)))
+    # on both cores when the warehouse holds both kinds of data (incident findings in a forked process)
+    result = key_findings_on(db_path(db), source, year=year, k=int(get_setting("top_k", k)), fork=True)
     if as_json or as_csv:
         emit(result, as_json=as_json, as_csv=as_csv)
         return

@@ -7,6 +7,9 @@ together by score (:mod:`crimelens.insights.base`).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crimelens.insights.base import Finding, Findings, findings_result
@@ -16,7 +19,7 @@ if TYPE_CHECKING:
 
     from crimelens.analysis.memo import Memo
 
-__all__ = ["Finding", "Findings", "key_findings"]
+__all__ = ["Finding", "Findings", "key_findings", "key_findings_on"]
 
 
 def key_findings(
@@ -29,6 +32,7 @@ def key_findings(
     permutations: int | None = None,
     seed: int | None = None,
     memo: Memo | None = None,
+    incidents: Callable[[], IncidentPart] | None = None,
 ) -> Findings:
     """The key findings on the data loaded, highest score first.
 
@@ -41,6 +45,7 @@ def key_findings(
     k : how many jurisdictions rankings, hotspots and concentration consider.
     cell_m, permutations, seed : the incident analyses' grid cell and permutation test (default: the settings).
     memo : share analyses with a report that shows them too.
+    incidents : the incident datasets' findings and notes when computed elsewhere (:func:`key_findings_on`).
 
     Returns
     -------
@@ -50,10 +55,38 @@ def key_findings(
     """
     from crimelens.analysis.jurisdictions.panel import shared_panels
     from crimelens.config import get_setting
-    from crimelens.errors import DataError
-    from crimelens.insights.incidents import incident_findings
     from crimelens.insights.jurisdictions import jurisdiction_findings
     from crimelens.schema import OFFENCE_LABELS
+
+    jur, incs = _datasets(con, source)
+    found: list[Finding] = []
+    notes: list[str] = []
+    params: dict[str, Any] = {"k": k}
+    titles: list[str] = []
+    for src in jur:
+        with shared_panels():  # the findings' analyses read overlapping slices of one panel
+            got, jur_notes, jur_params = jurisdiction_findings(con, src, year=year, k=k, memo=memo)
+        found.extend(got)
+        notes.extend(jur_notes)
+        params.update(jur_params)
+        titles.append(f"{OFFENCE_LABELS[jur_params['offence']].lower()}, {jur_params['year']}")
+    if incs:
+        cell = float(get_setting("cell_m", cell_m))
+        perms = int(get_setting("permutations", permutations))
+        rng_seed = int(get_setting("seed", seed))
+        params.update({"incident_sources": incs, "cell_m": cell, "permutations": perms, "seed": rng_seed})
+        got, inc_notes = incidents() if incidents is not None else _incident_part(con, incs, cell, perms, rng_seed)
+        found.extend(got)
+        notes.extend(inc_notes)
+        titles.append("incidents of " + ", ".join(incs))
+    notes.append("recorded crime reflects what is reported to and recorded by the police, not all crime")
+    return findings_result(found, title="Key findings, " + "; ".join(titles), params=params, notes=notes)
+
+
+def _datasets(con: duckdb.DuckDBPyConnection, source: str | None) -> tuple[list[str], list[str]]:
+    """The jurisdiction-year and incident datasets the findings cover (checked: ``source`` loaded, one
+    jurisdiction-year dataset at most when none is named)."""
+    from crimelens.errors import DataError
     from crimelens.warehouse import list_incident_sources, list_sources
 
     jur_sources, inc_sources = list_sources(con), list_incident_sources(con)
@@ -67,28 +100,70 @@ def key_findings(
             f"the warehouse holds several jurisdiction-year datasets ({', '.join(jur_sources)}); choose one "
             "with --source"
         )
+    jur = [source] if source in jur_sources else (jur_sources if source is None else [])
+    incs = [source] if source in inc_sources else (inc_sources if source is None else [])
+    return jur, incs
+
+
+IncidentPart = tuple[list[Finding], list[str]]
+
+
+def _incident_part(con: duckdb.DuckDBPyConnection, incs: list[str], cell: float, perms: int, seed: int) -> IncidentPart:
+    """The findings and notes of the incident datasets ``incs``, in turn."""
+    from crimelens.insights.incidents import incident_findings
+
     found: list[Finding] = []
     notes: list[str] = []
-    params: dict[str, Any] = {"k": k}
-    titles: list[str] = []
-    jur = [source] if source in jur_sources else (jur_sources if source is None else [])
-    for src in jur:
-        with shared_panels():  # the findings' analyses read overlapping slices of one panel
-            got, jur_notes, jur_params = jurisdiction_findings(con, src, year=year, k=k, memo=memo)
+    for src in incs:
+        got, inc_notes = incident_findings(con, src, cell_m=cell, permutations=perms, seed=seed)
         found.extend(got)
-        notes.extend(jur_notes)
-        params.update(jur_params)
-        titles.append(f"{OFFENCE_LABELS[jur_params['offence']].lower()}, {jur_params['year']}")
-    incs = [source] if source in inc_sources else (inc_sources if source is None else [])
-    if incs:
-        cell = float(get_setting("cell_m", cell_m))
-        perms = int(get_setting("permutations", permutations))
-        rng_seed = int(get_setting("seed", seed))
-        params.update({"incident_sources": incs, "cell_m": cell, "permutations": perms, "seed": rng_seed})
-        for src in incs:
-            got, inc_notes = incident_findings(con, src, cell_m=cell, permutations=perms, seed=rng_seed)
-            found.extend(got)
-            notes.extend(inc_notes)
-        titles.append("incidents of " + ", ".join(incs))
-    notes.append("recorded crime reflects what is reported to and recorded by the police, not all crime")
-    return findings_result(found, title="Key findings, " + "; ".join(titles), params=params, notes=notes)
+        notes.extend(inc_notes)
+    return found, notes
+
+
+def key_findings_on(
+    db: str | Path,
+    source: str | None = None,
+    *,
+    year: int | None = None,
+    k: int = 5,
+    cell_m: float | None = None,
+    permutations: int | None = None,
+    seed: int | None = None,
+    fork: bool = False,
+) -> Findings:
+    """:func:`key_findings` on the warehouse file ``db``; with ``fork``, on both cores when it holds both kinds of
+    data.
+
+    With ``fork``, the incident datasets' findings are computed in a forked process
+    (:mod:`crimelens.insights.forked`) while this one computes the jurisdiction findings; the result is the one
+    :func:`key_findings` gives (the same findings, notes and warnings, in the same order). Only for a process
+    that holds no connection to any warehouse (the command line): a forked child must not inherit an open
+    database. Without a fork (not asked, not Linux, one core) or without both kinds of data, it is
+    :func:`key_findings` itself.
+    """
+    from crimelens.config import get_setting
+    from crimelens.insights.forked import can_fork, fork_call
+    from crimelens.warehouse import connect
+
+    # look before forking, then close: the child must not inherit an open database (DuckDB's threads and caches)
+    with contextlib.closing(connect(db, read_only=True)) as con:
+        jur, incs = _datasets(con, source)
+    options: dict[str, Any] = {"year": year, "k": k, "cell_m": cell_m, "permutations": permutations, "seed": seed}
+    if not (fork and jur and incs and can_fork()):
+        with contextlib.closing(connect(db, read_only=True)) as con:
+            return key_findings(con, source, **options)
+    cell = float(get_setting("cell_m", cell_m))
+    perms = int(get_setting("permutations", permutations))
+    rng_seed = int(get_setting("seed", seed))
+
+    def child() -> IncidentPart:
+        with contextlib.closing(connect(db, read_only=True)) as own:
+            return _incident_part(own, incs, cell, perms, rng_seed)
+
+    forked = fork_call(child)
+    try:
+        with contextlib.closing(connect(db, read_only=True)) as con:
+            return key_findings(con, source, **options, incidents=forked.result)
+    finally:
+        forked.cancel()  # reaps it; stops it first if this side failed before asking for its answer
