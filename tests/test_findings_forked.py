@@ -3,6 +3,7 @@ exactly what computing them in turn gives, errors and caveats included."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -22,15 +23,18 @@ from crimelens.insights import forked, key_findings, key_findings_on
 pytestmark = [pytest.mark.filterwarnings(r"ignore:fetch_arrow_table\(\) is deprecated:DeprecationWarning")]
 
 
-@pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory, real_file: Any) -> Path:
-    """The Marshall file and a seeded city of 4,000 incidents in one warehouse."""
-    folder = tmp_path_factory.mktemp("both")
-    db = seeded_city_warehouse(folder, n=4000, seed=5, spread_deg=0.002, hot_lon=-79.42)
+def _with_marshall(folder: Path, real_file: Any, n: int) -> Path:
+    """The Marshall file and a seeded city of ``n`` incidents in one warehouse."""
+    db = seeded_city_warehouse(folder, n=n, seed=5, spread_deg=0.002, hot_lon=-79.42)
     con = warehouse.connect(db)
     warehouse.load_parsed(con, sources.read(real_file("ucr-marshall"), "ucr-marshall"))
     con.close()
     return db
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory, real_file: Any) -> Path:
+    return _with_marshall(tmp_path_factory.mktemp("both"), real_file, 4000)
 
 
 def test_this_machine_can_fork() -> None:
@@ -57,6 +61,40 @@ def test_forked_findings_equal_the_findings_in_turn(both: Path, monkeypatch: pyt
     key_findings_on(both, "city", permutations=99, fork=True)
     key_findings_on(both, permutations=99)
     assert forks == []
+
+
+def test_the_caveats_of_forked_findings_are_in_the_result_and_its_json(tmp_path: Path, real_file: Any) -> None:
+    # 500 timed incidents over 168 weekday-hours: the hour × weekday profile behind a finding is sparse, a caveat
+    exe = str(Path(sys.executable).with_name("crimelens"))
+    city = tmp_path / "city.csv"
+    made = subprocess.run(
+        [exe, "simulate", "--incidents", "500", "--out", str(city), "--seed", "2"], capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    db = tmp_path / "w.duckdb"
+    con = warehouse.connect(db)
+    warehouse.load_parsed(con, sources.read(real_file("ucr-marshall"), "ucr-marshall"))
+    warehouse.load_incidents(con, city, source="simulated-city", simulated=True)
+    con.close()
+    with pytest.warns(SparseDataWarning):
+        got = key_findings_on(db, permutations=99, fork=True)
+    con = warehouse.connect(db, read_only=True)
+    try:
+        with pytest.warns(SparseDataWarning):
+            expected = key_findings(con, permutations=99)
+    finally:
+        con.close()
+    assert got.to_dict() == expected.to_dict()
+    assert [w["category"] for w in got.to_dict()["warnings"]] == ["SparseDataWarning"]
+    assert "500 incidents over 168 weekday-hours" in got.to_dict()["warnings"][0]["message"]
+    # and through the command line: the caveat on stderr and in the JSON
+    done = subprocess.run(
+        [exe, "findings", "--json", "--db", str(db)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Caveat: data: 500 incidents" in done.stderr
+    assert [w["category"] for w in json.loads(done.stdout)["warnings"]] == ["SparseDataWarning"]
 
 
 def test_a_child_error_is_raised_here_and_its_caveats_reach_the_caller() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crimelens.analysis.result import records_caveats
 from crimelens.insights.base import Finding, Findings, findings_result
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Finding", "Findings", "key_findings", "key_findings_on"]
 
 
+@records_caveats  # the caveats the analyses behind the findings raise travel in the result (and its JSON)
 def key_findings(
     con: duckdb.DuckDBPyConnection,
     source: str | None = None,
