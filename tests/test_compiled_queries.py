@@ -177,3 +177,10 @@ def test_an_incident_scope_checks_its_source(con: duckdb.DuckDBPyConnection) -> 
         incident_scope(con, source="east"),
     ):
         pass
+
+
+def test_a_scope_naming_no_offence_holds_every_offence(con: duckdb.DuckDBPyConnection) -> None:
+    every = ag.extent(IncidentScope(con, "north"))["rows_total"]
+    assert every == 400
+    assert ag.extent(IncidentScope(con, "north", offences=()))["rows_total"] == every
+    assert ag.extent(IncidentScope(con, "north").narrowed(offences=()))["rows_total"] == every

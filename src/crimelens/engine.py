@@ -370,7 +370,11 @@ class IncidentScope:
     offences: tuple[str, ...] | None = None
     start: dt.datetime | None = None
     end: dt.datetime | None = None
-    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.offences is not None and not self.offences:  # no offence named: every offence, as IncidentFilter
+            object.__setattr__(self, "offences", None)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -386,7 +390,7 @@ class IncidentScope:
         start: dt.datetime | None = None,
         end: dt.datetime | None = None,
     ) -> IncidentScope:
-        """This scope with more filters (each part given replaces this scope's; None keeps it)."""
+        """This scope with these filter parts (each part given replaces this scope's; None keeps it)."""
         return IncidentScope(
             self.con,
             self.source,
