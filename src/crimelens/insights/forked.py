@@ -5,7 +5,7 @@ in a child process (:func:`fork_call`) while it computes the jurisdiction findin
 if it had computed both in turn. The child is forked before either process opens the warehouse, opens its own
 read-only connection, and sends back, through a pipe, the pickled result or error and the warnings raised
 meanwhile (raised again here, in order, so the caveats reach the user as they would have). Where a fork is not
-available or useful (not Linux, one core), the call runs here instead, in turn.
+available or useful (:func:`can_fork`: not Linux, one core), the caller computes everything in turn instead.
 """
 
 from __future__ import annotations
