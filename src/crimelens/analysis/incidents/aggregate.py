@@ -1,9 +1,11 @@
 """Heavy aggregations over incidents, written once as Ibis expressions, run on DuckDB or Spark.
 
 Each aggregation has an *expression builder* (``*_expr``: an Ibis table in, an Ibis expression out, nothing
-executed) and a thin runner that executes it on the table's own backend with :func:`execute` and returns a
-small pandas frame, sorted by its key columns so both engines give identical frames. Get the table from
-:func:`crimelens.engine.incident_table`.
+executed) and a thin runner that runs it with :func:`crimelens.analysis.incidents.compiled.run` and returns a
+small pandas frame, sorted by its key columns so both engines give identical frames: on an Ibis table from
+:func:`crimelens.engine.incident_table` (DuckDB or Spark) through Ibis, on an
+:class:`~crimelens.engine.IncidentScope` (the warehouse on DuckDB) as the same expression's SQL compiled ahead
+of time.
 
 - :func:`area_counts`: incidents per area × period (× offence).
 - :func:`grid_counts`: incidents per square cell of ``cell_m`` metres on a local equal-area projection
@@ -213,7 +215,8 @@ def grid_counts_expr(
     return _grid_cells_expr(t, **origin.expr_constants(), cell_m=float(cell_m), period=period, by_offence=by_offence)
 
 
-_GRID_CONSTANTS = {k: "float64" for k in ("lon0", "kx", "ky", "x0", "y0", "cell_m")}
+#: The values a grid query takes (:meth:`crimelens.geo.GridOrigin.expr_constants` and the cell size), by type.
+GRID_VALUES = {k: "float64" for k in ("lon0", "kx", "ky", "x0", "y0", "cell_m")}
 
 
 def _grid_keys(shape: Mapping[str, Any]) -> list[str]:
@@ -226,7 +229,7 @@ def _grid_keys(shape: Mapping[str, Any]) -> list[str]:
 
 
 @compiled_query(
-    values=_GRID_CONSTANTS,
+    values=GRID_VALUES,
     shapes=[{"period": p, "by_offence": b} for p in (None, *PERIODS) for b in (False, True)],
     sort_by=_grid_keys,
 )

@@ -32,6 +32,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crimelens.analysis.incidents.aggregate import (
+    GRID_VALUES,
     PERIODS,
     GridCounts,
     Period,
@@ -447,7 +448,7 @@ class GridPanel:
 
 
 @compiled_query(
-    values={k: "float64" for k in ("lon0", "kx", "ky", "x0", "y0", "cell_m")},
+    values=GRID_VALUES,
     shapes=[{"period": p} for p in (None, *PERIODS)],
 )
 def _panel_expr(t: Any, *, lon0: Any, kx: Any, ky: Any, x0: Any, y0: Any, cell_m: Any, period: str | None) -> Any:
