@@ -146,3 +146,18 @@ def test_pairs_within_refuses_a_bad_distance() -> None:
         pairs_within([(0.0, 0.0), (1.0, 1.0)], 0.0)
     with pytest.raises(DataError, match=r"\(n, 2\)"):
         pairs_within([1.0, 2.0, 3.0], 1.0)
+
+
+def test_pairs_within_gives_the_same_pairs_in_runs_of_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scipy.spatial import cKDTree
+
+    import crimelens.geo as geo
+
+    rng = np.random.default_rng(11)
+    xy = np.round(rng.uniform(0, 3000, (2000, 2)), 0)  # dense enough for many candidates per bucket pair
+    whole = pairs_within(xy, 150.0)
+    monkeypatch.setattr(geo, "_CANDIDATES_PER_RUN", 97)  # many small runs, split inside every offset
+    runs = pairs_within(xy, 150.0)
+    np.testing.assert_array_equal(runs, whole)  # the same pairs, in the same order
+    want = {tuple(p) for p in cKDTree(xy).query_pairs(150.0, output_type="ndarray").tolist()}
+    assert {tuple(p) for p in whole.tolist()} == want and len(want) > 10_000
