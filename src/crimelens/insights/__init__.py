@@ -148,13 +148,12 @@ def key_findings_on(
     from crimelens.insights.forked import can_fork, fork_call
     from crimelens.warehouse import connect
 
-    # look before forking, then close: the child must not inherit an open database (DuckDB's threads and caches)
+    options: dict[str, Any] = {"year": year, "k": k, "cell_m": cell_m, "permutations": permutations, "seed": seed}
     with contextlib.closing(connect(db, read_only=True)) as con:
         jur, incs = _datasets(con, source)
-    options: dict[str, Any] = {"year": year, "k": k, "cell_m": cell_m, "permutations": permutations, "seed": seed}
-    if not (fork and jur and incs and can_fork()):
-        with contextlib.closing(connect(db, read_only=True)) as con:
+        if not (fork and jur and incs and can_fork()):
             return key_findings(con, source, **options)
+    # looked before forking, then closed: the child must not inherit an open database (DuckDB's threads, caches)
     cell = float(get_setting("cell_m", cell_m))
     perms = int(get_setting("permutations", permutations))
     rng_seed = int(get_setting("seed", seed))

@@ -139,6 +139,11 @@ def grid_map_figure(
         outlines=outlines, outline_label=outline_label, labels=labels, tooltip=tooltip, simulated=simulated,
         order=order, footprint=footprint,
     )  # fmt: skip
+    return _map_figure(spec, chart_id=chart_id, title=title, caption=caption, table=table)
+
+
+def _map_figure(spec: dict[str, Any], *, chart_id: str, title: str, caption: str, table: Markup | None) -> Markup:
+    """A map spec embedded as a report figure, with the data behind it as a table and no static fallback."""
     return embed_figure(
         spec, chart_id=chart_id, title=title, caption=caption, table=table, css_class="map-figure",
         table_label="Data behind this map", fallback=False,
@@ -164,10 +169,7 @@ def area_map_figure(
         geometries, table, value=value, title=title, legend_label=legend_label, name=name, projection=projection,
         simulated=simulated,
     )  # fmt: skip
-    return embed_figure(
-        spec, chart_id=chart_id, title=title, caption=caption, table=data_table, css_class="map-figure",
-        table_label="Data behind this map", fallback=False,
-    )  # fmt: skip
+    return _map_figure(spec, chart_id=chart_id, title=title, caption=caption, table=data_table)
 
 
 def matrix_figure(
