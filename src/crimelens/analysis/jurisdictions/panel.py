@@ -7,10 +7,10 @@ An analysis that knows which offences and years it reads asks for only those (:f
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -21,6 +21,8 @@ from crimelens.schema import COUNT_COLUMNS, PARTIAL_YEAR_SQL
 from crimelens.warehouse import resolve_source
 
 __all__ = ["check_offence", "offence_years", "offences_present", "panel", "shared_panels"]
+
+T = TypeVar("T")
 
 #: The panels read so far in a :func:`shared_panels` block (None outside one).
 _SHARED: ContextVar[dict[Any, Any] | None] = ContextVar("crimelens_shared_panels", default=None)
@@ -40,6 +42,18 @@ def shared_panels() -> Iterator[None]:
         yield
     finally:
         _SHARED.reset(token)
+
+
+def _once(key: Any, compute: Callable[[], T]) -> T:
+    """``compute()``, once per ``key`` in a :func:`shared_panels` block (each call then gets its own copy of a
+    frame or array); every time outside one."""
+    shared = _SHARED.get()
+    if shared is None:
+        return compute()
+    if key not in shared:
+        shared[key] = compute()
+    value: T = shared[key]
+    return value.copy() if isinstance(value, pd.DataFrame | np.ndarray) else value  # type: ignore[return-value]
 
 
 _FROM = "FROM jurisdiction_year jy JOIN jurisdictions j USING (jurisdiction_id)"
@@ -76,13 +90,15 @@ def panel(
     panel filtered the same way. ``kind == 'nation'`` rows are national totals: analyses that compare
     jurisdictions leave them out. Count columns are nullable integers (missing stays missing, never zero).
     """
-    shared = _SHARED.get()
     src = _resolve(con, source)
     wanted = set(COUNT_COLUMNS) if offences is None else {check_offence(o) for o in offences}
     counts = [c for c in COUNT_COLUMNS if c in wanted]  # names from the schema's list, never from the caller
-    key = (id(con), src, tuple(counts), start, end)
-    if shared is not None and key in shared:
-        return src, shared[key].copy()
+    return src, _once((id(con), src, tuple(counts), start, end), lambda: _read(con, src, counts, start, end))
+
+
+def _read(
+    con: duckdb.DuckDBPyConnection, src: str, counts: list[str], start: int | None, end: int | None
+) -> pd.DataFrame:
     where: list[str] = ["jy.source = ?"]
     params: list[object] = [src]
     for bound, op in ((start, ">="), (end, "<=")):
@@ -94,21 +110,12 @@ def panel(
     frame = con.execute(sql, params).df()
     for col in ("population", "months_reported", *counts, "rape_legacy", "year"):
         frame[col] = frame[col].astype("Int64")
-    if shared is not None:
-        shared[key] = frame.copy()
-    return src, frame
+    return frame
 
 
 def _resolve(con: duckdb.DuckDBPyConnection, source: str | None) -> str:
     """:func:`~crimelens.warehouse.resolve_source`, once per source in a :func:`shared_panels` block."""
-    shared = _SHARED.get()
-    if shared is None:
-        return resolve_source(con, source)
-    key = (id(con), "source", source)
-    if key not in shared:
-        shared[key] = resolve_source(con, source)
-    src: str = shared[key]
-    return src
+    return _once((id(con), "source", source), lambda: resolve_source(con, source))
 
 
 def offence_years(con: duckdb.DuckDBPyConnection, source: str | None, offence: str) -> tuple[str, np.ndarray]:
@@ -116,11 +123,10 @@ def offence_years(con: duckdb.DuckDBPyConnection, source: str | None, offence: s
     count): the years a period is resolved against (:func:`~.statistics.resolve_years`)."""
     src = _resolve(con, source)
     column = check_offence(offence)  # a name from the schema's list
-    shared = _SHARED.get()
-    key = (id(con), "years", src, column)
-    if shared is not None and key in shared:
-        years: np.ndarray = shared[key].copy()
-        return src, years
+    return src, _once((id(con), "years", src, column), lambda: _years(con, src, offence, column))
+
+
+def _years(con: duckdb.DuckDBPyConnection, src: str, offence: str, column: str) -> np.ndarray:
     rows = con.execute(
         f"SELECT DISTINCT jy.year {_FROM} WHERE jy.source = ? AND jy.{column} IS NOT NULL ORDER BY 1", [src]
     ).fetchall()
@@ -130,10 +136,7 @@ def offence_years(con: duckdb.DuckDBPyConnection, source: str | None, offence: s
             f"offence {offence!r}: dataset {src!r} has no {offence} counts; offences it holds: "
             f"{', '.join(present) or 'none'}"
         )
-    found = np.array([int(r[0]) for r in rows], dtype=np.int64)
-    if shared is not None:
-        shared[key] = found.copy()
-    return src, found
+    return np.array([int(r[0]) for r in rows], dtype=np.int64)
 
 
 def offences_present(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
